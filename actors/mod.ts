@@ -1,0 +1,8 @@
+/**
+ * Actors: the job and robot state machines and the pure fold that rebuilds them.
+ * @module
+ */
+export * from "./job_types.ts";
+export * from "./job_machine.ts";
+export * from "./robot_machine.ts";
+export * from "./fold.ts";

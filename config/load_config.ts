@@ -1,0 +1,64 @@
+/**
+ * Configuration from the environment, with the reference's names and defaults
+ * (`ORCHESTRATOR_HOST` 0.0.0.0, `ORCHESTRATOR_PORT` 8765, `DEFAULT_JOB_TIMEOUT` 3600 s).
+ *
+ * @module
+ */
+import { type LoadBalancingStrategy, STRATEGIES } from "../engine/mod.ts";
+
+/** The orchestrator's configuration. */
+export interface Config {
+  /** @default "0.0.0.0" */
+  host: string;
+  /** @default 8765 */
+  port: number;
+  /** PostgreSQL URL; when unset the embedded PGlite store in `dataDir` is used. */
+  databaseUrl: string | null;
+  /** @default "./data" */
+  dataDir: string;
+  apiToken: string | null;
+  robotToken: string | null;
+  /** Seconds. @default 3600 */
+  defaultJobTimeout: number;
+  /** Seconds. @default 5 */
+  heartbeatInterval: number;
+  /** Seconds. @default 30 */
+  heartbeatTimeout: number;
+  /** Seconds. @default 30 */
+  cancelGrace: number;
+  /** @default "least_loaded" */
+  loadBalancing: LoadBalancingStrategy;
+}
+
+/**
+ * Reads the configuration from environment variables.
+ * @throws {RangeError} naming the variable when a value is invalid.
+ */
+export function loadConfig(env: (name: string) => string | undefined): Config {
+  const num = (name: string, fallback: number, min: number): number => {
+    const raw = env(name);
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) {
+      throw new RangeError(`${name} must be a number >= ${min}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+  const strategy = env("LOAD_BALANCING") || "least_loaded";
+  if (!STRATEGIES.includes(strategy as LoadBalancingStrategy)) {
+    throw new RangeError(`LOAD_BALANCING must be one of ${STRATEGIES.join(", ")}, got ${strategy}`);
+  }
+  return {
+    host: env("ORCHESTRATOR_HOST") || "0.0.0.0",
+    port: num("ORCHESTRATOR_PORT", 8765, 0),
+    databaseUrl: env("DATABASE_URL") || null,
+    dataDir: env("DATA_DIR") || "./data",
+    apiToken: env("ORCHESTRATOR_API_TOKEN") || null,
+    robotToken: env("ORCHESTRATOR_ROBOT_TOKEN") || null,
+    defaultJobTimeout: num("DEFAULT_JOB_TIMEOUT", 3600, 1),
+    heartbeatInterval: num("HEARTBEAT_INTERVAL", 5, 0.05),
+    heartbeatTimeout: num("HEARTBEAT_TIMEOUT", 30, 0.1),
+    cancelGrace: num("CANCEL_GRACE", 30, 0),
+    loadBalancing: strategy as LoadBalancingStrategy,
+  };
+}

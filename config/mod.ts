@@ -1,0 +1,6 @@
+/**
+ * Configuration and tokens.
+ * @module
+ */
+export * from "./load_config.ts";
+export * from "./tokens.ts";

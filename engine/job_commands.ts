@@ -1,0 +1,220 @@
+/**
+ * Job commands of the reference's `OrchestratorEngine`: `submit_job`, `cancel_job`,
+ * `get_job_status`, and the jobs read model served by the API.
+ *
+ * @module
+ */
+import {
+  type JobContext,
+  type JobStatus,
+  priorityName,
+  TERMINAL_STATUSES,
+  type WorkflowRef,
+} from "../actors/mod.ts";
+import type { EngineCore } from "./orchestrator_engine.ts";
+
+/** Input of {@linkcode JobCommands.submit}, already validated by the caller. */
+export interface SubmitJobInput {
+  /** CasareRPA workflow JSON. */
+  workflow: Record<string, unknown>;
+  variables?: Record<string, unknown>;
+  /** 0 low … 3 critical. @default 1 */
+  priority?: number;
+  /** Seconds; default: the workflow's `settings.timeout`, else the engine default. */
+  timeout?: number;
+  robot_id?: string | null;
+  required_capabilities?: string[];
+  /** Id of the workflow; default: derived from its metadata name. */
+  workflow_id?: string;
+  /** Event id of `job.submitted`: resubmitting the same key is a no-op (idempotency). */
+  job_id?: string;
+}
+
+/** A job as the API shows it: the reference's `Job` fields plus progress and lease. */
+export interface JobView {
+  job_id: string;
+  workflow_id: string | null;
+  workflow_name: string | null;
+  status: JobStatus;
+  priority: string;
+  variables: Record<string, unknown>;
+  robot_id: string | null;
+  created_at: string | null;
+  queued_at: string | null;
+  dispatched_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  error: string | null;
+  /** Seconds. */
+  timeout: number;
+  attempt: number;
+  deadline: string | null;
+  progress: number;
+  current_node: string | null;
+  cancel_requested: boolean;
+  queue_reason: string | null;
+  result: JobContext["result"];
+}
+
+/** Thrown when a job id is unknown. */
+export class JobNotFoundError extends Error {
+  override name = "JobNotFoundError";
+  readonly jobId: string;
+  constructor(jobId: string) {
+    super(`Job ${jobId} does not exist`);
+    this.jobId = jobId;
+  }
+}
+
+/** Thrown when a cancel arrives after the job already finished. Carries the final view. */
+export class JobAlreadyFinishedError extends Error {
+  override name = "JobAlreadyFinishedError";
+  readonly job: JobView;
+  constructor(job: JobView) {
+    super(`Job ${job.job_id} already ended ${job.status}`);
+    this.job = job;
+  }
+}
+
+/** Hooks the commands need from the rest of the engine. */
+export interface JobCommandHooks {
+  /** Asks the robot holding a lease to stop the job (protocol `cancel_job`). */
+  sendCancel(robotId: string, jobId: string, leaseId: string, reason: string): void;
+  /** Arms the grace timer after which an unconfirmed cancel revokes the lease. */
+  armCancelGrace(jobId: string, leaseId: string): void;
+}
+
+/** Job commands and queries. */
+export class JobCommands {
+  #core: EngineCore;
+  #hooks: JobCommandHooks;
+  constructor(core: EngineCore, hooks: JobCommandHooks) {
+    this.#core = core;
+    this.#hooks = hooks;
+  }
+
+  /**
+   * Submits a job: records `job.submitted` and `job.queued` in one append.
+   * @returns the job's view right after submission.
+   */
+  async submit(input: SubmitJobInput): Promise<JobView> {
+    const jobId = input.job_id ?? crypto.randomUUID();
+    const existing = this.view(jobId);
+    if (existing) return existing;
+    const now = this.#core.nowIso();
+    const meta = (input.workflow.metadata ?? {}) as Record<string, unknown>;
+    const settings = (input.workflow.settings ?? {}) as Record<string, unknown>;
+    const name = typeof meta.name === "string" ? meta.name : "workflow";
+    const workflow: WorkflowRef = {
+      workflow_id: input.workflow_id ?? slug(name),
+      name,
+      version: typeof meta.version === "string" ? meta.version : "1.0.0",
+      content: input.workflow,
+    };
+    const settingsTimeout = Number(settings.timeout);
+    const timeout = input.timeout ??
+      (Number.isFinite(settingsTimeout) && settingsTimeout > 0
+        ? settingsTimeout
+        : this.#core.config.defaultJobTimeout);
+    await this.#core.commit([{
+      streamId: `job-${jobId}`,
+      events: [
+        {
+          type: "job.submitted",
+          data: {
+            job_id: jobId,
+            workflow,
+            variables: input.variables ?? {},
+            priority: input.priority ?? 1,
+            timeout,
+            robot_id: input.robot_id ?? null,
+            required_capabilities: input.required_capabilities ?? [],
+            created_at: now,
+          },
+        },
+        { type: "job.queued", data: { queued_at: now, reason: "submitted" } },
+      ],
+    }]);
+    return this.view(jobId)!;
+  }
+
+  /**
+   * Cancels a job. A pending or queued job is cancelled at once; a dispatched or running one
+   * is asked to stop (`cancel_job`) and ends `cancelled` when its robot confirms, or when
+   * the grace period ends.
+   * @throws {JobNotFoundError} for an unknown job.
+   * @throws {JobAlreadyFinishedError} when it already ended (the API answers 409).
+   */
+  async cancel(jobId: string, reason = "cancelled by user"): Promise<JobView> {
+    const job = this.view(jobId);
+    if (!job) throw new JobNotFoundError(jobId);
+    if (TERMINAL_STATUSES.has(job.status)) throw new JobAlreadyFinishedError(job);
+    const ctx = this.#core.jobs.get(jobId)!.snapshot.context;
+    if (job.status === "pending" || job.status === "queued") {
+      await this.#core.commit([{
+        streamId: `job-${jobId}`,
+        events: [{ type: "job.cancelled", data: { cancelled_at: this.#core.nowIso(), reason } }],
+      }]);
+    } else if (!ctx.cancel_requested && ctx.robot_id && ctx.lease_id) {
+      await this.#core.commit([{
+        streamId: `job-${jobId}`,
+        events: [{
+          type: "job.cancel_requested",
+          data: { requested_at: this.#core.nowIso(), reason },
+        }],
+      }]);
+      this.#hooks.sendCancel(ctx.robot_id, jobId, ctx.lease_id, reason);
+      this.#hooks.armCancelGrace(jobId, ctx.lease_id);
+    }
+    return this.view(jobId)!;
+  }
+
+  /** The job's view, or undefined when unknown. */
+  view(jobId: string): JobView | undefined {
+    const state = this.#core.jobs.get(jobId);
+    if (!state || state.snapshot.context.job_id === null) return undefined;
+    return toView(state.snapshot.value as JobStatus, state.snapshot.context);
+  }
+
+  /** Jobs, newest first, optionally of one status; at most `limit` (default 100). */
+  list(options: { status?: JobStatus; limit?: number } = {}): JobView[] {
+    const views: JobView[] = [];
+    for (const state of this.#core.jobs.values()) {
+      if (state.snapshot.context.job_id === null) continue;
+      if (options.status && state.snapshot.value !== options.status) continue;
+      views.push(toView(state.snapshot.value as JobStatus, state.snapshot.context));
+    }
+    views.sort((a, b) => (a.created_at! < b.created_at! ? 1 : a.created_at! > b.created_at! ? -1 : 0));
+    return views.slice(0, options.limit ?? 100);
+  }
+}
+
+function toView(status: JobStatus, c: JobContext): JobView {
+  return {
+    job_id: c.job_id!,
+    workflow_id: c.workflow?.workflow_id ?? null,
+    workflow_name: c.workflow?.name ?? null,
+    status,
+    priority: priorityName(c.priority),
+    variables: c.variables,
+    robot_id: c.robot_id,
+    created_at: c.created_at,
+    queued_at: c.queued_at,
+    dispatched_at: c.dispatched_at,
+    started_at: c.started_at,
+    completed_at: c.completed_at,
+    error: c.error,
+    timeout: c.timeout,
+    attempt: c.attempt,
+    deadline: c.deadline,
+    progress: c.progress,
+    current_node: c.current_node,
+    cancel_requested: c.cancel_requested,
+    queue_reason: c.queue_reason,
+    result: c.result,
+  };
+}
+
+function slug(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "workflow";
+}

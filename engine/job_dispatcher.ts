@@ -1,0 +1,232 @@
+/**
+ * The reference's `JobDispatcher`: gives queued jobs to robots with room, the moment a job
+ * is queued or a robot frees up (event-driven, no polling), and enforces job deadlines.
+ *
+ * A dispatch is one atomic append to two streams: `job.dispatched` on the job's stream and
+ * `robot.job_assigned` on the robot's, each with its expected version, so neither a job
+ * assigned twice nor a robot over its `max_concurrent_jobs` can be written.
+ *
+ * @module
+ */
+import { InvalidTransitionError } from "../actors/mod.ts";
+import { WrongExpectedVersionError } from "../events/mod.ts";
+import type { EngineCore } from "./orchestrator_engine.ts";
+import { type Candidate, ineligibility, type LoadBalancingStrategy, selectRobot } from "./robot_pool.ts";
+
+/** What the dispatcher needs from the robot connections. */
+export interface RobotLinks {
+  /** Robot ids with an open, registered connection. */
+  connectedRobotIds(): Iterable<string>;
+  /** Sends a protocol message to a connected robot; false when it is not connected. */
+  send(robotId: string, type: string, payload: Record<string, unknown>): boolean;
+}
+
+/** Dispatcher and deadline keeper. */
+export class JobDispatcher {
+  #core: EngineCore;
+  #links: RobotLinks;
+  #running = false;
+  #again = false;
+  #lastChosen: string | null = null;
+  #deadlines = new Map<string, { leaseId: string; handle: unknown }>();
+  #graces = new Map<string, unknown>();
+  /** Why each queued job could not be dispatched in the last pass (job id → reason). */
+  readonly waitReasons = new Map<string, string>();
+
+  constructor(core: EngineCore, links: RobotLinks) {
+    this.#core = core;
+    this.#links = links;
+  }
+
+  /** Asks for a dispatch pass; passes never overlap, and one requested during a pass runs after it. */
+  request(): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    queueMicrotask(async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#pass();
+        } while (this.#again);
+      } catch (error) {
+        console.error("dispatch pass failed:", error);
+      } finally {
+        this.#running = false;
+      }
+    });
+  }
+
+  #candidates(): Candidate[] {
+    const out: Candidate[] = [];
+    for (const robotId of this.#links.connectedRobotIds()) {
+      const state = this.#core.robots.get(robotId);
+      if (!state) continue;
+      const status = state.snapshot.value;
+      if (status !== "online" && status !== "busy") continue;
+      const c = state.snapshot.context;
+      out.push({
+        robot_id: robotId,
+        running: c.current_jobs.length,
+        max_concurrent_jobs: c.max_concurrent_jobs,
+        capabilities: c.capabilities,
+        tags: c.tags,
+      });
+    }
+    return out;
+  }
+
+  async #pass(): Promise<void> {
+    let robots = this.#candidates().filter((r) => r.running < r.max_concurrent_jobs);
+    if (robots.length === 0) return;
+    for (const entry of this.#core.queue.ordered()) {
+      const state = this.#core.jobs.get(entry.job_id);
+      if (!state || state.snapshot.value !== "queued") continue;
+      const job = state.snapshot.context;
+      const eligible = robots.filter((r) => ineligibility(r, job) === null);
+      if (eligible.length === 0) {
+        const reasons = robots.map((r) => `${r.robot_id}: ${ineligibility(r, job)}`);
+        this.waitReasons.set(entry.job_id, `no eligible robot (${reasons.join("; ")})`);
+        continue;
+      }
+      const strategy = this.#core.config.loadBalancing as LoadBalancingStrategy;
+      const robot = selectRobot(eligible, {
+        strategy,
+        lastChosen: this.#lastChosen,
+        preferred: job.workflow ? this.#core.lastRobotOfWorkflow.get(job.workflow.workflow_id) : null,
+      })!;
+      this.#lastChosen = robot.robot_id;
+      if (await this.#dispatch(entry.job_id, robot.robot_id)) {
+        this.waitReasons.delete(entry.job_id);
+        robot.running++;
+      }
+      robots = robots.filter((r) => r.running < r.max_concurrent_jobs);
+      if (robots.length === 0) return;
+    }
+  }
+
+  async #dispatch(jobId: string, robotId: string): Promise<boolean> {
+    const job = this.#core.jobs.get(jobId)!.snapshot.context;
+    const leaseId = crypto.randomUUID();
+    const attempt = job.attempt + 1;
+    const now = this.#core.clock.now();
+    const deadline = new Date(now + job.timeout * 1000).toISOString();
+    try {
+      await this.#core.commit([
+        {
+          streamId: `job-${jobId}`,
+          events: [{
+            type: "job.dispatched",
+            data: {
+              robot_id: robotId,
+              lease_id: leaseId,
+              attempt,
+              dispatched_at: new Date(now).toISOString(),
+              deadline,
+            },
+          }],
+        },
+        {
+          streamId: `robot-${robotId}`,
+          events: [{ type: "robot.job_assigned", data: { job_id: jobId, lease_id: leaseId } }],
+        },
+      ]);
+    } catch (error) {
+      if (error instanceof InvalidTransitionError || error instanceof WrongExpectedVersionError) {
+        return false; // the job or robot changed meanwhile; the next pass sees the new state
+      }
+      throw error;
+    }
+    this.armDeadline(jobId, leaseId, deadline);
+    const sent = this.#links.send(robotId, "job_assignment", {
+      job_id: jobId,
+      lease_id: leaseId,
+      attempt,
+      workflow: job.workflow,
+      variables: job.variables,
+      priority: job.priority,
+      timeout: job.timeout,
+      deadline,
+    });
+    if (!sent) await this.releaseLease(jobId, robotId, "robot_lost");
+    return sent;
+  }
+
+  /** Starts the timer that ends an attempt at its absolute deadline (RFC 3339). */
+  armDeadline(jobId: string, leaseId: string, deadline: string): void {
+    this.disarm(jobId);
+    const delay = Date.parse(deadline) - this.#core.clock.now();
+    const handle = this.#core.clock.setTimeout(() => {
+      this.#deadlines.delete(jobId);
+      this.#timeOut(jobId, leaseId).catch((e) => console.error("timeout failed:", e));
+    }, delay);
+    this.#deadlines.set(jobId, { leaseId, handle });
+  }
+
+  /** Stops a job's deadline and cancel-grace timers. */
+  disarm(jobId: string): void {
+    const d = this.#deadlines.get(jobId);
+    if (d) this.#core.clock.clearTimeout(d.handle);
+    this.#deadlines.delete(jobId);
+    const g = this.#graces.get(jobId);
+    if (g !== undefined) this.#core.clock.clearTimeout(g);
+    this.#graces.delete(jobId);
+  }
+
+  /** After the cancel grace period, an unconfirmed cancel revokes the lease. */
+  armCancelGrace(jobId: string, leaseId: string): void {
+    const handle = this.#core.clock.setTimeout(() => {
+      this.#graces.delete(jobId);
+      const job = this.#core.jobs.get(jobId)?.snapshot.context;
+      if (!job || job.lease_id !== leaseId || this.#core.isTerminal(jobId)) return;
+      this.#end(jobId, job.robot_id, {
+        type: "job.cancelled",
+        data: { cancelled_at: this.#core.nowIso(), reason: "cancel not confirmed; lease revoked" },
+      }).catch((e) => console.error("cancel grace failed:", e));
+    }, this.#core.config.cancelGrace * 1000);
+    this.#graces.set(jobId, handle);
+  }
+
+  async #timeOut(jobId: string, leaseId: string): Promise<void> {
+    const job = this.#core.jobs.get(jobId)?.snapshot.context;
+    if (!job || job.lease_id !== leaseId || this.#core.isTerminal(jobId)) return;
+    if (job.robot_id) {
+      this.#links.send(job.robot_id, "cancel_job", {
+        job_id: jobId,
+        lease_id: leaseId,
+        reason: "timeout",
+      });
+    }
+    await this.#end(jobId, job.robot_id, {
+      type: "job.timed_out",
+      data: { timed_out_at: this.#core.nowIso(), lease_id: leaseId },
+    });
+  }
+
+  async #end(
+    jobId: string,
+    robotId: string | null,
+    event: { type: string; data: Record<string, unknown> },
+  ): Promise<void> {
+    const changes = [{ streamId: `job-${jobId}`, events: [event] }];
+    if (robotId && this.#core.robots.get(robotId)?.snapshot.context.current_jobs.includes(jobId)) {
+      changes.push({
+        streamId: `robot-${robotId}`,
+        events: [{ type: "robot.job_released", data: { job_id: jobId, reason: event.type } }],
+      });
+    }
+    await this.#core.commit(changes);
+    this.disarm(jobId);
+    this.request();
+  }
+
+  /** Puts a dispatched or running job back in the queue and releases its robot. */
+  async releaseLease(jobId: string, robotId: string, reason: string): Promise<void> {
+    await this.#end(jobId, robotId, {
+      type: "job.queued",
+      data: { queued_at: this.#core.nowIso(), reason },
+    });
+  }
+}

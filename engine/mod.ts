@@ -1,0 +1,12 @@
+/**
+ * The engine: commands, dispatch, robot connections, wired by {@linkcode Orchestrator}.
+ * @module
+ */
+export * from "./clock.ts";
+export * from "./job_commands.ts";
+export * from "./job_dispatcher.ts";
+export * from "./orchestrator.ts";
+export * from "./orchestrator_engine.ts";
+export * from "./protocol.ts";
+export * from "./robot_pool.ts";
+export * from "./robot_sessions.ts";

@@ -1,0 +1,179 @@
+/**
+ * The orchestrator: the engine's parts wired together, started from the log.
+ *
+ * Start-up rebuilds every actor and projection by reading the whole log, re-arms the
+ * deadlines of jobs that were dispatched or running, then follows the log live. Robots the
+ * log says were connected get one heartbeat timeout to reconnect before they are declared
+ * lost and their jobs requeued.
+ *
+ * @module
+ */
+import type { JobStatus, RobotContext, RobotStatus } from "../actors/mod.ts";
+import { type RecordedEvent, type SqlEventStore, subscribeAll, type Subscription } from "../events/mod.ts";
+import type { DashboardMetrics } from "../projections/mod.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { JobCommands } from "./job_commands.ts";
+import { JobDispatcher } from "./job_dispatcher.ts";
+import { DEFAULT_ENGINE_CONFIG, type EngineConfig, EngineCore } from "./orchestrator_engine.ts";
+import { load } from "./robot_pool.ts";
+import { RobotSessions } from "./robot_sessions.ts";
+
+/** Options of {@linkcode Orchestrator}. */
+export interface OrchestratorOptions {
+  store: SqlEventStore;
+  /** Token robots must present (protocol "Transport"). */
+  robotToken: string;
+  /** @default systemClock */
+  clock?: Clock;
+  config?: Partial<EngineConfig>;
+}
+
+/** A robot as the API shows it: the reference's `Robot` fields plus live metrics. */
+export interface RobotView {
+  robot_id: string;
+  name: string;
+  status: RobotStatus;
+  connected: boolean;
+  /** RFC 3339: last message received (server clock), else last (dis)connection. */
+  last_seen: string | null;
+  current_jobs: string[];
+  /** Running jobs / max concurrent jobs, 0–1. */
+  load: number;
+  capabilities: string[];
+  tags: string[];
+  max_concurrent_jobs: number;
+  environment: string | null;
+  version: string | null;
+  disconnect_reason: string | null;
+  metrics: {
+    jobs_assigned: number;
+    cpu_percent: number | null;
+    memory_percent: number | null;
+    disk_percent: number | null;
+  };
+}
+
+/** The orchestrator engine. */
+export class Orchestrator {
+  readonly core: EngineCore;
+  readonly jobs: JobCommands;
+  readonly dispatcher: JobDispatcher;
+  readonly sessions: RobotSessions;
+  #subscription: Subscription | null = null;
+
+  /** The live subscription (after `start()`), e.g. to wait until an event was applied. */
+  get subscription(): Subscription | null {
+    return this.#subscription;
+  }
+  #ready = false;
+  #absentTimer: unknown = null;
+
+  constructor(options: OrchestratorOptions) {
+    const config = { ...DEFAULT_ENGINE_CONFIG, ...options.config };
+    this.core = new EngineCore(options.store, options.clock ?? systemClock, config);
+    this.sessions = new RobotSessions(this.core, options.robotToken);
+    this.dispatcher = new JobDispatcher(this.core, this.sessions);
+    this.sessions.attach(this.dispatcher);
+    this.jobs = new JobCommands(this.core, {
+      sendCancel: (robotId, jobId, leaseId, reason) =>
+        this.sessions.send(robotId, "cancel_job", { job_id: jobId, lease_id: leaseId, reason }),
+      armCancelGrace: (jobId, leaseId) => this.dispatcher.armCancelGrace(jobId, leaseId),
+    });
+  }
+
+  /** True once the log has been read and projections are current. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Rebuilds state from the log and starts following it. */
+  async start(): Promise<void> {
+    const store = this.core.store;
+    for (;;) {
+      const batch = await store.readAll({ after: this.core.position, limit: 5000 });
+      if (batch.length === 0) break;
+      this.core.applyFromLog(batch);
+    }
+    for (const [jobId, state] of this.core.jobs) {
+      const c = state.snapshot.context;
+      const status = state.snapshot.value as JobStatus;
+      if ((status === "dispatched" || status === "running") && c.lease_id && c.deadline) {
+        this.dispatcher.armDeadline(jobId, c.lease_id, c.deadline);
+      }
+    }
+    this.#subscription = subscribeAll(store, {
+      after: this.core.position,
+      onEvents: (events: RecordedEvent[]) => {
+        this.core.applyFromLog(events);
+        this.dispatcher.request();
+      },
+      onError: (error) => console.error("log subscription:", error),
+    });
+    this.#absentTimer = this.core.clock.setTimeout(() => {
+      this.#absentTimer = null;
+      this.#expireAbsentRobots().catch((e) => console.error("absent robots:", e));
+    }, this.core.config.heartbeatTimeout * 1000);
+    this.#ready = true;
+    this.dispatcher.request();
+  }
+
+  async #expireAbsentRobots(): Promise<void> {
+    const connected = new Set(this.sessions.connectedRobotIds());
+    for (const [robotId, state] of this.core.robots) {
+      if (state.snapshot.value !== "offline" && !connected.has(robotId)) {
+        await this.sessions.markLost(robotId, "not_reconnected_after_restart");
+      }
+    }
+  }
+
+  /** Stops following the log, closes robot connections and timers (not the store). */
+  async stop(): Promise<void> {
+    this.#ready = false;
+    if (this.#absentTimer !== null) this.core.clock.clearTimeout(this.#absentTimer);
+    this.sessions.close();
+    for (const jobId of this.core.jobs.keys()) this.dispatcher.disarm(jobId);
+    await this.#subscription?.close();
+    this.#subscription = null;
+  }
+
+  /** Robots known to the log, by robot id. */
+  robots(): RobotView[] {
+    return [...this.core.robots.keys()].sort().map((id) => this.robot(id)!).filter(Boolean);
+  }
+
+  /** One robot, or undefined when unknown. */
+  robot(robotId: string): RobotView | undefined {
+    const state = this.core.robots.get(robotId);
+    if (!state || state.snapshot.context.robot_id === null) return undefined;
+    const c: RobotContext = state.snapshot.context;
+    const live = this.sessions.liveness(robotId);
+    return {
+      robot_id: robotId,
+      name: c.name,
+      status: state.snapshot.value as RobotStatus,
+      connected: live !== undefined,
+      last_seen: live
+        ? new Date(live.lastSeen).toISOString()
+        : c.last_disconnected_at ?? c.last_connected_at,
+      current_jobs: c.current_jobs,
+      load: load({ ...c, robot_id: robotId, running: c.current_jobs.length }),
+      capabilities: c.capabilities,
+      tags: c.tags,
+      max_concurrent_jobs: c.max_concurrent_jobs,
+      environment: c.environment,
+      version: c.version,
+      disconnect_reason: c.disconnect_reason,
+      metrics: {
+        jobs_assigned: c.jobs_assigned,
+        cpu_percent: live?.cpu_percent ?? null,
+        memory_percent: live?.memory_percent ?? null,
+        disk_percent: live?.disk_percent ?? null,
+      },
+    };
+  }
+
+  /** The reference's DashboardMetrics as of now. */
+  dashboard(): DashboardMetrics {
+    return this.core.dashboard.metrics(this.core.clock.now());
+  }
+}

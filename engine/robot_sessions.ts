@@ -1,0 +1,397 @@
+/**
+ * The orchestrator's side of the robot WebSocket protocol (robot-protocol.md, version 1):
+ * registration and authentication, heartbeats measured on the server's clock, leases
+ * checked on every job message, and lost robots' jobs requeued.
+ *
+ * Transport-agnostic: a connection is anything with `send(text)` and `close(code, reason)`;
+ * the HTTP adapter feeds it frames.
+ *
+ * @module
+ */
+import { InvalidTransitionError, type JobResult } from "../actors/mod.ts";
+import type { JobDispatcher } from "./job_dispatcher.ts";
+import type { Change, EngineCore } from "./orchestrator_engine.ts";
+import { type Envelope, envelope, isFrameError, parseFrame } from "./protocol.ts";
+import { validateRegistration, validateResult } from "./robot_messages.ts";
+
+/** A robot's transport. */
+export interface RobotLink {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+/** Live, in-memory facts about a connected robot (never events). */
+export interface RobotLiveness {
+  /** Server time of the last message, ms since epoch. */
+  lastSeen: number;
+  cpu_percent: number | null;
+  memory_percent: number | null;
+  disk_percent: number | null;
+}
+
+interface Session extends RobotLiveness {
+  link: RobotLink;
+  robotId: string | null;
+  garbage: number;
+}
+
+/** Consecutive bad frames after which a connection is closed (code 1008). */
+const MAX_GARBAGE = 20;
+
+/** All robot connections of this node. */
+export class RobotSessions {
+  #core: EngineCore;
+  #dispatcher!: JobDispatcher;
+  #robotToken: string;
+  #byRobot = new Map<string, Session>();
+  #sessions = new Set<Session>();
+  #sweep: unknown = null;
+
+  constructor(core: EngineCore, robotToken: string) {
+    this.#core = core;
+    this.#robotToken = robotToken;
+  }
+
+  /** Wires the dispatcher (they depend on each other). Starts the heartbeat sweep. */
+  attach(dispatcher: JobDispatcher): void {
+    this.#dispatcher = dispatcher;
+    this.#scheduleSweep();
+  }
+
+  /** Robot ids with a registered connection. */
+  connectedRobotIds(): Iterable<string> {
+    return this.#byRobot.keys();
+  }
+
+  /** Liveness of a connected robot. */
+  liveness(robotId: string): RobotLiveness | undefined {
+    return this.#byRobot.get(robotId);
+  }
+
+  /** Sends a message to a connected robot; false when it has no connection. */
+  send(robotId: string, type: string, payload: Record<string, unknown>, corr?: string): boolean {
+    const s = this.#byRobot.get(robotId);
+    if (!s) return false;
+    return this.#send(s, type, payload, corr);
+  }
+
+  #send(s: Session, type: string, payload: Record<string, unknown>, corr?: string): boolean {
+    try {
+      s.link.send(JSON.stringify(envelope(type, payload, this.#core.clock.now(), corr)));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #error(s: Session, code: string, message: string, corr?: string): void {
+    this.#send(s, "error", { code, message }, corr);
+  }
+
+  /**
+   * Opens a connection. `authorization` is the upgrade request's `Authorization` header.
+   * @returns handlers for the transport to call on each text frame and on close.
+   */
+  open(link: RobotLink, authorization: string | null): {
+    onMessage(text: string): Promise<void>;
+    onClose(): Promise<void>;
+  } {
+    const s: Session = {
+      link,
+      robotId: null,
+      garbage: 0,
+      lastSeen: this.#core.clock.now(),
+      cpu_percent: null,
+      memory_percent: null,
+      disk_percent: null,
+    };
+    this.#sessions.add(s);
+    const headerToken = authorization?.startsWith("Bearer ") ? authorization.slice(7) : null;
+    let chain = Promise.resolve();
+    return {
+      // Frames of one connection are handled strictly in order.
+      onMessage: (text) => (chain = chain.then(() => this.#onFrame(s, text, headerToken))),
+      onClose: () => (chain = chain.then(() => this.#onClose(s, "connection_closed"))),
+    };
+  }
+
+  async #onFrame(s: Session, text: string, headerToken: string | null): Promise<void> {
+    s.lastSeen = this.#core.clock.now();
+    const msg = parseFrame(text);
+    if (isFrameError(msg)) {
+      this.#error(s, msg.code, msg.message, msg.correlationId);
+      if (++s.garbage >= MAX_GARBAGE) s.link.close(1008, "too many invalid frames");
+      return;
+    }
+    s.garbage = 0;
+    try {
+      await this.#handle(s, msg, headerToken);
+    } catch (error) {
+      if (error instanceof InvalidTransitionError) {
+        this.#error(s, "invalid_transition", error.message, msg.id);
+      } else if (error instanceof TypeError || error instanceof RangeError) {
+        this.#error(s, "invalid_message", error.message, msg.id);
+      } else {
+        console.error(`robot message ${msg.type} failed:`, error);
+        this.#error(s, "internal_error", "The orchestrator could not process the message", msg.id);
+      }
+    }
+  }
+
+  async #handle(s: Session, msg: Envelope, headerToken: string | null): Promise<void> {
+    if (msg.type === "register") return await this.#register(s, msg, headerToken);
+    if (msg.type === "error") return;
+    if (s.robotId === null) {
+      this.#error(s, "not_registered", "Send register first", msg.id);
+      return;
+    }
+    const p = msg.payload;
+    switch (msg.type) {
+      case "heartbeat":
+        s.cpu_percent = numOrNull(p.cpu_percent);
+        s.memory_percent = numOrNull(p.memory_percent);
+        s.disk_percent = numOrNull(p.disk_percent);
+        this.#send(s, "heartbeat_ack", { robot_id: s.robotId }, msg.id);
+        return;
+      case "status_update":
+        return await this.#statusUpdate(s.robotId, String(p.status ?? ""), p.reason);
+      case "disconnect":
+        await this.#onClose(s, String(p.reason ?? "robot_disconnected"));
+        s.link.close(1000, "goodbye");
+        return;
+    }
+    const jobId = String(p.job_id ?? "");
+    const leaseId = String(p.lease_id ?? "");
+    const job = this.#core.jobs.get(jobId)?.snapshot;
+    if (!job || job.context.job_id === null) {
+      this.#error(s, "unknown_job", `Job ${jobId} does not exist`, msg.id);
+      return;
+    }
+    if (job.context.lease_id !== leaseId || job.context.robot_id !== s.robotId) {
+      this.#error(s, "stale_lease", `Lease ${leaseId} of job ${jobId} is not current`, msg.id);
+      return;
+    }
+    const jobStream = `job-${jobId}`;
+    const now = this.#core.nowIso();
+    switch (msg.type) {
+      case "job_accepted":
+        if (job.value !== "dispatched") return;
+        await this.#core.commit([{
+          streamId: jobStream,
+          events: [{ type: "job.started", data: { lease_id: leaseId, started_at: now } }],
+        }]);
+        return;
+      case "job_rejected":
+        await this.#core.commit([
+          {
+            streamId: jobStream,
+            events: [{
+              type: "job.rejected",
+              data: { robot_id: s.robotId, lease_id: leaseId, reason: String(p.reason ?? "") },
+            }],
+          },
+          this.#release(s.robotId, jobId, "rejected"),
+        ]);
+        this.#dispatcher.disarm(jobId);
+        this.#dispatcher.request();
+        return;
+      case "job_progress":
+        if (job.value !== "running") return;
+        await this.#core.commit([{
+          streamId: jobStream,
+          events: [{
+            type: "job.progressed",
+            data: {
+              lease_id: leaseId,
+              progress: Math.max(0, Math.min(100, Number(p.progress) || 0)),
+              current_node: typeof p.current_node === "string" ? p.current_node : null,
+              message: typeof p.message === "string" ? p.message : null,
+            },
+          }],
+        }]);
+        return;
+      case "job_log":
+        if (job.value !== "running" || !Array.isArray(p.entries)) return;
+        await this.#core.commit([{
+          streamId: jobStream,
+          events: [{ type: "job.logged", data: { lease_id: leaseId, entries: p.entries } }],
+        }]);
+        return;
+      case "job_result":
+        return await this.#result(s.robotId, jobId, leaseId, validateResult(p), job.value === "dispatched");
+    }
+  }
+
+  async #result(
+    robotId: string,
+    jobId: string,
+    leaseId: string,
+    result: JobResult,
+    notStarted: boolean,
+  ): Promise<void> {
+    const now = this.#core.nowIso();
+    const events: Change["events"] = [];
+    if (notStarted) events.push({ type: "job.started", data: { lease_id: leaseId, started_at: now } });
+    if (result.status === "completed") {
+      events.push({ type: "job.completed", data: { lease_id: leaseId, completed_at: now, result } });
+    } else if (result.status === "failed") {
+      const error = result.error ? `${result.error.type}: ${result.error.message}` : "failed";
+      events.push({
+        type: "job.failed",
+        data: { lease_id: leaseId, completed_at: now, error, result },
+      });
+    } else {
+      events.push({
+        type: "job.cancelled",
+        data: { cancelled_at: now, reason: "cancelled by robot", result },
+      });
+    }
+    await this.#core.commit([
+      { streamId: `job-${jobId}`, events },
+      this.#release(robotId, jobId, result.status),
+    ]);
+    this.#dispatcher.disarm(jobId);
+    this.#dispatcher.request();
+  }
+
+  #release(robotId: string, jobId: string, reason: string): Change {
+    return {
+      streamId: `robot-${robotId}`,
+      events: [{ type: "robot.job_released", data: { job_id: jobId, reason } }],
+    };
+  }
+
+  async #register(s: Session, msg: Envelope, headerToken: string | null): Promise<void> {
+    const token = headerToken ?? (typeof msg.payload.auth_token === "string" ? msg.payload.auth_token : null);
+    if (!token || !timingSafeEqual(token, this.#robotToken)) {
+      this.#send(s, "robot_registered", {
+        robot_id: msg.payload.robot_id ?? null,
+        success: false,
+        message: "Invalid robot token",
+      }, msg.id);
+      s.link.close(4001, "invalid token");
+      return;
+    }
+    const reg = validateRegistration(msg.payload, this.#core.nowIso());
+    const previous = this.#byRobot.get(reg.robot_id);
+    if (previous && previous !== s) {
+      // The newest connection of a robot wins; the old one is closed, not left invisible.
+      previous.robotId = null;
+      this.#sessions.delete(previous);
+      previous.link.close(4002, "superseded by a new connection");
+    }
+    s.robotId = reg.robot_id;
+    this.#byRobot.set(reg.robot_id, s);
+    const state = this.#core.robots.get(reg.robot_id);
+    const ctx = state?.snapshot.context;
+    const events: Change["events"] = [];
+    const changed = !ctx || ctx.robot_id === null || ctx.name !== reg.name ||
+      ctx.max_concurrent_jobs !== reg.max_concurrent_jobs ||
+      JSON.stringify([ctx.capabilities, ctx.tags, ctx.environment, ctx.version]) !==
+        JSON.stringify([reg.capabilities, reg.tags, reg.environment, reg.version]);
+    if (changed) events.push({ type: "robot.registered", data: { ...reg } });
+    if (!state || state.snapshot.value === "offline") {
+      events.push({ type: "robot.connected", data: { connected_at: this.#core.nowIso() } });
+    }
+    if (events.length) await this.#core.commit([{ streamId: `robot-${reg.robot_id}`, events }]);
+    // Jobs the log says this robot holds: keep those it still runs, requeue the others.
+    const held = this.#core.robots.get(reg.robot_id)?.snapshot.context.current_jobs ?? [];
+    const active = new Set(Array.isArray(msg.payload.active_job_ids) ? msg.payload.active_job_ids : []);
+    const resume = held.filter((j) => active.has(j));
+    for (const jobId of held.filter((j) => !active.has(j))) {
+      await this.#dispatcher.releaseLease(jobId, reg.robot_id, "robot_restarted");
+    }
+    this.#send(s, "robot_registered", {
+      robot_id: reg.robot_id,
+      success: true,
+      message: "registered",
+      config: {
+        heartbeat_interval: this.#core.config.heartbeatInterval,
+        heartbeat_timeout: this.#core.config.heartbeatTimeout,
+      },
+      resume_job_ids: resume,
+    }, msg.id);
+    this.#dispatcher.request();
+  }
+
+  async #statusUpdate(robotId: string, status: string, reason: unknown): Promise<void> {
+    const current = this.#core.robotStatus(robotId);
+    const now = this.#core.nowIso();
+    if (status === "paused" || status === "maintenance") {
+      if (current === "paused") return;
+      await this.#core.commit([{
+        streamId: `robot-${robotId}`,
+        events: [{ type: "robot.paused", data: { paused_at: now, reason: String(reason ?? status) } }],
+      }]);
+    } else if (status === "online" || status === "busy") {
+      if (current !== "paused") return;
+      await this.#core.commit([{
+        streamId: `robot-${robotId}`,
+        events: [{ type: "robot.resumed", data: { resumed_at: now } }],
+      }]);
+      this.#dispatcher.request();
+    } else {
+      throw new RangeError(`status must be online, busy, paused or maintenance, got ${status}`);
+    }
+  }
+
+  /** Handles a lost connection: the robot goes offline and its jobs are requeued. */
+  async #onClose(s: Session, reason: string): Promise<void> {
+    this.#sessions.delete(s);
+    const robotId = s.robotId;
+    if (robotId === null || this.#byRobot.get(robotId) !== s) return;
+    this.#byRobot.delete(robotId);
+    s.robotId = null;
+    await this.markLost(robotId, reason);
+  }
+
+  /** Records a robot as disconnected and requeues every job it held. */
+  async markLost(robotId: string, reason: string): Promise<void> {
+    const ctx = this.#core.robots.get(robotId)?.snapshot.context;
+    if (!ctx || this.#core.robotStatus(robotId) === "offline") return;
+    for (const jobId of [...ctx.current_jobs]) {
+      await this.#dispatcher.releaseLease(jobId, robotId, `robot_lost: ${reason}`).catch((e) =>
+        console.error(`requeue of ${jobId} failed:`, e)
+      );
+    }
+    await this.#core.commit([{
+      streamId: `robot-${robotId}`,
+      events: [{ type: "robot.disconnected", data: { disconnected_at: this.#core.nowIso(), reason } }],
+    }]);
+    this.#dispatcher.request();
+  }
+
+  #scheduleSweep(): void {
+    const intervalMs = this.#core.config.heartbeatInterval * 1000;
+    this.#sweep = this.#core.clock.setTimeout(() => {
+      const limit = this.#core.clock.now() - this.#core.config.heartbeatTimeout * 1000;
+      for (const s of [...this.#sessions]) {
+        if (s.lastSeen >= limit) continue;
+        s.link.close(4008, "heartbeat timeout");
+        this.#onClose(s, "heartbeat_timeout").catch((e) => console.error("sweep failed:", e));
+      }
+      this.#scheduleSweep();
+    }, intervalMs);
+  }
+
+  /** Stops the heartbeat sweep and closes every connection (code 1001). */
+  close(): void {
+    if (this.#sweep !== null) this.#core.clock.clearTimeout(this.#sweep);
+    this.#sweep = null;
+    for (const s of this.#sessions) s.link.close(1001, "orchestrator stopping");
+    this.#sessions.clear();
+    this.#byRobot.clear();
+  }
+}
+
+function numOrNull(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+function timingSafeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}

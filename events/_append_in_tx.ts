@@ -1,0 +1,137 @@
+/**
+ * The transaction of `append()`: stream locks, idempotent replay, version check, insert.
+ *
+ * @module
+ */
+
+import {
+  type AppendResult,
+  type RecordedEvent,
+  type StreamAppend,
+  WrongExpectedVersionError,
+} from "./event_store.ts";
+import type { SqlTx } from "./sql_client.ts";
+import type { EventRow } from "./_validate_append.ts";
+import { COLUMNS, type EventRecordRow, inOrder } from "./_event_rows.ts";
+
+/** Channel of the `NOTIFY` sent by every append; its payload is the last global position. */
+export const EVENTS_CHANNEL = "events";
+
+/** Rows per INSERT statement (6 parameters each, under Postgres' 65,535 limit). */
+const INSERT_CHUNK = 1000;
+
+/** Casts of the inserted columns, in order. */
+const INSERT_CASTS = ["", "::int8", "::uuid", "", "::jsonb", "::jsonb"];
+
+/**
+ * Runs the body of an append inside its transaction.
+ *
+ * @throws {WrongExpectedVersionError} When a stream is not at its expected version.
+ * @throws {TypeError} When event ids are reused without an exact replay.
+ */
+export async function appendInTx(
+  tx: SqlTx,
+  writes: StreamAppend[],
+  rows: EventRow[],
+  notify: boolean,
+): Promise<{ written: boolean; result: AppendResult }> {
+  const streamIds = writes.map((w) => w.streamId);
+  // Lock the written streams BEFORE any write, one advisory lock per stream, taken in the
+  // order of the lock keys (not of stream ids: two ids may hash to the same key, and only a
+  // single total order on keys rules out deadlocks). Advisory locks do not assign a
+  // transaction id; Postgres assigns it at our first INSERT, after we hold every lock. A
+  // later append to the same stream can only get its lock once we have committed, so it
+  // gets a larger transaction_id: within a stream, a later version always has a larger
+  // transaction_id, and the (transaction_id, global_position) order of readAll keeps each
+  // stream's version order. No global lock: appends to other streams run in parallel.
+  await tx.query(
+    `select pg_advisory_xact_lock(key) from (
+       select distinct hashtextextended(stream_id, 0) as key
+       from unnest($1::text[]) as s(stream_id) order by key
+     ) as keys`,
+    [streamIds],
+  );
+
+  const replay = await findReplay(tx, rows);
+  if (replay) return { written: false, result: replay };
+
+  // Check every expected version before taking any sequence value: a loser burns none.
+  const current = await tx.query<{ stream_id: string; version: number }>(
+    `select s.stream_id, coalesce(
+       (select max(e.stream_version) from events e where e.stream_id = s.stream_id), 0
+     ) as version from unnest($1::text[]) as s(stream_id)`,
+    [streamIds],
+  );
+  const versions: Record<string, number> = {};
+  for (const { stream_id, version } of current) versions[stream_id] = version;
+  for (const { streamId, expectedVersion } of writes) {
+    if (expectedVersion !== "any" && expectedVersion !== versions[streamId]) {
+      throw new WrongExpectedVersionError(streamId, expectedVersion, versions[streamId]);
+    }
+  }
+
+  const recorded: RecordedEvent[] = [];
+  for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
+    const chunk = rows.slice(start, start + INSERT_CHUNK);
+    const params: unknown[] = [];
+    const values = chunk.map((row) => {
+      versions[row.streamId] += 1;
+      const base = params.length;
+      params.push(
+        row.streamId,
+        versions[row.streamId],
+        row.eventId,
+        row.type,
+        row.data,
+        row.metadata,
+      );
+      return `(${INSERT_CASTS.map((cast, i) => `$${base + i + 1}${cast}`).join(", ")})`;
+    });
+    const inserted = await tx.query<EventRecordRow>(
+      `insert into events (stream_id, stream_version, event_id, type, data, metadata)
+       values ${values.join(", ")} returning ${COLUMNS}`,
+      params,
+    );
+    recorded.push(...inOrder(chunk, inserted));
+  }
+  if (notify) {
+    // A wake-up hint only; listeners catch up by reading from their checkpoint.
+    const last = recorded.reduce((max, e) => Math.max(max, e.globalPosition), 0);
+    await tx.query("select pg_notify($1, $2)", [EVENTS_CHANNEL, String(last)]);
+  }
+  return { written: true, result: { versions, events: recorded } };
+}
+
+/**
+ * Idempotency: when EVERY event of the append has a caller-chosen id and all of them are
+ * already recorded (same stream and type), the append is a replay and returns the
+ * original events, in the given order, and the stream versions they produced. When only
+ * some ids are recorded, or one sits in another stream or has another type, the caller
+ * reused ids for different events: a TypeError, and nothing is written.
+ */
+async function findReplay(tx: SqlTx, rows: EventRow[]): Promise<AppendResult | undefined> {
+  const explicit = rows.filter((row) => row.explicitId);
+  if (explicit.length === 0) return undefined;
+  const found = await tx.query<EventRecordRow>(
+    `select ${COLUMNS} from events where event_id = any($1::uuid[])`,
+    [explicit.map((row) => row.eventId)],
+  );
+  if (found.length === 0) return undefined;
+  const byId = new Map(found.map((row) => [row.event_id, row]));
+  const mismatch = rows.find((row) => {
+    const original = byId.get(row.eventId);
+    return !original || original.stream_id !== row.streamId || original.type !== row.type;
+  });
+  if (mismatch) {
+    throw new TypeError(
+      `Append reuses recorded event ids (${[...byId.keys()].join(", ")}) but is not an exact ` +
+        `replay: event ${mismatch.eventId} (${mismatch.type} in ${mismatch.streamId}) differs`,
+    );
+  }
+  const events = inOrder(rows, found);
+  const versions: Record<string, number> = {};
+  for (const e of events) {
+    versions[e.streamId] = Math.max(versions[e.streamId] ?? 0, e.streamVersion);
+  }
+  return { versions, events };
+}

@@ -1,0 +1,168 @@
+/**
+ * Input checks of `append()`, run before any SQL so that a bad event never fails (or
+ * partly fails) a transaction.
+ *
+ * @module
+ */
+
+import type { JsonObject, StreamAppend } from "./event_store.ts";
+
+/** Event types: dotted lower case, at least two segments (`job.queued`). */
+export const EVENT_TYPE_PATTERN: RegExp = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** One event ready to insert. */
+export interface EventRow {
+  streamId: string;
+  type: string;
+  data: JsonObject;
+  metadata: JsonObject;
+  /** Lower case UUID. */
+  eventId: string;
+  /** Whether the caller chose the id (only those take part in idempotency). */
+  explicitId: boolean;
+}
+
+/**
+ * Validates the writes of an append and flattens them into rows, in the given order.
+ *
+ * @throws {TypeError} Naming the offending field (`writes[0].events[1].data.msg`) and the
+ *   value seen: empty writes or events, a stream listed twice, a bad stream id, expected
+ *   version, type or event id, an event id used twice, data or metadata that is not a
+ *   plain JSON object, or a string with `\u0000` or a lone surrogate (jsonb rejects those
+ *   with error 22P05).
+ */
+export function validateAppend(writes: StreamAppend[], newId: () => string): EventRow[] {
+  if (!Array.isArray(writes) || writes.length === 0) {
+    throw new TypeError("writes must be a non-empty array of stream appends");
+  }
+  const rows: EventRow[] = [];
+  const streams = new Set<string>();
+  const ids = new Set<string>();
+  writes.forEach((write, w) => {
+    const at = `writes[${w}]`;
+    const { streamId, expectedVersion, events } = write ?? {};
+    if (typeof streamId !== "string" || streamId.length === 0) {
+      throw new TypeError(`${at}.streamId must be a non-empty string, got ${show(streamId)}`);
+    }
+    checkString(streamId, `${at}.streamId`);
+    if (streams.has(streamId)) {
+      throw new TypeError(`${at}.streamId ${show(streamId)} appears twice in one append`);
+    }
+    streams.add(streamId);
+    if (
+      expectedVersion !== "any" && !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 0)
+    ) {
+      throw new TypeError(
+        `${at}.expectedVersion must be "any" or an integer >= 0, got ${show(expectedVersion)}`,
+      );
+    }
+    if (!Array.isArray(events) || events.length === 0) {
+      throw new TypeError(`${at}.events must be a non-empty array, got ${show(events)}`);
+    }
+    events.forEach((event, e) => {
+      const field = `${at}.events[${e}]`;
+      if (!isPlainObject(event)) throw new TypeError(`${field} must be an object`);
+      if (typeof event.type !== "string" || !EVENT_TYPE_PATTERN.test(event.type)) {
+        throw new TypeError(
+          `${field}.type must be dotted lower case like "job.queued", got ${show(event.type)}`,
+        );
+      }
+      checkJsonObject(event.data, `${field}.data`);
+      const metadata = event.metadata ?? {};
+      checkJsonObject(metadata, `${field}.metadata`);
+      let eventId = newId();
+      if (event.eventId !== undefined) {
+        if (typeof event.eventId !== "string" || !UUID_PATTERN.test(event.eventId)) {
+          throw new TypeError(`${field}.eventId must be a UUID, got ${show(event.eventId)}`);
+        }
+        eventId = event.eventId.toLowerCase();
+      }
+      if (ids.has(eventId)) {
+        throw new TypeError(`${field}.eventId ${eventId} appears twice in one append`);
+      }
+      ids.add(eventId);
+      rows.push({
+        streamId,
+        type: event.type,
+        data: event.data,
+        metadata,
+        eventId,
+        explicitId: event.eventId !== undefined,
+      });
+    });
+  });
+  return rows;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function checkJsonObject(value: unknown, path: string): void {
+  if (!isPlainObject(value)) {
+    throw new TypeError(`${path} must be a plain JSON object, got ${show(value)}`);
+  }
+  checkJson(value, path, new Set());
+}
+
+/**
+ * Walks a value that is about to become jsonb. Accepted: null, booleans, finite numbers,
+ * well-formed strings without `\u0000`, arrays and plain objects of those. An object
+ * property set to `undefined` is dropped, as `JSON.stringify` does; anything else that
+ * would not read back equal (Date, Map, class instances, NaN, bigint, functions, cycles)
+ * is rejected.
+ */
+function checkJson(value: unknown, path: string, parents: Set<object>): void {
+  switch (typeof value) {
+    case "string":
+      return checkString(value, path);
+    case "boolean":
+      return;
+    case "number":
+      if (Number.isFinite(value)) return;
+      throw new TypeError(`${path} must be a finite number, got ${value}`);
+    case "object": {
+      if (value === null) return;
+      if (parents.has(value)) throw new TypeError(`${path} is a circular reference`);
+      parents.add(value);
+      if (Array.isArray(value)) {
+        value.forEach((item, i) => {
+          if (item === undefined) throw new TypeError(`${path}[${i}] is undefined`);
+          checkJson(item, `${path}[${i}]`, parents);
+        });
+      } else if (isPlainObject(value)) {
+        for (const [key, item] of Object.entries(value)) {
+          const itemPath = `${path}.${key}`;
+          checkString(key, `${itemPath} (key)`);
+          if (item !== undefined) checkJson(item, itemPath, parents);
+        }
+      } else {
+        throw new TypeError(`${path} must be JSON, got an instance of ${value.constructor?.name}`);
+      }
+      parents.delete(value);
+      return;
+    }
+    default:
+      throw new TypeError(`${path} must be JSON, got a ${typeof value}`);
+  }
+}
+
+function checkString(value: string, path: string): void {
+  if (value.includes("\u0000")) {
+    throw new TypeError(`${path} contains \\u0000, which Postgres text and jsonb reject`);
+  }
+  if (!value.isWellFormed()) {
+    throw new TypeError(`${path} contains a lone UTF-16 surrogate, which jsonb rejects`);
+  }
+}
+
+function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value === null || typeof value !== "object") return String(value);
+  return `an instance of ${value.constructor?.name ?? "Object"}`;
+}

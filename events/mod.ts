@@ -1,0 +1,54 @@
+/**
+ * The event store: the append-only log that is the orchestrator's only source of truth.
+ *
+ * Open it with {@linkcode openEventStore} (PostgreSQL or embedded PGlite), append with
+ * optimistic concurrency, read streams or the gap-safe global log, and follow the log
+ * with {@linkcode subscribeAll}.
+ *
+ * @example
+ * ```ts
+ * import { openEventStore, subscribeAll } from "./mod.ts";
+ * const store = await openEventStore({ dataDir: "memory://" });
+ * const { events } = await store.append([{
+ *   streamId: "job-1",
+ *   expectedVersion: 0,
+ *   events: [{ type: "job.queued", data: { workflowId: "w-1" } }],
+ * }]);
+ * const sub = subscribeAll(store, { onEvents: (batch) => console.log(batch.length) });
+ * await sub.waitFor(events[0].globalPosition);
+ * await sub.close();
+ * await store.close();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type AppendResult,
+  type EventStore,
+  type JsonObject,
+  type NewEvent,
+  type ReadAllOptions,
+  type RecordedEvent,
+  type StreamAppend,
+  WrongExpectedVersionError,
+} from "./event_store.ts";
+export type { ListenOptions, SqlClient, SqlTx } from "./sql_client.ts";
+export { createPgliteClient, type PgliteClientOptions } from "./pglite_client.ts";
+export { createPostgresClient, type PostgresClientOptions } from "./postgres_client.ts";
+export { EVENTS_SCHEMA_STATEMENTS, migrateEventsSchema } from "./schema.ts";
+export {
+  createSqlEventStore,
+  EVENTS_CHANNEL,
+  type SqlEventStore,
+  type SqlEventStoreOptions,
+} from "./sql_event_store.ts";
+export {
+  subscribeAll,
+  type SubscribeAllOptions,
+  type Subscription,
+  type SubscriptionSource,
+  type WaitOptions,
+} from "./subscription.ts";
+export { openEventStore, type OpenEventStoreOptions } from "./open_store.ts";
+export { EVENT_TYPE_PATTERN } from "./_validate_append.ts";

@@ -1,0 +1,70 @@
+/**
+ * The `events` table and its idempotent migration.
+ *
+ * @module
+ */
+
+import type { SqlClient } from "./sql_client.ts";
+
+/**
+ * Advisory lock key that serialises concurrent migrations (two processes opening the same
+ * database at once would otherwise race on `CREATE TABLE IF NOT EXISTS`).
+ */
+const MIGRATION_LOCK_KEY = 7_310_442_017;
+
+/** Statements of the migration, in order; each is idempotent. */
+export const EVENTS_SCHEMA_STATEMENTS: readonly string[] = [
+  `create table if not exists events (
+    global_position bigserial primary key,
+    stream_id text not null,
+    stream_version bigint not null check (stream_version > 0),
+    event_id uuid not null unique,
+    type text not null,
+    data jsonb not null,
+    metadata jsonb not null default '{}',
+    recorded_at timestamptz not null default now(),
+    transaction_id xid8 not null default pg_current_xact_id(),
+    constraint events_stream_version_key unique (stream_id, stream_version)
+  )`,
+  `create index if not exists events_transaction_order_idx
+    on events (transaction_id, global_position)`,
+  `comment on table events is
+    'Append-only log of domain events: the only source of truth of the orchestrator. '
+    'Never update or delete rows. Read in global order with '
+    'WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) '
+    'ORDER BY transaction_id, global_position.'`,
+  `comment on column events.global_position is
+    'Position in the whole log, from a sequence: unique and increasing in insert order, '
+    'but NOT commit order; it may have holes (rolled back inserts).'`,
+  `comment on column events.stream_id is
+    'Stream the event belongs to, e.g. job-<id>, robot-<id>, schedule-<id>, workflow-<id>.'`,
+  `comment on column events.stream_version is
+    '1-based version of the event within its stream, without holes.'`,
+  `comment on column events.event_id is
+    'Unique id of the event (UUID); appending the same ids again is a no-op.'`,
+  `comment on column events.type is
+    'Dotted lower case event type, past tense, e.g. job.queued.'`,
+  `comment on column events.data is 'Event payload (JSON object).'`,
+  `comment on column events.metadata is
+    'Causation, correlation and actor of the event (JSON object).'`,
+  `comment on column events.recorded_at is 'Database time of the appending transaction.'`,
+  `comment on column events.transaction_id is
+    'Id of the appending transaction. Rows of one stream have increasing ids with their '
+    'versions; (transaction_id, global_position) is the gap-safe global order.'`,
+];
+
+/**
+ * Creates the `events` table, its indexes and column comments if missing. Safe to run on
+ * every start and from several processes at once (a transaction-level advisory lock
+ * serialises them). Objects are created in the first schema of the `search_path`.
+ *
+ * @param client Where to create the table.
+ * @returns When the table is ready.
+ * @throws {Error} The driver's error when a statement fails; nothing is changed then.
+ */
+export async function migrateEventsSchema(client: SqlClient): Promise<void> {
+  await client.transaction(async (tx) => {
+    await tx.query("select pg_advisory_xact_lock($1::int8)", [MIGRATION_LOCK_KEY]);
+    for (const statement of EVENTS_SCHEMA_STATEMENTS) await tx.query(statement);
+  });
+}

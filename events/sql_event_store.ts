@@ -1,0 +1,218 @@
+/**
+ * The event store, written once over {@linkcode SqlClient} (PGlite or postgres.js).
+ *
+ * @module
+ */
+
+import type { AppendResult, EventStore, ReadAllOptions, StreamAppend } from "./event_store.ts";
+import type { ListenOptions, SqlClient, SqlTx } from "./sql_client.ts";
+import { validateAppend } from "./_validate_append.ts";
+import { COLUMNS, type EventRecordRow, toRecorded } from "./_event_rows.ts";
+import { appendInTx, EVENTS_CHANNEL } from "./_append_in_tx.ts";
+
+export { EVENTS_CHANNEL };
+
+/** Rows whose transaction ended: no running transaction can add rows before them. */
+const GAP_SAFE = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
+
+/** The SQL event store: {@linkcode EventStore} plus what subscriptions need. */
+export interface SqlEventStore extends EventStore {
+  /**
+   * Global position of the last event in `readAll` order that readers can see now
+   * (gap-safe), or 0 when there is none. Start a live-only subscription from it.
+   */
+  currentPosition(): Promise<number>;
+  /**
+   * Compares two global positions in `readAll` order, which is
+   * `(transaction_id, global_position)`, not the positions' numeric order.
+   *
+   * @returns A negative number when `a` comes first, 0 when equal, positive otherwise.
+   *   Position 0 is the start of the log and comes before every event.
+   * @throws {RangeError} When a non-zero position is not a recorded event.
+   */
+  compareLogOrder(a: number, b: number): Promise<number>;
+  /**
+   * Registers a listener called after each append of THIS store object has committed,
+   * with the append's last global position. Listeners must not throw.
+   *
+   * @returns A function that removes the listener.
+   */
+  onAppended(listener: (position: number) => void): () => void;
+  /**
+   * Listens to the `NOTIFY` of appends from every process (channel
+   * {@linkcode EVENTS_CHANNEL}). A wake-up hint only: notifications sent while the LISTEN
+   * connection is down are lost. Absent when the client cannot listen.
+   *
+   * @returns A function that stops listening.
+   */
+  listenAppends?(
+    onNotify: (position: number) => void,
+    options?: ListenOptions,
+  ): Promise<() => Promise<void>>;
+}
+
+/** Options of {@linkcode createSqlEventStore}. */
+export interface SqlEventStoreOptions {
+  /** Generates ids of events given without `eventId`. @default crypto.randomUUID */
+  newId?: () => string;
+  /**
+   * Whether each append sends `NOTIFY events, '<last position>'` in its transaction, to
+   * wake subscribers of other processes at once. Postgres takes a database-wide lock at the
+   * commit of a notifying transaction; turn this off to trade wake-up latency (subscribers
+   * then poll) for commit throughput.
+   * @default true
+   */
+  notify?: boolean;
+}
+
+/**
+ * Builds the event store over a SQL client whose `events` table exists (see
+ * `migrateEventsSchema`). The store owns the client: `close()` closes it.
+ *
+ * Writers lock only the streams they write (advisory locks), never the whole log.
+ *
+ * @example
+ * ```ts
+ * import { createPgliteClient, createSqlEventStore, migrateEventsSchema } from "./mod.ts";
+ * const client = await createPgliteClient({ dataDir: "memory://" });
+ * await migrateEventsSchema(client);
+ * const store = createSqlEventStore(client);
+ * await store.append([{
+ *   streamId: "job-1",
+ *   expectedVersion: 0,
+ *   events: [{ type: "job.queued", data: { priority: 1 } }],
+ * }]);
+ * await store.close();
+ * ```
+ *
+ * @param client The connection; its `events` table must exist.
+ * @param options Injected id generator.
+ * @returns The store.
+ */
+export function createSqlEventStore(
+  client: SqlClient,
+  options: SqlEventStoreOptions = {},
+): SqlEventStore {
+  const newId = options.newId ?? (() => crypto.randomUUID());
+  const notify = options.notify ?? true;
+  const appendedListeners = new Set<(position: number) => void>();
+
+  const store: SqlEventStore = {
+    async append(writes: StreamAppend[]): Promise<AppendResult> {
+      const rows = validateAppend(writes, newId);
+      const outcome = await client.transaction((tx) => appendInTx(tx, writes, rows, notify));
+      if (outcome.written) {
+        const last = outcome.result.events.reduce((max, e) => Math.max(max, e.globalPosition), 0);
+        for (const listener of appendedListeners) queueMicrotask(() => listener(last));
+      }
+      return outcome.result;
+    },
+
+    async readStream(streamId, { fromVersion = 1 } = {}) {
+      if (typeof streamId !== "string") {
+        throw new TypeError(`streamId must be a string, got ${typeof streamId}`);
+      }
+      if (!Number.isSafeInteger(fromVersion) || fromVersion < 1) {
+        throw new RangeError(`fromVersion must be an integer >= 1, got ${fromVersion}`);
+      }
+      const rows = await client.query<EventRecordRow>(
+        `select ${COLUMNS} from events where stream_id = $1 and stream_version >= $2::int8
+         order by stream_version`,
+        [streamId, fromVersion],
+      );
+      return rows.map(toRecorded);
+    },
+
+    /**
+     * Reads in the gap-safe global order. Ordering by `global_position` alone would lose
+     * events: sequence values are taken at insert but transactions commit in another
+     * order, so a reader that saw position 101 may later find 100 appear, after its
+     * checkpoint moved past it (Marten #1629, Emmett PR #336, Eventuous #222). Only rows of
+     * transactions that have ended (`transaction_id < xmin` of the current snapshot) are
+     * returned, in `(transaction_id, global_position)` order: any transaction still
+     * running, or starting later, has an id >= xmin and so sorts after every row returned.
+     * The `after` position is turned into its `(transaction_id, global_position)` pair.
+     * The cost: one long-open transaction anywhere holds every reader back.
+     */
+    async readAll(opts: ReadAllOptions = {}) {
+      const { after = 0, limit = 1000, streamId, signal } = opts;
+      signal?.throwIfAborted();
+      if (!Number.isSafeInteger(after) || after < 0) {
+        throw new RangeError(`after must be an integer >= 0, got ${after}`);
+      }
+      if (!Number.isSafeInteger(limit) || limit < 1) {
+        throw new RangeError(`limit must be an integer >= 1, got ${limit}`);
+      }
+      const params: unknown[] = [limit];
+      let where = GAP_SAFE;
+      if (after > 0) {
+        params.push(after);
+        where += ` and (transaction_id, global_position) >
+          ((select transaction_id from events where global_position = $2::int8), $2::int8)`;
+      }
+      if (streamId !== undefined) {
+        params.push(streamId);
+        where += ` and stream_id = $${params.length}`;
+      }
+      const rows = await client.query<EventRecordRow>(
+        `select ${COLUMNS} from events where ${where}
+         order by transaction_id, global_position limit $1::int8`,
+        params,
+      );
+      if (rows.length === 0 && after > 0) await assertRecorded(client, after, "after");
+      signal?.throwIfAborted();
+      return rows.map(toRecorded);
+    },
+
+    async currentPosition() {
+      const rows = await client.query<{ global_position: number }>(
+        `select global_position from events where ${GAP_SAFE}
+         order by transaction_id desc, global_position desc limit 1`,
+      );
+      return rows[0]?.global_position ?? 0;
+    },
+
+    async compareLogOrder(a, b) {
+      if (a === b) return 0;
+      if (a === 0 || b === 0) return a === 0 ? -1 : 1;
+      const rows = await client.query<{ a_first: boolean }>(
+        `select (a.transaction_id, a.global_position) < (b.transaction_id, b.global_position)
+           as a_first
+         from events a, events b where a.global_position = $1::int8 and b.global_position = $2::int8`,
+        [a, b],
+      );
+      if (rows.length === 0) {
+        await assertRecorded(client, a, "a");
+        await assertRecorded(client, b, "b");
+      }
+      return rows[0].a_first ? -1 : 1;
+    },
+
+    onAppended(listener) {
+      appendedListeners.add(listener);
+      return () => appendedListeners.delete(listener);
+    },
+
+    async close() {
+      appendedListeners.clear();
+      await client.close();
+    },
+  };
+  const listen = client.listen?.bind(client);
+  if (listen) {
+    store.listenAppends = (onNotify, listenOptions) =>
+      listen(EVENTS_CHANNEL, (payload) => onNotify(Number(payload)), listenOptions);
+  }
+  return store;
+}
+
+async function assertRecorded(client: SqlTx, position: number, name: string): Promise<void> {
+  const rows = await client.query("select 1 from events where global_position = $1::int8", [
+    position,
+  ]);
+  if (rows.length === 0) {
+    throw new RangeError(
+      `${name} must be the global position of a recorded event, got ${position}`,
+    );
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Mapping of error classes to HTTP statuses and JSON bodies (one `onError`, after Hono).
+ *
+ * Every error body is `{error: {code, message, field?}}`.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { InvalidTransitionError } from "../actors/mod.ts";
+import { JobAlreadyFinishedError, JobNotFoundError } from "../engine/mod.ts";
+import { WrongExpectedVersionError } from "../events/mod.ts";
+
+/** A request that is wrong in one named field: answered 400. */
+export class ValidationError extends Error {
+  override name = "ValidationError";
+  /** The offending field, as a JSON path (`priority`, `workflow.nodes`). */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/** Answers an error thrown by a route. Unknown errors are 500 without details. */
+export function errorResponse(error: Error, c: Context): Response {
+  if (error instanceof ValidationError) {
+    return c.json({ error: { code: "invalid_request", field: error.field, message: error.message } }, 400);
+  }
+  if (error instanceof JobNotFoundError) {
+    return c.json({ error: { code: "not_found", message: error.message } }, 404);
+  }
+  if (error instanceof JobAlreadyFinishedError) {
+    return c.json({ error: { code: "already_finished", message: error.message }, job: error.job }, 409);
+  }
+  if (error instanceof InvalidTransitionError || error instanceof WrongExpectedVersionError) {
+    return c.json({ error: { code: "conflict", message: error.message } }, 409);
+  }
+  console.error("request failed:", error);
+  return c.json({ error: { code: "internal_error", message: "Internal server error" } }, 500);
+}

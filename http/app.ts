@@ -1,0 +1,136 @@
+/**
+ * The HTTP API (Hono), all JSON, all under `Authorization: Bearer <token>` except
+ * `/healthz`. The app never touches the runtime: the Deno adapter is `server.ts`.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { JobStatus } from "../actors/mod.ts";
+import type { Orchestrator } from "../engine/mod.ts";
+import { JobNotFoundError } from "../engine/mod.ts";
+import type { RecordedEvent } from "../events/mod.ts";
+import { errorResponse, ValidationError } from "./api_errors.ts";
+import { parseSubmitJob } from "./job_requests.ts";
+
+const JOB_STATUSES = new Set<JobStatus>([
+  "pending",
+  "queued",
+  "dispatched",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+  "timeout",
+]);
+
+/** Options of {@linkcode createApp}. */
+export interface AppOptions {
+  orchestrator: Orchestrator;
+  /** Bearer token of API clients. */
+  apiToken: string;
+}
+
+/** An event as the events API shows it (the `events` table's columns). */
+export function eventJson(e: RecordedEvent): Record<string, unknown> {
+  return {
+    global_position: e.globalPosition,
+    stream_id: e.streamId,
+    stream_version: e.streamVersion,
+    event_id: e.eventId,
+    type: e.type,
+    data: e.data,
+    metadata: e.metadata,
+    recorded_at: e.recordedAt.toISOString(),
+  };
+}
+
+function intParam(value: string | undefined, field: string, fallback: number, max: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max) {
+    throw new ValidationError(field, `${field} must be an integer between 0 and ${max}, got ${value}`);
+  }
+  return n;
+}
+
+/** Builds the API. */
+export function createApp(options: AppOptions): Hono {
+  const { orchestrator: orch, apiToken } = options;
+  const app = new Hono();
+  app.onError(errorResponse);
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404));
+
+  app.get("/healthz", (c) =>
+    orch.ready
+      ? c.json({ status: "ok", position: orch.core.position })
+      : c.json({ status: "starting" }, 503));
+
+  app.use("/api/*", async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    if (header !== `Bearer ${apiToken}`) {
+      return c.json({ error: { code: "unauthorized", message: "Missing or invalid bearer token" } }, 401);
+    }
+    await next();
+  });
+
+  app.post("/api/v1/jobs", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new ValidationError("body", "Body is not valid JSON");
+    }
+    const input = parseSubmitJob(body);
+    try {
+      const job = await orch.jobs.submit(input);
+      return c.json({ job_id: job.job_id, status: job.status }, 201);
+    } catch (error) {
+      if (error instanceof TypeError) throw new ValidationError("body", error.message);
+      throw error;
+    }
+  });
+
+  app.get("/api/v1/jobs", (c) => {
+    const status = c.req.query("status");
+    if (status !== undefined && !JOB_STATUSES.has(status as JobStatus)) {
+      throw new ValidationError("status", `status must be one of ${[...JOB_STATUSES].join(", ")}`);
+    }
+    const limit = intParam(c.req.query("limit"), "limit", 100, 1000);
+    const jobs = orch.jobs.list({ status: status as JobStatus | undefined, limit });
+    return c.json({ jobs });
+  });
+
+  app.get("/api/v1/jobs/:id", (c) => {
+    const job = orch.jobs.view(c.req.param("id"));
+    if (!job) throw new JobNotFoundError(c.req.param("id"));
+    const waiting = orch.dispatcher.waitReasons.get(job.job_id);
+    return c.json(job.status === "queued" && waiting ? { ...job, queue_reason: waiting } : job);
+  });
+
+  app.post("/api/v1/jobs/:id/cancel", async (c) => {
+    const job = await orch.jobs.cancel(c.req.param("id"));
+    return c.json(job, job.status === "cancelled" ? 200 : 202);
+  });
+
+  app.get("/api/v1/robots", (c) => c.json({ robots: orch.robots() }));
+  app.get("/api/v1/robots/:id", (c) => {
+    const robot = orch.robot(c.req.param("id"));
+    if (!robot) {
+      return c.json({ error: { code: "not_found", message: `Robot ${c.req.param("id")} does not exist` } }, 404);
+    }
+    return c.json(robot);
+  });
+
+  app.get("/api/v1/metrics/dashboard", (c) => c.json(orch.dashboard()));
+
+  app.get("/api/v1/events", async (c) => {
+    const after = intParam(c.req.query("after"), "after", 0, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(c.req.query("limit"), "limit", 100, 1000);
+    const stream = c.req.query("stream") || undefined;
+    const events = await orch.core.store.readAll({ after, limit, streamId: stream });
+    const next = events.length ? events[events.length - 1].globalPosition : after;
+    return c.json({ events: events.map(eventJson), next_after: next });
+  });
+
+  return app;
+}

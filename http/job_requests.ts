@@ -1,0 +1,76 @@
+/**
+ * Validation of job requests. Each problem is a {@linkcode ValidationError} naming the field.
+ *
+ * @module
+ */
+import { parsePriority } from "../actors/mod.ts";
+import type { SubmitJobInput } from "../engine/mod.ts";
+import { ValidationError } from "./api_errors.ts";
+
+/** Largest accepted job timeout, in seconds (7 days). */
+export const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Validates the body of `POST /api/v1/jobs` (a bare workflow object is also accepted):
+ * `{workflow: object, variables?: object, priority?: "low"|"normal"|"high"|"critical"|0-3,
+ *   timeout?: seconds, robot_id?: string, required_capabilities?: string[]}`.
+ * @throws {ValidationError} naming the first wrong field.
+ */
+export function parseSubmitJob(input: unknown): SubmitJobInput {
+  if (!isObject(input)) throw new ValidationError("body", "Body must be a JSON object");
+  // A bare CasareRPA workflow file may be posted as is.
+  const body = !("workflow" in input) && isObject(input.nodes) ? { workflow: input } : input;
+  const { workflow, variables, priority, timeout, robot_id, required_capabilities } = body;
+  if (!isObject(workflow)) {
+    throw new ValidationError("workflow", "workflow must be a CasareRPA workflow object");
+  }
+  if (!isObject(workflow.nodes)) {
+    throw new ValidationError("workflow.nodes", "workflow.nodes must be an object of nodes");
+  }
+  if (workflow.connections !== undefined && !Array.isArray(workflow.connections)) {
+    throw new ValidationError("workflow.connections", "workflow.connections must be an array");
+  }
+  if (variables !== undefined && !isObject(variables)) {
+    throw new ValidationError("variables", "variables must be an object");
+  }
+  let prio = 1;
+  if (priority !== undefined) {
+    try {
+      prio = parsePriority(priority);
+    } catch (error) {
+      throw new ValidationError("priority", (error as Error).message);
+    }
+  }
+  if (
+    timeout !== undefined &&
+    (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0 ||
+      timeout > MAX_TIMEOUT_SECONDS)
+  ) {
+    throw new ValidationError(
+      "timeout",
+      `timeout must be a number of seconds in (0, ${MAX_TIMEOUT_SECONDS}], got ${JSON.stringify(timeout)}`,
+    );
+  }
+  if (robot_id !== undefined && robot_id !== null && typeof robot_id !== "string") {
+    throw new ValidationError("robot_id", "robot_id must be a string");
+  }
+  if (
+    required_capabilities !== undefined &&
+    (!Array.isArray(required_capabilities) ||
+      required_capabilities.some((c) => typeof c !== "string"))
+  ) {
+    throw new ValidationError("required_capabilities", "required_capabilities must be an array of strings");
+  }
+  return {
+    workflow,
+    variables: (variables as Record<string, unknown> | undefined) ?? {},
+    priority: prio,
+    timeout: timeout as number | undefined,
+    robot_id: (robot_id as string | undefined) ?? null,
+    required_capabilities: (required_capabilities as string[] | undefined) ?? [],
+  };
+}

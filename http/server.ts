@@ -1,0 +1,58 @@
+/**
+ * The Deno adapter: serves the Hono app and upgrades `/ws/robot` to the robot protocol.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import type { Orchestrator } from "../engine/mod.ts";
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions {
+  app: Hono;
+  orchestrator: Orchestrator;
+  hostname: string;
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  signal?: AbortSignal;
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** Starts the HTTP and WebSocket server. */
+export function serve(options: ServeOptions): Deno.HttpServer<Deno.NetAddr> {
+  const { app, orchestrator } = options;
+  return Deno.serve({
+    hostname: options.hostname,
+    port: options.port,
+    signal: options.signal,
+    onListen: options.onListen ?? (() => {}),
+  }, (req, info) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/ws/robot") {
+      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return Response.json(
+          { error: { code: "upgrade_required", message: "/ws/robot speaks WebSocket" } },
+          { status: 426 },
+        );
+      }
+      const authorization = req.headers.get("authorization");
+      const { socket, response } = Deno.upgradeWebSocket(req);
+      const conn = orchestrator.sessions.open({
+        send: (text) => {
+          if (socket.readyState !== WebSocket.OPEN) throw new Error("Socket is not open");
+          socket.send(text);
+        },
+        close: (code, reason) => {
+          if (socket.readyState === WebSocket.OPEN) socket.close(code, reason);
+        },
+      }, authorization);
+      socket.onmessage = (e) => {
+        const text = typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data);
+        conn.onMessage(text);
+      };
+      socket.onclose = () => void conn.onClose();
+      socket.onerror = () => {};
+      return response;
+    }
+    return app.fetch(req, { remoteAddr: info.remoteAddr });
+  });
+}

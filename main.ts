@@ -1,0 +1,71 @@
+/**
+ * Starts the orchestrator: `deno task start`.
+ *
+ * Reads the configuration from the environment (see README), opens the event store
+ * (PostgreSQL when `DATABASE_URL` is set, else embedded PGlite in `DATA_DIR`), rebuilds
+ * state from the log, and serves the API and the robot WebSocket.
+ *
+ * @module
+ */
+import { loadConfig, resolveTokens } from "./config/mod.ts";
+import { Orchestrator } from "./engine/mod.ts";
+import { openEventStore } from "./events/mod.ts";
+import { createApp, serve } from "./http/mod.ts";
+
+async function main(): Promise<void> {
+  const config = loadConfig((name) => Deno.env.get(name));
+  const tokens = await resolveTokens(config);
+  const store = await openEventStore({
+    databaseUrl: config.databaseUrl ?? undefined,
+    dataDir: config.dataDir,
+  });
+  const orchestrator = new Orchestrator({
+    store,
+    robotToken: tokens.robotToken,
+    config: {
+      defaultJobTimeout: config.defaultJobTimeout,
+      heartbeatInterval: config.heartbeatInterval,
+      heartbeatTimeout: config.heartbeatTimeout,
+      cancelGrace: config.cancelGrace,
+      loadBalancing: config.loadBalancing,
+    },
+  });
+  const started = performance.now();
+  await orchestrator.start();
+  const app = createApp({ orchestrator, apiToken: tokens.apiToken });
+  const abort = new AbortController();
+  const server = serve({
+    app,
+    orchestrator,
+    hostname: config.host,
+    port: config.port,
+    signal: abort.signal,
+    onListen: (addr) => {
+      const where = config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${config.dataDir}`;
+      console.log(
+        `orchestrator listening on http://${addr.hostname}:${addr.port} ` +
+          `(store: ${where}; log replayed to position ${orchestrator.core.position} ` +
+          `in ${Math.round(performance.now() - started)} ms)`,
+      );
+      console.log(`robots connect to ws://${addr.hostname}:${addr.port}/ws/robot`);
+      if (tokens.file) console.log(`API and robot tokens are in ${tokens.file}`);
+    },
+  });
+  const shutdown = async () => {
+    console.log("shutting down");
+    await orchestrator.stop();
+    abort.abort();
+    await server.finished;
+    await store.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", shutdown);
+  Deno.addSignalListener("SIGTERM", shutdown);
+}
+
+if (import.meta.main) {
+  main().catch((error) => {
+    console.error(error instanceof Error ? error.message : error);
+    Deno.exit(1);
+  });
+}

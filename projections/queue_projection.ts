@@ -1,0 +1,80 @@
+/**
+ * The job queue read model: queued jobs in dispatch order, critical > high > normal > low,
+ * first in, first out within a priority (the reference's `JobQueue.dequeue()` order).
+ *
+ * Built only from the log. One insertion-ordered `Map` per priority keeps enqueue, removal
+ * and "next job" O(1); iteration visits jobs in dispatch order.
+ *
+ * @module
+ */
+import type { RecordedEvent } from "../events/mod.ts";
+
+/** A queued job as the queue knows it. */
+export interface QueueEntry {
+  job_id: string;
+  /** 0 low … 3 critical. */
+  priority: number;
+  /** RFC 3339 UTC time the job (re)entered the queue. */
+  queued_at: string;
+  /** Global position of the `job.queued` event. */
+  position: number;
+}
+
+const LEAVES_QUEUE = new Set([
+  "job.dispatched",
+  "job.cancelled",
+  "job.timed_out",
+  "job.failed",
+  "job.completed",
+]);
+
+/** Priority queue projection. */
+export class QueueProjection {
+  #byPriority: Map<string, QueueEntry>[] = [new Map(), new Map(), new Map(), new Map()];
+  #priorityOf = new Map<string, number>();
+
+  /** Applies one event in global order. Ignores events it does not need. */
+  apply(event: RecordedEvent): void {
+    const jobId = event.streamId.startsWith("job-") ? event.streamId.slice(4) : null;
+    if (jobId === null) return;
+    if (event.type === "job.submitted") {
+      this.#priorityOf.set(jobId, Number(event.data.priority ?? 1));
+    } else if (event.type === "job.queued" || event.type === "job.rejected") {
+      const priority = this.#priorityOf.get(jobId) ?? 1;
+      this.#remove(jobId);
+      this.#byPriority[priority].set(jobId, {
+        job_id: jobId,
+        priority,
+        queued_at: String(event.data.queued_at ?? event.recordedAt.toISOString()),
+        position: event.globalPosition,
+      });
+    } else if (LEAVES_QUEUE.has(event.type)) {
+      this.#remove(jobId);
+      if (event.type !== "job.dispatched") this.#priorityOf.delete(jobId);
+    }
+  }
+
+  #remove(jobId: string): void {
+    for (const bucket of this.#byPriority) bucket.delete(jobId);
+  }
+
+  /** Number of queued jobs. */
+  get size(): number {
+    return this.#byPriority.reduce((n, b) => n + b.size, 0);
+  }
+
+  /** Whether a job is queued. */
+  has(jobId: string): boolean {
+    return this.#byPriority.some((b) => b.has(jobId));
+  }
+
+  /** Queued jobs in dispatch order (highest priority first, FIFO within one). */
+  *ordered(): IterableIterator<QueueEntry> {
+    for (let p = 3; p >= 0; p--) yield* this.#byPriority[p].values();
+  }
+
+  /** The next job to dispatch, without removing it (the reference's `peek()`). */
+  peek(): QueueEntry | undefined {
+    return this.ordered().next().value;
+  }
+}
