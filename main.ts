@@ -18,6 +18,7 @@ async function main(): Promise<void> {
   const store = await openEventStore({
     databaseUrl: config.databaseUrl ?? undefined,
     dataDir: config.dataDir,
+    schema: config.databaseSchema ?? undefined,
   });
   const orchestrator = new Orchestrator({
     store,

@@ -14,6 +14,8 @@ export interface Config {
   port: number;
   /** PostgreSQL URL; when unset the embedded PGlite store in `dataDir` is used. */
   databaseUrl: string | null;
+  /** Schema of the `events` table on PostgreSQL. @default "public" */
+  databaseSchema: string | null;
   /** @default "./data" */
   dataDir: string;
   apiToken: string | null;
@@ -52,6 +54,7 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
     host: env("ORCHESTRATOR_HOST") || "0.0.0.0",
     port: num("ORCHESTRATOR_PORT", 8765, 0),
     databaseUrl: env("DATABASE_URL") || null,
+    databaseSchema: env("DATABASE_SCHEMA") || null,
     dataDir: env("DATA_DIR") || "./data",
     apiToken: env("ORCHESTRATOR_API_TOKEN") || null,
     robotToken: env("ORCHESTRATOR_ROBOT_TOKEN") || null,

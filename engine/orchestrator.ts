@@ -136,6 +136,23 @@ export class Orchestrator {
     this.#subscription = null;
   }
 
+  /**
+   * Resolves when this node applies new events from the log, or when `signal` aborts
+   * (never rejects).
+   */
+  nextEvents(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        off();
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const off = this.core.onEvents(done);
+      if (signal.aborted) done();
+      else signal.addEventListener("abort", done);
+    });
+  }
+
   /** Robots known to the log, by robot id. */
   robots(): RobotView[] {
     return [...this.core.robots.keys()].sort().map((id) => this.robot(id)!).filter(Boolean);

@@ -127,7 +127,13 @@ export function createApp(options: AppOptions): Hono {
     const after = intParam(c.req.query("after"), "after", 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(c.req.query("limit"), "limit", 100, 1000);
     const stream = c.req.query("stream") || undefined;
-    const events = await orch.core.store.readAll({ after, limit, streamId: stream });
+    const waitSeconds = intParam(c.req.query("wait"), "wait", 0, 30);
+    let events = await orch.core.store.readAll({ after, limit, streamId: stream });
+    if (events.length === 0 && waitSeconds > 0) {
+      // Long poll: wait for the next events this node applies, or the time limit.
+      await orch.nextEvents(AbortSignal.timeout(waitSeconds * 1000));
+      events = await orch.core.store.readAll({ after, limit, streamId: stream });
+    }
     const next = events.length ? events[events.length - 1].globalPosition : after;
     return c.json({ events: events.map(eventJson), next_after: next });
   });

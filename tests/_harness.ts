@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type EngineConfig, Orchestrator } from "../engine/mod.ts";
+import { type Clock, type EngineConfig, Orchestrator } from "../engine/mod.ts";
 import { openEventStore, type SqlEventStore } from "../events/mod.ts";
 import { createApp, serve } from "../http/mod.ts";
 import postgres from "postgres";
@@ -79,10 +79,11 @@ export interface TestOrchestrator {
 export async function startOrchestrator(
   store: SqlEventStore,
   config: Partial<EngineConfig> = {},
+  clock?: Clock,
 ): Promise<TestOrchestrator> {
   const apiToken = "test-api-token";
   const robotToken = "test-robot-token";
-  const orchestrator = new Orchestrator({ store, robotToken, config });
+  const orchestrator = new Orchestrator({ store, robotToken, config, clock });
   await orchestrator.start();
   const app = createApp({ orchestrator, apiToken });
   const abort = new AbortController();

@@ -1,0 +1,90 @@
+/**
+ * The HTTP API's answers to bad input and missing credentials: 4xx with a JSON body naming
+ * the field, and nothing written.
+ */
+import assert from "node:assert/strict";
+import { openEventStore } from "../events/mod.ts";
+import { startOrchestrator } from "./_harness.ts";
+
+const cases: [string, unknown, string][] = [
+  ["invalid JSON", "{not json", "body"],
+  ["a body that is not an object", "[1,2]", "body"],
+  ["a workflow that is not an object", { workflow: "stress_task_6.json" }, "workflow"],
+  ["a workflow without nodes", { workflow: { connections: [] } }, "workflow.nodes"],
+  ["an unknown priority name", { workflow: { nodes: {} }, priority: "urgent" }, "priority"],
+  ["a priority out of range", { workflow: { nodes: {} }, priority: 7 }, "priority"],
+  ["a negative timeout", { workflow: { nodes: {} }, timeout: -1 }, "timeout"],
+  ["variables that are not an object", { workflow: { nodes: {} }, variables: [1] }, "variables"],
+  ["a NUL character in a variable", { workflow: { nodes: {} }, variables: { a: "x\u0000y" } }, "body"],
+];
+
+Deno.test("POST /api/v1/jobs answers 400 naming the field, and writes nothing", async (t) => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    for (const [name, body, field] of cases) {
+      await t.step(name, async () => {
+        const res = await o.api("POST", "/api/v1/jobs", typeof body === "string" ? body : JSON.stringify(body));
+        assert.equal(res.status, 400);
+        assert.equal(res.body.error.code, "invalid_request");
+        assert.equal(res.body.error.field, field);
+        assert.equal(typeof res.body.error.message, "string");
+      });
+    }
+    assert.deepEqual(await o.store.readAll({}), []);
+    const ok = await o.api("POST", "/api/v1/jobs", { workflow: { nodes: {} }, priority: 3 });
+    assert.equal(ok.status, 201);
+    assert.equal((await o.api("GET", `/api/v1/jobs/${ok.body.job_id}`)).body.priority, "critical");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("the API needs the bearer token, /healthz does not", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const health = await fetch(`${o.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal((await health.json()).status, "ok");
+    for (const auth of [undefined, "Bearer wrong", o.apiToken]) {
+      const res = await fetch(`${o.url}/api/v1/jobs`, { headers: auth ? { authorization: auth } : {} });
+      assert.equal(res.status, 401);
+      assert.equal((await res.json()).error.code, "unauthorized");
+    }
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("unknown jobs and robots are 404; bad query parameters are 400", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    assert.equal((await o.api("GET", "/api/v1/jobs/nope")).status, 404);
+    assert.equal((await o.api("POST", "/api/v1/jobs/nope/cancel")).status, 404);
+    assert.equal((await o.api("GET", "/api/v1/robots/nope")).status, 404);
+    const bad = await o.api("GET", "/api/v1/jobs?status=sleeping");
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.field, "status");
+    const badAfter = await o.api("GET", "/api/v1/events?after=-3");
+    assert.equal(badAfter.status, 400);
+    assert.equal(badAfter.body.error.field, "after");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a queued job is cancelled at once; a second cancel is 409 with the final state", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const { job_id } = (await o.api("POST", "/api/v1/jobs", { workflow: { nodes: {} } })).body;
+    const first = await o.api("POST", `/api/v1/jobs/${job_id}/cancel`);
+    assert.equal(first.status, 200);
+    assert.equal(first.body.status, "cancelled");
+    const second = await o.api("POST", `/api/v1/jobs/${job_id}/cancel`);
+    assert.equal(second.status, 409);
+    assert.equal(second.body.job.status, "cancelled");
+    const types = (await o.store.readStream(`job-${job_id}`)).map((e) => e.type);
+    assert.deepEqual(types, ["job.submitted", "job.queued", "job.cancelled"]);
+  } finally {
+    await o.stop();
+  }
+});

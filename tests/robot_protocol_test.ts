@@ -1,0 +1,141 @@
+/**
+ * The orchestrator's side of the robot protocol over real WebSockets: authentication,
+ * garbage frames, leases, heartbeats on the server's (injected) clock.
+ */
+import assert from "node:assert/strict";
+import { ManualClock } from "../engine/mod.ts";
+import { openEventStore } from "../events/mod.ts";
+import { startOrchestrator } from "./_harness.ts";
+import { RawRobot } from "./_raw_robot.ts";
+
+const WORKFLOW = { nodes: {}, connections: [] };
+
+Deno.test("a bad robot token gets robot_registered {success:false} and close code 4001", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  const raw = new RawRobot(o.wsUrl, "wrong-token", "intruder");
+  try {
+    const answer = await raw.register();
+    assert.equal(answer.payload.success, false);
+    assert.equal((await raw.closed).code, 4001);
+    assert.deepEqual(await o.store.readAll({}), []);
+  } finally {
+    raw.kill();
+    await o.stop();
+  }
+});
+
+Deno.test("garbage frames get a protocol error and the connection survives", async (t) => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  const raw = new RawRobot(o.wsUrl, o.robotToken, "robot-g");
+  try {
+    const frames: [string, string][] = [
+      ["not JSON", "invalid_json"],
+      ["[1,2,3]", "invalid_message"],
+      ['{"payload":{}}', "invalid_message"],
+      ['{"type":"teleport","id":"m1","payload":{}}', "unknown_type"],
+      ['{"type":"heartbeat","id":"m2","payload":{}}', "not_registered"],
+      ["x".repeat(1024 * 1024 + 1), "frame_too_large"],
+    ];
+    for (const [frame, code] of frames) {
+      await t.step(`${frame.slice(0, 40)} → ${code}`, async () => {
+        await raw.sendRaw(frame);
+        const err = await raw.next("error");
+        assert.equal(err.payload.code, code);
+      });
+    }
+    const registered = await raw.register();
+    assert.equal(registered.payload.success, true);
+    assert.equal(registered.payload.config.heartbeat_timeout, 30);
+    await raw.sendRaw('{"type":"register","id":"m3","payload":{"robot_id":"bad id!","auth_token":"test-robot-token"}}');
+    const err = await raw.next("error");
+    assert.equal(err.payload.code, "invalid_message");
+    assert.match(err.payload.message, /robot_id/);
+    assert.equal(err.correlation_id, "m3");
+  } finally {
+    raw.kill();
+    await o.stop();
+  }
+});
+
+Deno.test("a silent robot is declared lost after the heartbeat timeout and its job requeued", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }), {
+    heartbeatInterval: 5,
+    heartbeatTimeout: 30,
+  }, clock);
+  const raw = new RawRobot(o.wsUrl, o.robotToken, "robot-silent");
+  try {
+    await raw.register();
+    const { job_id } = (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW })).body;
+    const a = await raw.next("job_assignment");
+    assert.equal(a.payload.deadline, new Date(clock.now() + 3600_000).toISOString());
+    raw.send("job_accepted", { job_id, lease_id: a.payload.lease_id }, a.id);
+    await o.waitForJob(job_id, ["running"]);
+    clock.advance(20_000); // 20 s of silence: still alive
+    assert.equal(o.orchestrator.robot("robot-silent")?.connected, true);
+    clock.advance(15_000); // 35 s: lost
+    const requeued = await o.waitForJob(job_id, ["queued"]);
+    assert.match(requeued.queue_reason, /heartbeat_timeout/);
+    assert.equal((await raw.closed).code, 4008);
+    const robotView = o.orchestrator.robot("robot-silent")!;
+    assert.equal(robotView.status, "offline");
+    assert.equal(robotView.disconnect_reason, "heartbeat_timeout");
+    // The lost robot's late result is refused: its lease is gone.
+    const types = (await o.store.readStream(`job-${job_id}`)).map((e) => e.type);
+    assert.deepEqual(types, ["job.submitted", "job.queued", "job.dispatched", "job.started", "job.queued"]);
+  } finally {
+    raw.kill();
+    await o.stop();
+  }
+});
+
+Deno.test("a job runs out of time at its deadline: cancel_job is sent and it ends timeout", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }), {
+    heartbeatTimeout: 3600,
+    heartbeatInterval: 600,
+  }, clock);
+  const raw = new RawRobot(o.wsUrl, o.robotToken, "robot-slow");
+  try {
+    await raw.register();
+    const { job_id } = (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW, timeout: 10 })).body;
+    const a = await raw.next("job_assignment");
+    assert.equal(a.payload.timeout, 10);
+    raw.send("job_accepted", { job_id, lease_id: a.payload.lease_id }, a.id);
+    await o.waitForJob(job_id, ["running"]);
+    clock.advance(10_000);
+    const order = await raw.next("cancel_job");
+    assert.equal(order.payload.reason, "timeout");
+    const view = await o.waitForJob(job_id, ["timeout"]);
+    assert.equal(view.status, "timeout");
+    raw.send("job_result", { job_id, lease_id: a.payload.lease_id, status: "completed", execution_time: 11 });
+    const err = await raw.next("error");
+    assert.equal(err.payload.code, "invalid_transition");
+    assert.equal(o.orchestrator.jobs.view(job_id)?.status, "timeout");
+  } finally {
+    raw.kill();
+    await o.stop();
+  }
+});
+
+Deno.test("a robot that rejects a job does not get it again; another robot does", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  const picky = new RawRobot(o.wsUrl, o.robotToken, "robot-a");
+  const other = new RawRobot(o.wsUrl, o.robotToken, "robot-b");
+  try {
+    await picky.register();
+    const { job_id } = (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW })).body;
+    const a = await picky.next("job_assignment");
+    picky.send("job_rejected", { job_id, lease_id: a.payload.lease_id, reason: "no thanks" }, a.id);
+    await o.waitForJob(job_id, ["queued"]);
+    await other.register();
+    const b = await other.next("job_assignment");
+    assert.equal(b.payload.job_id, job_id);
+    assert.equal(b.payload.attempt, 2);
+    assert.notEqual(b.payload.lease_id, a.payload.lease_id);
+  } finally {
+    picky.kill();
+    other.kill();
+    await o.stop();
+  }
+});
