@@ -42,7 +42,9 @@ async function main(): Promise<void> {
     port: config.port,
     signal: abort.signal,
     onListen: (addr) => {
-      const where = config.databaseUrl ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${config.dataDir}`;
+      const where = config.databaseUrl
+        ? "PostgreSQL (DATABASE_URL)"
+        : `PGlite in ${config.dataDir}`;
       console.log(
         `orchestrator listening on http://${addr.hostname}:${addr.port} ` +
           `(store: ${where}; log replayed to position ${orchestrator.core.position} ` +

@@ -19,7 +19,14 @@ const dispatched = {
   data: { robot_id: "r1", lease_id: "L1", attempt: 1, dispatched_at: T, deadline: T },
 };
 const started = { type: "job.started", data: { lease_id: "L1", started_at: T } };
-const result = { status: "completed", outputs: {}, logs: [], execution_time: 1, node_results: {}, error: null };
+const result = {
+  status: "completed",
+  outputs: {},
+  logs: [],
+  execution_time: 1,
+  node_results: {},
+  error: null,
+};
 const completed = { type: "job.completed", data: { lease_id: "L1", completed_at: T, result } };
 
 function stream(...events: { type: string; data: Record<string, unknown> }[]) {
@@ -42,8 +49,15 @@ Deno.test("job replay follows pending → queued → dispatched → running → 
   assert.deepEqual(done.snapshot.context.result, result);
 });
 
-const rejected: [string, { type: string; data: Record<string, unknown> }[], Record<string, unknown> & { type: string }][] = [
-  ["a queued job cannot complete", [submitted, queued], { ...completed.data, type: "job.completed" }],
+const rejected: [
+  string,
+  { type: string; data: Record<string, unknown> }[],
+  Record<string, unknown> & { type: string },
+][] = [
+  ["a queued job cannot complete", [submitted, queued], {
+    ...completed.data,
+    type: "job.completed",
+  }],
   ["a queued job cannot start", [submitted, queued], { ...started.data, type: "job.started" }],
   ["a completed job cannot be cancelled", [submitted, queued, dispatched, started, completed], {
     type: "job.cancelled",

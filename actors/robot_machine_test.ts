@@ -16,8 +16,14 @@ const registered = {
   },
 };
 const connected = { type: "robot.connected", data: { connected_at: T } };
-const assign = (job: string) => ({ type: "robot.job_assigned", data: { job_id: job, lease_id: `L-${job}` } });
-const release = (job: string) => ({ type: "robot.job_released", data: { job_id: job, reason: "completed" } });
+const assign = (job: string) => ({
+  type: "robot.job_assigned",
+  data: { job_id: job, lease_id: `L-${job}` },
+});
+const release = (job: string) => ({
+  type: "robot.job_released",
+  data: { job_id: job, reason: "completed" },
+});
 
 function stream(...events: { type: string; data: Record<string, unknown> }[]) {
   return replay(robotMachine, events.map((e, i) => ({ ...e, streamVersion: i + 1 })));
@@ -31,7 +37,14 @@ Deno.test("robot goes offline → online → busy → online as jobs come and go
   assert.deepEqual(busy.snapshot.context.current_jobs, ["j1", "j2"]);
   const one = stream(registered, connected, assign("j1"), assign("j2"), release("j1"));
   assert.equal(one.snapshot.value, "busy");
-  const idle = stream(registered, connected, assign("j1"), assign("j2"), release("j1"), release("j2"));
+  const idle = stream(
+    registered,
+    connected,
+    assign("j1"),
+    assign("j2"),
+    release("j1"),
+    release("j2"),
+  );
   assert.equal(idle.snapshot.value, "online");
   assert.equal(idle.snapshot.context.jobs_assigned, 2);
 });
@@ -39,23 +52,39 @@ Deno.test("robot goes offline → online → busy → online as jobs come and go
 Deno.test("decide() refuses a job beyond max_concurrent_jobs", () => {
   const full = stream(registered, connected, assign("j1"), assign("j2"));
   assert.throws(
-    () => decide(robotMachine, "robot-r1", full, { type: "robot.job_assigned", job_id: "j3", lease_id: "x" }),
+    () =>
+      decide(robotMachine, "robot-r1", full, {
+        type: "robot.job_assigned",
+        job_id: "j3",
+        lease_id: "x",
+      }),
     InvalidTransitionError,
   );
 });
 
 Deno.test("decide() refuses jobs for offline and paused robots", () => {
   assert.throws(
-    () => decide(robotMachine, "robot-r1", stream(registered), { ...assign("j1").data, type: "robot.job_assigned" }),
+    () =>
+      decide(robotMachine, "robot-r1", stream(registered), {
+        ...assign("j1").data,
+        type: "robot.job_assigned",
+      }),
     InvalidTransitionError,
   );
   const paused = stream(registered, connected, { type: "robot.paused", data: { paused_at: T } });
   assert.equal(paused.snapshot.value, "paused");
   assert.throws(
-    () => decide(robotMachine, "robot-r1", paused, { ...assign("j1").data, type: "robot.job_assigned" }),
+    () =>
+      decide(robotMachine, "robot-r1", paused, {
+        ...assign("j1").data,
+        type: "robot.job_assigned",
+      }),
     InvalidTransitionError,
   );
-  const resumed = decide(robotMachine, "robot-r1", paused, { type: "robot.resumed", resumed_at: T });
+  const resumed = decide(robotMachine, "robot-r1", paused, {
+    type: "robot.resumed",
+    resumed_at: T,
+  });
   assert.equal(resumed.value, "online");
 });
 
@@ -67,7 +96,10 @@ Deno.test("an unregistered robot cannot connect", () => {
 });
 
 Deno.test("a disconnected robot is offline with the reason kept", () => {
-  const s = stream(registered, connected, { type: "robot.disconnected", data: { disconnected_at: T, reason: "heartbeat_timeout" } });
+  const s = stream(registered, connected, {
+    type: "robot.disconnected",
+    data: { disconnected_at: T, reason: "heartbeat_timeout" },
+  });
   assert.equal(s.snapshot.value, "offline");
   assert.equal(s.snapshot.context.disconnect_reason, "heartbeat_timeout");
 });

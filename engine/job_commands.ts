@@ -184,7 +184,10 @@ export class JobCommands {
       if (options.status && state.snapshot.value !== options.status) continue;
       views.push(toView(state.snapshot.value as JobStatus, state.snapshot.context));
     }
-    views.sort((a, b) => (a.created_at! < b.created_at! ? 1 : a.created_at! > b.created_at! ? -1 : 0));
+    views.sort((
+      a,
+      b,
+    ) => (a.created_at! < b.created_at! ? 1 : a.created_at! > b.created_at! ? -1 : 0));
     return views.slice(0, options.limit ?? 100);
   }
 }

@@ -11,7 +11,12 @@
 import { InvalidTransitionError } from "../actors/mod.ts";
 import { WrongExpectedVersionError } from "../events/mod.ts";
 import type { EngineCore } from "./orchestrator_engine.ts";
-import { type Candidate, ineligibility, type LoadBalancingStrategy, selectRobot } from "./robot_pool.ts";
+import {
+  type Candidate,
+  ineligibility,
+  type LoadBalancingStrategy,
+  selectRobot,
+} from "./robot_pool.ts";
 
 /** What the dispatcher needs from the robot connections. */
 export interface RobotLinks {
@@ -95,7 +100,9 @@ export class JobDispatcher {
       const robot = selectRobot(eligible, {
         strategy,
         lastChosen: this.#lastChosen,
-        preferred: job.workflow ? this.#core.lastRobotOfWorkflow.get(job.workflow.workflow_id) : null,
+        preferred: job.workflow
+          ? this.#core.lastRobotOfWorkflow.get(job.workflow.workflow_id)
+          : null,
       })!;
       this.#lastChosen = robot.robot_id;
       if (await this.#dispatch(entry.job_id, robot.robot_id)) {

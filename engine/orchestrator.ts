@@ -9,7 +9,12 @@
  * @module
  */
 import type { JobStatus, RobotContext, RobotStatus } from "../actors/mod.ts";
-import { type RecordedEvent, type SqlEventStore, subscribeAll, type Subscription } from "../events/mod.ts";
+import {
+  type RecordedEvent,
+  type SqlEventStore,
+  subscribeAll,
+  type Subscription,
+} from "../events/mod.ts";
 import type { DashboardMetrics } from "../projections/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { JobCommands } from "./job_commands.ts";

@@ -22,9 +22,9 @@ import {
   TERMINAL_STATUSES,
 } from "../actors/mod.ts";
 import {
-  type SqlEventStore,
   type NewEvent,
   type RecordedEvent,
+  type SqlEventStore,
   WrongExpectedVersionError,
 } from "../events/mod.ts";
 import { DashboardProjection, QueueProjection } from "../projections/mod.ts";
@@ -134,7 +134,11 @@ export class EngineCore {
           const result = await this.store.append(plans.map((p) => ({
             streamId: p.change.streamId,
             expectedVersion: p.expectedVersion,
-            events: p.change.events.map((e): NewEvent => ({ type: e.type, data: e.data, metadata })),
+            events: p.change.events.map((e): NewEvent => ({
+              type: e.type,
+              data: e.data,
+              metadata,
+            })),
           })));
           for (const e of result.events) this.#advanceActor(e);
           return result.events;
@@ -174,9 +178,9 @@ export class EngineCore {
     const isJob = event.streamId.startsWith("job-");
     if (!isJob && !event.streamId.startsWith("robot-")) return;
     const machine = machineOf(event.streamId);
-    const cached = (isJob
-      ? this.jobs.get(event.streamId.slice(4))
-      : this.robots.get(event.streamId.slice(6))) ?? initialState(machine);
+    const cached =
+      (isJob ? this.jobs.get(event.streamId.slice(4)) : this.robots.get(event.streamId.slice(6))) ??
+        initialState(machine);
     if (event.streamVersion <= cached.version) return;
     if (event.streamVersion !== cached.version + 1) {
       // A gap means this node missed writes (another node's); reload on next use.

@@ -52,7 +52,9 @@ export function validateResult(p: Record<string, unknown>): JobResult {
   }
   const obj = (v: unknown, field: string): Record<string, unknown> => {
     if (v === undefined || v === null) return {};
-    if (typeof v !== "object" || Array.isArray(v)) throw new TypeError(`${field} must be an object`);
+    if (typeof v !== "object" || Array.isArray(v)) {
+      throw new TypeError(`${field} must be an object`);
+    }
     return v as Record<string, unknown>;
   };
   const logs = p.logs ?? [];

@@ -218,7 +218,13 @@ export class RobotSessions {
         }]);
         return;
       case "job_result":
-        return await this.#result(s.robotId, jobId, leaseId, validateResult(p), job.value === "dispatched");
+        return await this.#result(
+          s.robotId,
+          jobId,
+          leaseId,
+          validateResult(p),
+          job.value === "dispatched",
+        );
     }
   }
 
@@ -231,9 +237,14 @@ export class RobotSessions {
   ): Promise<void> {
     const now = this.#core.nowIso();
     const events: Change["events"] = [];
-    if (notStarted) events.push({ type: "job.started", data: { lease_id: leaseId, started_at: now } });
+    if (notStarted) {
+      events.push({ type: "job.started", data: { lease_id: leaseId, started_at: now } });
+    }
     if (result.status === "completed") {
-      events.push({ type: "job.completed", data: { lease_id: leaseId, completed_at: now, result } });
+      events.push({
+        type: "job.completed",
+        data: { lease_id: leaseId, completed_at: now, result },
+      });
     } else if (result.status === "failed") {
       const error = result.error ? `${result.error.type}: ${result.error.message}` : "failed";
       events.push({
@@ -262,7 +273,8 @@ export class RobotSessions {
   }
 
   async #register(s: Session, msg: Envelope, headerToken: string | null): Promise<void> {
-    const token = headerToken ?? (typeof msg.payload.auth_token === "string" ? msg.payload.auth_token : null);
+    const token = headerToken ??
+      (typeof msg.payload.auth_token === "string" ? msg.payload.auth_token : null);
     if (!token || !timingSafeEqual(token, this.#robotToken)) {
       this.#send(s, "robot_registered", {
         robot_id: msg.payload.robot_id ?? null,
@@ -296,7 +308,9 @@ export class RobotSessions {
     if (events.length) await this.#core.commit([{ streamId: `robot-${reg.robot_id}`, events }]);
     // Jobs the log says this robot holds: keep those it still runs, requeue the others.
     const held = this.#core.robots.get(reg.robot_id)?.snapshot.context.current_jobs ?? [];
-    const active = new Set(Array.isArray(msg.payload.active_job_ids) ? msg.payload.active_job_ids : []);
+    const active = new Set(
+      Array.isArray(msg.payload.active_job_ids) ? msg.payload.active_job_ids : [],
+    );
     const resume = held.filter((j) => active.has(j));
     for (const jobId of held.filter((j) => !active.has(j))) {
       await this.#dispatcher.releaseLease(jobId, reg.robot_id, "robot_restarted");
@@ -321,7 +335,10 @@ export class RobotSessions {
       if (current === "paused") return;
       await this.#core.commit([{
         streamId: `robot-${robotId}`,
-        events: [{ type: "robot.paused", data: { paused_at: now, reason: String(reason ?? status) } }],
+        events: [{
+          type: "robot.paused",
+          data: { paused_at: now, reason: String(reason ?? status) },
+        }],
       }]);
     } else if (status === "online" || status === "busy") {
       if (current !== "paused") return;
@@ -356,7 +373,10 @@ export class RobotSessions {
     }
     await this.#core.commit([{
       streamId: `robot-${robotId}`,
-      events: [{ type: "robot.disconnected", data: { disconnected_at: this.#core.nowIso(), reason } }],
+      events: [{
+        type: "robot.disconnected",
+        data: { disconnected_at: this.#core.nowIso(), reason },
+      }],
     }]);
     this.#dispatcher.request();
   }

@@ -23,6 +23,12 @@ export interface SqlEventStore extends EventStore {
    */
   currentPosition(): Promise<number>;
   /**
+   * Whether some committed events are not readable yet because an older transaction is
+   * still open (their `transaction_id` is not below the snapshot's xmin). A lag signal:
+   * when true, a read soon will return more.
+   */
+  hasHeldBackEvents(): Promise<boolean>;
+  /**
    * Compares two global positions in `readAll` order, which is
    * `(transaction_id, global_position)`, not the positions' numeric order.
    *
@@ -170,6 +176,15 @@ export function createSqlEventStore(
          order by transaction_id desc, global_position desc limit 1`,
       );
       return rows[0]?.global_position ?? 0;
+    },
+
+    async hasHeldBackEvents() {
+      const rows = await client.query<{ held_back: boolean }>(
+        `select exists (
+           select 1 from events where transaction_id >= pg_snapshot_xmin(pg_current_snapshot())
+         ) as held_back`,
+      );
+      return rows[0].held_back;
     },
 
     async compareLogOrder(a, b) {

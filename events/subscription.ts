@@ -6,6 +6,10 @@
 
 import type { ReadAllOptions, RecordedEvent } from "./event_store.ts";
 import type { ListenOptions } from "./sql_client.ts";
+import { Waiters } from "./_waiters.ts";
+
+/** First delay, in milliseconds, of the quick re-reads while events are held back. */
+const HELD_BACK_FIRST_RETRY_MS = 10;
 
 /** What a subscription needs from the store; `SqlEventStore` has all of it. */
 export interface SubscriptionSource {
@@ -13,6 +17,8 @@ export interface SubscriptionSource {
   readAll(options: ReadAllOptions): Promise<RecordedEvent[]>;
   /** Compares two positions in `readAll` order (negative when `a` comes first). */
   compareLogOrder(a: number, b: number): Promise<number>;
+  /** Whether committed events wait behind an older open transaction. */
+  hasHeldBackEvents?(): Promise<boolean>;
   /** Local wake-up: called after each append of this process has committed. */
   onAppended?(listener: (position: number) => void): () => void;
   /** Cross-process wake-up (LISTEN); a hint only, notifications may be lost. */
@@ -67,8 +73,9 @@ export interface Subscription {
    */
   waitFor(position: number, options?: WaitOptions): Promise<void>;
   /**
-   * Resolves once a read that started after this call found no more events, i.e. every
-   * event readable (gap-safe) at the time of the call has been handled.
+   * Resolves once every event committed before this call has been handled: a read that
+   * started after the call found no more events, and no events were held back by an older
+   * open transaction when it started (if one stays open, this waits for it).
    * @throws {DOMException} `AbortError` when the subscription closes first, or the error
    *   that stopped it.
    */
@@ -77,16 +84,13 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 /**
  * Delivers every event after a checkpoint, then follows the log live. It reads again at
  * once when this process appended (`onAppended`), when a `NOTIFY` arrives or when the LISTEN
  * connection is re-established (notifications sent meanwhile are lost), and otherwise
- * every `pollIntervalMs`. Each event is delivered exactly once, in `readAll` order.
+ * every `pollIntervalMs`. When such a wake-up finds the new events held back behind an
+ * older open transaction (`hasHeldBackEvents`), it re-reads after 10, 20, 40… ms, up to
+ * `pollIntervalMs`. Each event is delivered exactly once, in `readAll` order.
  *
  * @example Feed a projection and wait until it saw an append
  * ```ts
@@ -128,15 +132,16 @@ export function subscribeAll(
   let stopped = false;
   let failure: unknown;
   let pollsStarted = 0;
-  let wakeRequested = false;
+  let woken = false;
   let endIdle: (() => void) | undefined;
   let listening: Promise<void> | undefined;
   let unlisten: (() => Promise<void>) | undefined;
-  const positionWaiters = new Set<Waiter & { position: number }>();
-  const headWaiters = new Set<Waiter & { poll: number }>();
+  const positionWaiters = new Waiters<number>();
+  const headWaiters = new Waiters<number>();
+  const closedError = () => new DOMException("The subscription was closed", "AbortError");
 
   const wake = () => {
-    wakeRequested = true;
+    woken = true;
     endIdle?.();
   };
   const stop = (error?: unknown) => {
@@ -149,10 +154,10 @@ export function subscribeAll(
   if (signal?.aborted) stop();
   const offAppended = source.onAppended?.(wake);
 
-  const idle = () =>
+  const idle = (ms: number) =>
     new Promise<void>((resolve) => {
-      if (stopped || wakeRequested) return resolve();
-      const timer = setTimeout(end, pollIntervalMs);
+      if (stopped || woken) return resolve();
+      const timer = setTimeout(end, ms);
       function end() {
         clearTimeout(timer);
         endIdle = undefined;
@@ -177,33 +182,59 @@ export function subscribeAll(
     );
   };
 
+  /** Reads and delivers one batch. Read errors are reported; handler errors thrown. */
+  const poll = async (
+    pollNumber: number,
+    heldBefore: boolean,
+  ): Promise<"more" | "head" | "failed"> => {
+    let batch: RecordedEvent[];
+    try {
+      batch = await source.readAll({ after: position, limit: batchSize });
+    } catch (error) {
+      report(error);
+      return "failed";
+    }
+    if (stopped) return "failed";
+    if (batch.length > 0) {
+      await onEvents(batch);
+      position = batch[batch.length - 1].globalPosition;
+      const handled = new Set(batch.map((e) => e.globalPosition));
+      positionWaiters.resolveWhere((target) => handled.has(target));
+    }
+    if (batch.length === batchSize) return "more";
+    if (!heldBefore) headWaiters.resolveWhere((needed) => needed <= pollNumber);
+    return "head";
+  };
+
+  const heldBack = async (): Promise<boolean> => {
+    try {
+      return await source.hasHeldBackEvents?.() ?? false;
+    } catch (error) {
+      report(error);
+      return true; // unknown: do not claim to be caught up, re-read soon
+    }
+  };
+
   const run = async () => {
+    // After a wake-up, events may be held back by an older open transaction, which sends
+    // no NOTIFY when it ends: then re-read after 10, 20, 40… ms, up to the poll interval,
+    // instead of waiting a whole interval. The check runs BEFORE the read: if nothing was
+    // held back then, the read sees every event committed before the wake-up (checked
+    // after, a transaction ending in between would leave its events unread).
+    let retryMs = 0;
     try {
       while (!stopped) {
         startListening();
-        wakeRequested = false;
-        const poll = ++pollsStarted;
-        let batch: RecordedEvent[];
-        try {
-          batch = await source.readAll({ after: position, limit: batchSize });
-        } catch (error) {
-          report(error);
-          await idle();
-          continue;
-        }
-        if (stopped) break;
-        if (batch.length > 0) {
-          await onEvents(batch);
-          position = batch[batch.length - 1].globalPosition;
-          if (positionWaiters.size > 0) {
-            const handled = new Set(batch.map((e) => e.globalPosition));
-            for (const w of positionWaiters) if (handled.has(w.position)) w.resolve();
-          }
-        }
-        if (batch.length < batchSize) {
-          for (const w of headWaiters) if (w.poll <= poll) w.resolve();
-        }
-        if (batch.length < batchSize) await idle();
+        const eager = woken || retryMs > 0;
+        woken = false;
+        const pollNumber = ++pollsStarted;
+        const heldBefore = (eager || headWaiters.size > 0) && await heldBack();
+        const state = await poll(pollNumber, heldBefore);
+        if (state === "more") continue;
+        retryMs = state === "head" && heldBefore
+          ? Math.min(retryMs * 2 || HELD_BACK_FIRST_RETRY_MS, pollIntervalMs)
+          : 0;
+        await idle(retryMs || pollIntervalMs);
       }
     } catch (error) {
       stop(error);
@@ -212,37 +243,10 @@ export function subscribeAll(
       offAppended?.();
       await listening;
       await unlisten?.();
-      const reason = failure ?? new DOMException("The subscription was closed", "AbortError");
-      for (const w of [...positionWaiters, ...headWaiters]) w.reject(reason);
+      positionWaiters.rejectAll(failure ?? closedError());
+      headWaiters.rejectAll(failure ?? closedError());
     }
     if (failure !== undefined) throw failure;
-  };
-
-  const addWaiter = <T extends object>(
-    set: Set<Waiter & T>,
-    fields: T,
-    waitSignal: AbortSignal | undefined,
-  ): { promise: Promise<void>; waiter: Waiter } => {
-    let waiter!: Waiter & T;
-    const promise = new Promise<void>((resolve, reject) => {
-      const onWaitAbort = () => waiter.reject(waitSignal?.reason);
-      const settle = () => {
-        set.delete(waiter);
-        waitSignal?.removeEventListener("abort", onWaitAbort);
-      };
-      waiter = {
-        ...fields,
-        resolve: () => (settle(), resolve()),
-        reject: (error) => (settle(), reject(error)),
-      };
-      if (stopped) {
-        return reject(failure ?? new DOMException("The subscription was closed", "AbortError"));
-      }
-      if (waitSignal?.aborted) return reject(waitSignal.reason);
-      set.add(waiter);
-      waitSignal?.addEventListener("abort", onWaitAbort, { once: true });
-    });
-    return { promise, waiter };
   };
 
   const done = run();
@@ -260,14 +264,9 @@ export function subscribeAll(
         );
       }
       if (target === 0) return Promise.resolve();
-      const { promise, waiter } = addWaiter(
-        positionWaiters,
-        { position: target },
-        waitOptions?.signal,
-      );
-      if (stopped) return promise;
-      // Handled before this call? (If it is handled while this runs, the batch check of
-      // `run` resolves the waiter.)
+      if (stopped) return Promise.reject(failure ?? closedError());
+      const { promise, waiter } = positionWaiters.add(target, waitOptions?.signal);
+      // Handled before this call? (If it is handled while this runs, `poll` resolves it.)
       source.compareLogOrder(target, position).then(
         (order) => order <= 0 && waiter.resolve(),
         (error) => waiter.reject(error),
@@ -275,7 +274,8 @@ export function subscribeAll(
       return promise;
     },
     caughtUp(waitOptions) {
-      const { promise } = addWaiter(headWaiters, { poll: pollsStarted + 1 }, waitOptions?.signal);
+      if (stopped) return Promise.reject(failure ?? closedError());
+      const { promise } = headWaiters.add(pollsStarted + 1, waitOptions?.signal);
       wake(); // the next read is the one that counts: start it now
       return promise;
     },

@@ -24,13 +24,18 @@ export class ValidationError extends Error {
 /** Answers an error thrown by a route. Unknown errors are 500 without details. */
 export function errorResponse(error: Error, c: Context): Response {
   if (error instanceof ValidationError) {
-    return c.json({ error: { code: "invalid_request", field: error.field, message: error.message } }, 400);
+    return c.json({
+      error: { code: "invalid_request", field: error.field, message: error.message },
+    }, 400);
   }
   if (error instanceof JobNotFoundError) {
     return c.json({ error: { code: "not_found", message: error.message } }, 404);
   }
   if (error instanceof JobAlreadyFinishedError) {
-    return c.json({ error: { code: "already_finished", message: error.message }, job: error.job }, 409);
+    return c.json(
+      { error: { code: "already_finished", message: error.message }, job: error.job },
+      409,
+    );
   }
   if (error instanceof InvalidTransitionError || error instanceof WrongExpectedVersionError) {
     return c.json({ error: { code: "conflict", message: error.message } }, 409);

@@ -48,7 +48,10 @@ function intParam(value: string | undefined, field: string, fallback: number, ma
   if (value === undefined || value === "") return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > max) {
-    throw new ValidationError(field, `${field} must be an integer between 0 and ${max}, got ${value}`);
+    throw new ValidationError(
+      field,
+      `${field} must be an integer between 0 and ${max}, got ${value}`,
+    );
   }
   return n;
 }
@@ -58,17 +61,25 @@ export function createApp(options: AppOptions): Hono {
   const { orchestrator: orch, apiToken } = options;
   const app = new Hono();
   app.onError(errorResponse);
-  app.notFound((c) => c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) =>
+    c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404)
+  );
 
-  app.get("/healthz", (c) =>
-    orch.ready
-      ? c.json({ status: "ok", position: orch.core.position })
-      : c.json({ status: "starting" }, 503));
+  app.get(
+    "/healthz",
+    (c) =>
+      orch.ready
+        ? c.json({ status: "ok", position: orch.core.position })
+        : c.json({ status: "starting" }, 503),
+  );
 
   app.use("/api/*", async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     if (header !== `Bearer ${apiToken}`) {
-      return c.json({ error: { code: "unauthorized", message: "Missing or invalid bearer token" } }, 401);
+      return c.json(
+        { error: { code: "unauthorized", message: "Missing or invalid bearer token" } },
+        401,
+      );
     }
     await next();
   });
@@ -116,7 +127,9 @@ export function createApp(options: AppOptions): Hono {
   app.get("/api/v1/robots/:id", (c) => {
     const robot = orch.robot(c.req.param("id"));
     if (!robot) {
-      return c.json({ error: { code: "not_found", message: `Robot ${c.req.param("id")} does not exist` } }, 404);
+      return c.json({
+        error: { code: "not_found", message: `Robot ${c.req.param("id")} does not exist` },
+      }, 404);
     }
     return c.json(robot);
   });

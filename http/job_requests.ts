@@ -52,7 +52,9 @@ export function parseSubmitJob(input: unknown): SubmitJobInput {
   ) {
     throw new ValidationError(
       "timeout",
-      `timeout must be a number of seconds in (0, ${MAX_TIMEOUT_SECONDS}], got ${JSON.stringify(timeout)}`,
+      `timeout must be a number of seconds in (0, ${MAX_TIMEOUT_SECONDS}], got ${
+        JSON.stringify(timeout)
+      }`,
     );
   }
   if (robot_id !== undefined && robot_id !== null && typeof robot_id !== "string") {
@@ -63,7 +65,10 @@ export function parseSubmitJob(input: unknown): SubmitJobInput {
     (!Array.isArray(required_capabilities) ||
       required_capabilities.some((c) => typeof c !== "string"))
   ) {
-    throw new ValidationError("required_capabilities", "required_capabilities must be an array of strings");
+    throw new ValidationError(
+      "required_capabilities",
+      "required_capabilities must be an array of strings",
+    );
   }
   return {
     workflow,

@@ -31,7 +31,15 @@ Deno.test("queue orders critical > high > normal > low, FIFO within a priority",
   submit(q, "h1", 2);
   submit(q, "c2", 3);
   submit(q, "low2", 0);
-  assert.deepEqual([...q.ordered()].map((e) => e.job_id), ["c1", "c2", "h1", "n1", "n2", "low1", "low2"]);
+  assert.deepEqual([...q.ordered()].map((e) => e.job_id), [
+    "c1",
+    "c2",
+    "h1",
+    "n1",
+    "n2",
+    "low1",
+    "low2",
+  ]);
   assert.equal(q.peek()?.job_id, "c1");
   assert.equal(q.size, 7);
 });

@@ -19,6 +19,7 @@ export interface FakeOrchestratorOptions {
 
 /** A recorded message and the socket it came on. */
 export interface Received extends Envelope {
+  /** The server-side socket the message came on. */
   socket: WebSocket;
 }
 
@@ -35,7 +36,11 @@ export class FakeOrchestrator {
   #waiters: Array<() => void> = [];
   #opts: FakeOrchestratorOptions;
 
-  /** @param options Token, heartbeat interval and resume ids. */
+  /**
+   * Starts the server.
+   *
+   * @param options Token, heartbeat interval and resume ids.
+   */
   constructor(options: FakeOrchestratorOptions = {}) {
     this.#opts = options;
     this.#server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {

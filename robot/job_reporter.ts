@@ -47,7 +47,12 @@ export class JobReporter {
   #lastProgressAt = -Infinity;
   #closed = false;
 
-  /** @param options Senders and limits. */
+  /**
+   * Creates a reporter; it sends nothing until entries or progress arrive.
+   *
+   * @param options Senders and limits.
+   * @throws {RangeError} When `batchSize` is below 1.
+   */
   constructor(options: JobReporterOptions) {
     this.#opts = {
       sendLogs: options.sendLogs,

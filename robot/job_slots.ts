@@ -23,12 +23,17 @@ export type SendMessage = (
 export interface JobSlotsOptions {
   /** Jobs run at once. */
   maxConcurrentJobs: number;
+  /** Runs a workflow. */
   executor: WorkflowExecutor;
+  /** Where job events are written. */
   logger: RobotLogger;
+  /** Sends protocol messages. */
   send: SendMessage;
   /** Log batching and progress throttling of each job. */
   reporting: Omit<JobReporterOptions, "sendLogs" | "sendProgress">;
+  /** After `job_accepted` was sent and the job started. */
   onStarted(info: JobInfo): void;
+  /** After `job_rejected` was sent. */
   onRejected(info: JobInfo & { reason: string }): void;
   /** After the result was sent (or dropped, for an abandoned job). */
   onFinished(info: JobInfo & { result: JobResultLike }): void;
@@ -44,7 +49,11 @@ export class JobSlots {
   #o: JobSlotsOptions;
   #jobs = new Map<string, RunningJob>();
 
-  /** @param options Capacity, executor, logger, sender and callbacks. */
+  /**
+   * Creates an empty set of slots.
+   *
+   * @param options Capacity, executor, logger, sender and callbacks.
+   */
   constructor(options: JobSlotsOptions) {
     this.#o = options;
   }

@@ -36,8 +36,15 @@ export {
 export type { NodeRef } from "./workflow_errors.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export { createDefaultNodeRegistry, SUPPORTED_NODE_TYPES } from "./nodes/default_node_registry.ts";
-export type { NodeContext, NodeHandler, NodeOutcome, NodeRegistry } from "./nodes/node_handler.ts";
-export { RobotClient } from "./robot_client.ts";
+export type {
+  Arrival,
+  NodeContext,
+  NodeHandler,
+  NodeOutcome,
+  NodeRegistry,
+} from "./nodes/node_handler.ts";
+export { RobotClient, type RobotClientState } from "./robot_client.ts";
+export { TypedEventTarget } from "./typed_event_target.ts";
 export {
   consoleWarnLogger,
   RobotClientClosedError,
@@ -56,9 +63,13 @@ export type {
 export { createEnvelope, InvalidMessageError, parseEnvelope } from "./protocol_messages.ts";
 export type {
   CancelJobPayload,
+  CreateEnvelopeOptions,
   Envelope,
+  ErrorPayload,
   HeartbeatPayload,
   JobAssignmentPayload,
+  JobLogPayload,
+  JobProgressPayload,
   JobResultPayload,
   RegisterPayload,
   RobotRegisteredPayload,

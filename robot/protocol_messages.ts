@@ -9,9 +9,13 @@ import type { JobProgress, JobResultLike, LogEntry } from "./job_result.ts";
 
 /** Every message: `type`, a UUID `id`, an RFC 3339 UTC `timestamp` with `Z`, a `payload`. */
 export interface Envelope<P = Record<string, unknown>> {
+  /** Message type, e.g. `job_assignment`. */
   type: string;
+  /** UUID of this message. */
   id: string;
+  /** Send time, RFC 3339 UTC with `Z` (the receiver does not trust it for liveness). */
   timestamp: string;
+  /** Type-specific content. */
   payload: P;
   /** Id of the message this one answers. */
   correlation_id?: string;
@@ -19,13 +23,19 @@ export interface Envelope<P = Record<string, unknown>> {
 
 /** `register` (robot → orchestrator): the first message on every connection. */
 export interface RegisterPayload {
+  /** Stable id of the robot. */
   robot_id: string;
+  /** Display name. */
   name: string;
+  /** What the robot can run. */
   capabilities: string[];
+  /** Routing labels. */
   tags: string[];
-  /** ≥ 1. */
+  /** Jobs run at once; ≥ 1. */
   max_concurrent_jobs: number;
+  /** Environment name, e.g. `production`. */
   environment?: string;
+  /** Robot software version. */
   version?: string;
   /** Jobs still running on a reconnecting robot. */
   active_job_ids: string[];
@@ -38,21 +48,31 @@ export type RobotStatus = "online" | "busy" | "paused" | "maintenance";
 
 /** `heartbeat` (robot → orchestrator), every `heartbeat_interval` seconds. */
 export interface HeartbeatPayload {
+  /** The robot. */
   robot_id: string;
+  /** `busy` when every job slot is taken. */
   status: RobotStatus;
+  /** Number of running jobs. */
   current_jobs: number;
+  /** Ids of the running jobs. */
   active_job_ids: string[];
+  /** Host CPU load, 0–100. */
   cpu_percent?: number;
+  /** Host memory in use, 0–100. */
   memory_percent?: number;
+  /** Host disk in use, 0–100. */
   disk_percent?: number;
 }
 
 /** `robot_registered` (orchestrator → robot), the answer to `register`. */
 export interface RobotRegisteredPayload {
+  /** The robot. */
   robot_id: string;
+  /** False when the registration is refused (e.g. bad token). */
   success: boolean;
+  /** Why, in words. */
   message?: string;
-  /** Both in seconds. */
+  /** Heartbeat interval and timeout, both in seconds. */
   config?: { heartbeat_interval?: number; heartbeat_timeout?: number };
   /** Jobs the reconnecting robot may keep running; the others have been given away. */
   resume_job_ids?: string[];
@@ -60,53 +80,77 @@ export interface RobotRegisteredPayload {
 
 /** `job_assignment` (orchestrator → robot). */
 export interface JobAssignmentPayload {
+  /** The job. */
   job_id: string;
+  /** Unique to this attempt; every report about the job carries it (fencing). */
   lease_id: string;
+  /** Attempt number, from 1. */
   attempt?: number;
+  /** The workflow; `content` is the CasareRPA workflow JSON as an object. */
   workflow?: { workflow_id?: string; name?: string; version?: unknown; content?: unknown };
+  /** Job variables, overriding the workflow's own. */
   variables?: Record<string, unknown>;
+  /** 0–3 (`low` … `critical`). */
   priority?: number | string;
-  /** Seconds. */
+  /** Run timeout, in seconds. */
   timeout?: number;
-  /** RFC 3339. */
+  /** RFC 3339 time by which the job should be done. */
   deadline?: string;
 }
 
 /** `cancel_job` (orchestrator → robot). */
 export interface CancelJobPayload {
+  /** The job to stop. */
   job_id: string;
+  /** Its current lease; a different one is answered with `error {code: "stale_lease"}`. */
   lease_id?: string;
+  /** Why, in words; it ends up in the result's error message. */
   reason?: string;
 }
 
 /** `error` (both directions). */
 export interface ErrorPayload {
+  /** Machine-readable code, e.g. `stale_lease`, `invalid_message`, `unknown_job`. */
   code: string;
+  /** What went wrong, in a sentence. */
   message: string;
+  /** Anything that helps. */
   details?: unknown;
 }
 
 /** `job_log` (robot → orchestrator): a batch of log entries. */
 export interface JobLogPayload {
+  /** The job. */
   job_id: string;
+  /** The job's lease. */
   lease_id: string;
+  /** At most 50 entries, in order. */
   entries: LogEntry[];
 }
 
 /** `job_progress` (robot → orchestrator). */
 export interface JobProgressPayload extends JobProgress {
+  /** The job. */
   job_id: string;
+  /** The job's lease. */
   lease_id: string;
 }
 
-/** `job_result` (robot → orchestrator). */
+/** `job_result` (robot → orchestrator): {@linkcode JobResultLike} plus job and lease ids. */
 export interface JobResultPayload extends Partial<Pick<JobResultLike, "logs">> {
+  /** The job. */
   job_id: string;
+  /** The job's lease. */
   lease_id: string;
+  /** How the run ended. */
   status: JobResultLike["status"];
+  /** Final workflow variables. */
   outputs: JobResultLike["outputs"];
+  /** Wall time of the run, in seconds. */
   execution_time: number;
+  /** Per-node status, outputs and duration (ms). */
   node_results: JobResultLike["node_results"];
+  /** Why the run failed or was cancelled. */
   error?: JobResultLike["error"];
 }
 
@@ -155,6 +199,8 @@ export class InvalidMessageError extends Error {
   readonly messageId?: string;
 
   /**
+   * Creates the error.
+   *
    * @param message What is wrong with the frame.
    * @param messageId The frame's `id`, when readable.
    */

@@ -30,7 +30,8 @@ import {
 import { TypedEventTarget } from "./typed_event_target.ts";
 import { executeWorkflow } from "./workflow_engine.ts";
 
-type State = "idle" | "connecting" | "registering" | "online" | "closed";
+/** Connection state of a {@linkcode RobotClient}. */
+export type RobotClientState = "idle" | "connecting" | "registering" | "online" | "closed";
 const OUTBOX_LIMIT = 10_000;
 
 /**
@@ -63,7 +64,7 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
   #o: RobotClientOptions;
   #log: RobotLogger;
   #jobs: JobSlots;
-  #state: State = "idle";
+  #state: RobotClientState = "idle";
   #ws?: WebSocket;
   #outbox: Envelope<unknown>[] = [];
   #paused = false;
@@ -78,6 +79,8 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
   #resolveClosed!: (info: ClosedInfo) => void;
 
   /**
+   * Creates a robot; nothing happens until {@linkcode RobotClient.start}.
+   *
    * @param options See {@linkcode RobotClientOptions}.
    * @throws {TypeError} When `url`, `token` or `name` is empty.
    * @throws {RangeError} When `maxConcurrentJobs` is not an integer ≥ 1.
@@ -120,7 +123,7 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
   }
 
   /** Connection state: `idle`, `connecting`, `registering`, `online` or `closed`. */
-  get state(): State {
+  get state(): RobotClientState {
     return this.#state;
   }
 

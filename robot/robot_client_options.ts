@@ -10,16 +10,23 @@ import type { WorkflowExecutor } from "./workflow_engine.ts";
 
 /** Where the client writes what it does. */
 export interface RobotLogger {
+  /** Chatty detail (ignored messages, socket errors before a close). */
   debug(message: string, details?: Record<string, unknown>): void;
+  /** Normal operation: registered, job done, paused. */
   info(message: string, details?: Record<string, unknown>): void;
+  /** Something went wrong but the robot carries on (disconnects, orchestrator errors). */
   warn(message: string, details?: Record<string, unknown>): void;
+  /** The robot cannot carry on as asked (registration refused). */
   error(message: string, details?: Record<string, unknown>): void;
 }
 
 /** Host load figures for heartbeats, each 0–100. */
 export interface RobotMetrics {
+  /** CPU load, 0–100. */
   cpu_percent?: number;
+  /** Memory in use, 0–100. */
   memory_percent?: number;
+  /** Disk in use, 0–100. */
   disk_percent?: number;
 }
 
@@ -55,7 +62,7 @@ export interface RobotClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Reconnect backoff in milliseconds. @default {initialDelayMs: 500, maxDelayMs: 30_000} */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
-  /** @default warnings and errors to the console */
+  /** Where the client writes what it does. @default warnings and errors to the console */
   logger?: RobotLogger;
   /** Wait for `robot_registered` before reconnecting, in milliseconds. @default 10_000 */
   registerTimeoutMs?: number;
@@ -81,7 +88,9 @@ export interface RobotClientOptions {
 
 /** What `robot_registered` said. */
 export interface RegisteredInfo {
+  /** The robot's id. */
   robotId: string;
+  /** The orchestrator's message. */
   message: string;
   /** Seconds. */
   heartbeatIntervalSeconds: number;
@@ -95,13 +104,17 @@ export interface RegisteredInfo {
 
 /** Why the client stopped. */
 export interface ClosedInfo {
+  /** The reason given to `shutdown`/`close`, or why registration was refused. */
   reason: string;
 }
 
 /** A job this robot took, as reported in events. */
 export interface JobInfo {
+  /** The job. */
   jobId: string;
+  /** The lease of this attempt. */
   leaseId: string;
+  /** `workflow.name` of the assignment (may be empty). */
   workflowName: string;
 }
 
@@ -113,24 +126,33 @@ export interface RobotClientEventMap {
   registration_failed: { message: string };
   /** Every message received, after parsing. */
   message: Envelope;
+  /** A job was accepted and started. */
   job_started: JobInfo;
+  /** A job ended; its result was sent (or kept until reconnection). */
   job_finished: JobInfo & { result: JobResultLike };
+  /** An assignment was refused (capacity, paused, shutting down). */
   job_rejected: JobInfo & { reason: string };
   /** The connection closed (code and reason of the close frame). */
   disconnected: { code: number; reason: string };
+  /** A reconnect is scheduled after `delayMs` milliseconds (`attempt` counts from 1). */
   reconnecting: { attempt: number; delayMs: number };
   /** An `error` message from the orchestrator. */
   server_error: { code: string; message: string; details?: unknown; correlationId?: string };
+  /** A `pause` arrived: new jobs are refused. */
   paused: Record<string, never>;
+  /** A `resume` arrived: new jobs are taken again. */
   resumed: Record<string, never>;
   /** A `shutdown` message arrived. */
   shutdown_requested: { graceful: boolean };
+  /** The client stopped for good. */
   closed: ClosedInfo;
 }
 
 /** The orchestrator refused the registration (bad token, …). */
 export class RobotRegistrationError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message The orchestrator's message.
    */
   constructor(message: string) {
@@ -141,7 +163,11 @@ export class RobotRegistrationError extends Error {
 
 /** The client was closed before it could register. */
 export class RobotClientClosedError extends Error {
-  /** @param reason Why it was closed. */
+  /**
+   * Creates the error.
+   *
+   * @param reason Why it was closed.
+   */
   constructor(reason: string) {
     super(`Robot client closed before registering: ${reason}`);
     this.name = "RobotClientClosedError";

@@ -9,17 +9,25 @@ import { WorkflowValidationError } from "./workflow_errors.ts";
 
 /** One node as written in the workflow file. */
 export interface WorkflowNodeSpec {
+  /** Unique id, the same as its key in `nodes`. */
   node_id: string;
+  /** CasareRPA node type, e.g. `ForLoopStartNode`. */
   node_type: string;
+  /** Node parameters; string values may hold `{{placeholders}}`. */
   config: Record<string, unknown>;
+  /** Editor position; ignored. */
   position?: unknown;
 }
 
 /** One connection as written in the workflow file. */
 export interface ConnectionSpec {
+  /** Node the connection leaves. */
   source_node: string;
+  /** Output port, e.g. `exec_out`, `body`, `true`, `case_0`, or a data output. */
   source_port: string;
+  /** Node the connection enters. */
   target_node: string;
+  /** Input port: `exec_in` for execution flow, else a data input. */
   target_port: string;
 }
 
@@ -35,6 +43,7 @@ export interface WorkflowSettings {
 
 /** A workflow checked and indexed for execution. */
 export interface WorkflowGraph {
+  /** `metadata.name`, or empty. */
   name: string;
   /** Nodes in file order. */
   nodes: Map<string, WorkflowNodeSpec>;
@@ -46,6 +55,7 @@ export interface WorkflowGraph {
   startNodes: string[];
   /** Initial workflow variables (from the file's `variables`). */
   variables: Record<string, unknown>;
+  /** `settings`, with defaults filled in. */
   settings: WorkflowSettings;
 }
 

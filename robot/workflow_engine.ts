@@ -28,6 +28,7 @@ import {
 import { getPath, type LookupResult, resolvePlaceholders } from "./placeholders.ts";
 import { parseWorkflow, type WorkflowGraph } from "./workflow_content.ts";
 import {
+  ExpressionError,
   IterationLimitError,
   JobCancelledError,
   UnsupportedNodeError,
@@ -72,6 +73,10 @@ const YIELD_EVERY_MS = 10;
 const isFatal = (e: unknown): boolean =>
   e instanceof IterationLimitError || e instanceof JobCancelledError ||
   e instanceof WorkflowTimeoutError || e instanceof WorkflowValidationError;
+
+/** Errors the engine raises on purpose; their message is the whole story. */
+const isWorkflowError = (e: unknown): boolean =>
+  isFatal(e) || e instanceof UnsupportedNodeError || e instanceof ExpressionError;
 
 const errorMessage = (e: unknown): string => e instanceof Error ? e.message : String(e);
 
@@ -166,7 +171,9 @@ export async function executeWorkflow(
     };
     const at = typeof nodeId === "string" ? nodeId : failedNode;
     if (at !== undefined) error.node_id = at;
-    if (err instanceof Error && err.stack && !cancelled) error.stack = err.stack;
+    if (err instanceof Error && err.stack && !cancelled && !isWorkflowError(err)) {
+      error.stack = err.stack; // an unexpected failure: the stack helps; ours say it all
+    }
     log(cancelled ? "warning" : "error", error.message, at);
     return finish(cancelled ? "cancelled" : "failed", error);
   }

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON bodies of API answers in tests
 /**
  * Test harness: a real orchestrator (real store, real HTTP and WebSocket server on a free
  * port) on either backend, and helpers that await events instead of sleeping.
@@ -17,7 +18,9 @@ export const TEST_DATABASE_URL = Deno.env.get("DATABASE_URL_TEST") ??
 export interface Backend {
   name: "pglite" | "postgres";
   /** Opens a fresh, empty store; `reopen` opens the same one again. */
-  open(): Promise<{ store: SqlEventStore; reopen: () => Promise<SqlEventStore>; drop: () => Promise<void> }>;
+  open(): Promise<
+    { store: SqlEventStore; reopen: () => Promise<SqlEventStore>; drop: () => Promise<void> }
+  >;
 }
 
 /** Embedded PGlite in a temporary folder. */
@@ -40,7 +43,12 @@ export const postgresBackend: Backend = {
   async open() {
     const schema = `t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
     const reopen = () =>
-      openEventStore({ databaseUrl: TEST_DATABASE_URL, dataDir: "unused", schema, maxConnections: 4 });
+      openEventStore({
+        databaseUrl: TEST_DATABASE_URL,
+        dataDir: "unused",
+        schema,
+        maxConnections: 4,
+      });
     return {
       store: await reopen(),
       reopen,
@@ -118,7 +126,11 @@ export async function startOrchestrator(
       const off = orchestrator.core.onEvents(check);
       signal.addEventListener("abort", () => {
         off();
-        reject(new Error(`job ${jobId} did not reach ${statuses} (is ${orchestrator.jobs.view(jobId)?.status})`));
+        reject(
+          new Error(
+            `job ${jobId} did not reach ${statuses} (is ${orchestrator.jobs.view(jobId)?.status})`,
+          ),
+        );
       });
       check();
     });

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- JSON bodies of API answers in tests
 /**
  * A robot written by hand over a raw WebSocket, to drive the protocol message by message
  * (and to vanish without a goodbye).
@@ -51,7 +52,12 @@ export class RawRobot {
   /** Sends a protocol message; returns its id. */
   send(type: string, payload: Record<string, unknown>, correlationId?: string): string {
     const id = crypto.randomUUID();
-    const frame: Record<string, unknown> = { type, id, timestamp: new Date().toISOString(), payload };
+    const frame: Record<string, unknown> = {
+      type,
+      id,
+      timestamp: new Date().toISOString(),
+      payload,
+    };
     if (correlationId) frame.correlation_id = correlationId;
     void this.sendRaw(JSON.stringify(frame));
     return id;

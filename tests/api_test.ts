@@ -15,7 +15,11 @@ const cases: [string, unknown, string][] = [
   ["a priority out of range", { workflow: { nodes: {} }, priority: 7 }, "priority"],
   ["a negative timeout", { workflow: { nodes: {} }, timeout: -1 }, "timeout"],
   ["variables that are not an object", { workflow: { nodes: {} }, variables: [1] }, "variables"],
-  ["a NUL character in a variable", { workflow: { nodes: {} }, variables: { a: "x\u0000y" } }, "body"],
+  [
+    "a NUL character in a variable",
+    { workflow: { nodes: {} }, variables: { a: "x\u0000y" } },
+    "body",
+  ],
 ];
 
 Deno.test("POST /api/v1/jobs answers 400 naming the field, and writes nothing", async (t) => {
@@ -23,7 +27,11 @@ Deno.test("POST /api/v1/jobs answers 400 naming the field, and writes nothing", 
   try {
     for (const [name, body, field] of cases) {
       await t.step(name, async () => {
-        const res = await o.api("POST", "/api/v1/jobs", typeof body === "string" ? body : JSON.stringify(body));
+        const res = await o.api(
+          "POST",
+          "/api/v1/jobs",
+          typeof body === "string" ? body : JSON.stringify(body),
+        );
         assert.equal(res.status, 400);
         assert.equal(res.body.error.code, "invalid_request");
         assert.equal(res.body.error.field, field);
@@ -46,7 +54,9 @@ Deno.test("the API needs the bearer token, /healthz does not", async () => {
     assert.equal(health.status, 200);
     assert.equal((await health.json()).status, "ok");
     for (const auth of [undefined, "Bearer wrong", o.apiToken]) {
-      const res = await fetch(`${o.url}/api/v1/jobs`, { headers: auth ? { authorization: auth } : {} });
+      const res = await fetch(`${o.url}/api/v1/jobs`, {
+        headers: auth ? { authorization: auth } : {},
+      });
       assert.equal(res.status, 401);
       assert.equal((await res.json()).error.code, "unauthorized");
     }

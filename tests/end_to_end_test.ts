@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { RobotClient } from "../robot/robot_client.ts";
 import { BACKENDS, startOrchestrator, type TestOrchestrator } from "./_harness.ts";
 import { RawRobot } from "./_raw_robot.ts";
-import { WORKFLOWS_DIR, workflowExpectations } from "./workflow_expectations.ts";
+import { workflowExpectations, WORKFLOWS_DIR } from "./workflow_expectations.ts";
 
 async function workflow(file: string): Promise<Record<string, unknown>> {
   return JSON.parse(await Deno.readTextFile(new URL(file, WORKFLOWS_DIR)));
@@ -13,7 +13,11 @@ async function workflow(file: string): Promise<Record<string, unknown>> {
 
 const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
-function robot(t: TestOrchestrator, name: string, options: Partial<ConstructorParameters<typeof RobotClient>[0]> = {}) {
+function robot(
+  t: TestOrchestrator,
+  name: string,
+  options: Partial<ConstructorParameters<typeof RobotClient>[0]> = {},
+) {
   return new RobotClient({
     url: t.wsUrl,
     token: t.robotToken,
@@ -27,7 +31,12 @@ function messagesIn(logs: { message: string }[], expected: string[]): void {
   let at = 0;
   for (const line of expected) {
     const found = logs.findIndex((l, i) => i >= at && l.message === line);
-    assert.ok(found >= 0, `log line ${JSON.stringify(line)} missing (in order) from ${JSON.stringify(logs.map((l) => l.message))}`);
+    assert.ok(
+      found >= 0,
+      `log line ${JSON.stringify(line)} missing (in order) from ${
+        JSON.stringify(logs.map((l) => l.message))
+      }`,
+    );
     at = found + 1;
   }
 }
@@ -39,7 +48,9 @@ for (const backend of BACKENDS) {
     const r = robot(t, "robot-1");
     try {
       await r.start();
-      const submitted = await t.api("POST", "/api/v1/jobs", { workflow: await workflow("stress_task_6.json") });
+      const submitted = await t.api("POST", "/api/v1/jobs", {
+        workflow: await workflow("stress_task_6.json"),
+      });
       assert.equal(submitted.status, 201);
       assert.equal(submitted.body.status, "queued");
       const jobId = submitted.body.job_id;
@@ -48,14 +59,25 @@ for (const backend of BACKENDS) {
       assert.equal(job.status, "completed");
       assert.equal(job.robot_id, "robot-1");
       assert.ok(job.started_at && job.completed_at && job.created_at);
-      messagesIn(job.result.logs, ["Found number greater than 20: 25", "Found number greater than 20: 40"]);
-      assert.equal(job.result.logs.filter((l: { message: string }) => l.message.startsWith("Found")).length, 2);
+      messagesIn(job.result.logs, [
+        "Found number greater than 20: 25",
+        "Found number greater than 20: 40",
+      ]);
+      assert.equal(
+        job.result.logs.filter((l: { message: string }) => l.message.startsWith("Found")).length,
+        2,
+      );
       assert.equal(typeof job.result.execution_time, "number");
       const stream = (await t.api("GET", `/api/v1/events?stream=job-${jobId}`)).body;
       const types: string[] = stream.events.map((e: { type: string }) => e.type);
-      const core = types.filter((x) => ["job.queued", "job.dispatched", "job.started", "job.completed"].includes(x));
+      const core = types.filter((x) =>
+        ["job.queued", "job.dispatched", "job.started", "job.completed"].includes(x)
+      );
       assert.deepEqual(core, ["job.queued", "job.dispatched", "job.started", "job.completed"]);
-      assert.deepEqual(stream.events.map((e: { stream_version: number }) => e.stream_version), types.map((_, i) => i + 1));
+      assert.deepEqual(
+        stream.events.map((e: { stream_version: number }) => e.stream_version),
+        types.map((_, i) => i + 1),
+      );
       const robotEvents = await store.readStream("robot-robot-1");
       assert.deepEqual(robotEvents.map((e) => e.type), [
         "robot.registered",
@@ -91,9 +113,14 @@ for (const backend of BACKENDS) {
         assert.equal(view.status, exp.status, `${exp.file}: ${view.error}`);
         messagesIn(view.result.logs, exp.logIncludes);
         for (const line of exp.logExcludes ?? []) {
-          assert.ok(!view.result.logs.some((l: { message: string }) => l.message === line), `${exp.file} logged ${line}`);
+          assert.ok(
+            !view.result.logs.some((l: { message: string }) => l.message === line),
+            `${exp.file} logged ${line}`,
+          );
         }
-        for (const part of exp.errorIncludes ?? []) assert.ok(view.error.includes(part), `${exp.file}: ${view.error}`);
+        for (const part of exp.errorIncludes ?? []) {
+          assert.ok(view.error.includes(part), `${exp.file}: ${view.error}`);
+        }
       }
     } finally {
       await r.close();
@@ -109,11 +136,17 @@ for (const backend of BACKENDS) {
     let good: RobotClient | null = null;
     try {
       await lost.register();
-      const res = await t.api("POST", "/api/v1/jobs", { workflow: await workflow("stress_task_3.json") });
+      const res = await t.api("POST", "/api/v1/jobs", {
+        workflow: await workflow("stress_task_3.json"),
+      });
       const jobId = res.body.job_id;
       const assignment = await lost.next("job_assignment");
       assert.equal(assignment.payload.job_id, jobId);
-      lost.send("job_accepted", { job_id: jobId, lease_id: assignment.payload.lease_id }, assignment.id);
+      lost.send(
+        "job_accepted",
+        { job_id: jobId, lease_id: assignment.payload.lease_id },
+        assignment.id,
+      );
       await t.waitForJob(jobId, ["running"]);
       lost.kill(); // vanishes without a goodbye
       await t.waitForJob(jobId, ["queued"]);
@@ -140,7 +173,9 @@ for (const backend of BACKENDS) {
     const raw = new RawRobot(t.wsUrl, t.robotToken, "robot-raw");
     try {
       await raw.register();
-      const jobId = (await t.api("POST", "/api/v1/jobs", { workflow: await workflow("stress_task_1.json") })).body.job_id;
+      const jobId =
+        (await t.api("POST", "/api/v1/jobs", { workflow: await workflow("stress_task_1.json") }))
+          .body.job_id;
       const a = await raw.next("job_assignment");
       raw.send("job_accepted", { job_id: jobId, lease_id: a.payload.lease_id }, a.id);
       await t.waitForJob(jobId, ["running"]);
@@ -150,11 +185,26 @@ for (const backend of BACKENDS) {
       const order = await raw.next("cancel_job");
       assert.equal(order.payload.job_id, jobId);
       assert.equal(order.payload.lease_id, a.payload.lease_id);
-      raw.send("job_result", { job_id: jobId, lease_id: a.payload.lease_id, status: "cancelled", outputs: {}, logs: [], execution_time: 0.1, node_results: {} });
+      raw.send("job_result", {
+        job_id: jobId,
+        lease_id: a.payload.lease_id,
+        status: "cancelled",
+        outputs: {},
+        logs: [],
+        execution_time: 0.1,
+        node_results: {},
+      });
       const view = await t.waitForJob(jobId, ["cancelled", "completed"]);
       assert.equal(view.status, "cancelled");
       // A second result for the same lease changes nothing and is answered with an error.
-      raw.send("job_result", { job_id: jobId, lease_id: "not-the-lease", status: "completed", outputs: {}, execution_time: 1, node_results: {} });
+      raw.send("job_result", {
+        job_id: jobId,
+        lease_id: "not-the-lease",
+        status: "completed",
+        outputs: {},
+        execution_time: 1,
+        node_results: {},
+      });
       const err = await raw.next("error");
       assert.equal(err.payload.code, "stale_lease");
       const again = await t.api("POST", `/api/v1/jobs/${jobId}/cancel`);
@@ -175,22 +225,31 @@ for (const backend of BACKENDS) {
       await r.start();
       const ids: string[] = [];
       for (const file of ["stress_task_1.json", "stress_task_2.json", "desktop_notepad.json"]) {
-        ids.push((await t.api("POST", "/api/v1/jobs", { workflow: await workflow(file) })).body.job_id);
+        ids.push(
+          (await t.api("POST", "/api/v1/jobs", { workflow: await workflow(file) })).body.job_id,
+        );
       }
       for (const id of ids) await t.waitForJob(id, ["completed", "failed"]);
       await r.close();
-      const queuedId = (await t.api("POST", "/api/v1/jobs", { workflow: await workflow("stress_task_9.json"), priority: "critical" })).body.job_id;
+      const queuedId = (await t.api("POST", "/api/v1/jobs", {
+        workflow: await workflow("stress_task_9.json"),
+        priority: "critical",
+      })).body.job_id;
       await t.waitForJob(queuedId, ["queued"]);
       const before = {
         jobs: (await t.api("GET", "/api/v1/jobs")).body.jobs,
-        robots: (await t.api("GET", "/api/v1/robots")).body.robots.map((x: { robot_id: string; status: string }) => [x.robot_id, x.status]),
+        robots: (await t.api("GET", "/api/v1/robots")).body.robots.map((
+          x: { robot_id: string; status: string },
+        ) => [x.robot_id, x.status]),
         metrics: (await t.api("GET", "/api/v1/metrics/dashboard")).body,
       };
       await t.stop();
       t = await startOrchestrator(await reopen());
       const after = {
         jobs: (await t.api("GET", "/api/v1/jobs")).body.jobs,
-        robots: (await t.api("GET", "/api/v1/robots")).body.robots.map((x: { robot_id: string; status: string }) => [x.robot_id, x.status]),
+        robots: (await t.api("GET", "/api/v1/robots")).body.robots.map((
+          x: { robot_id: string; status: string },
+        ) => [x.robot_id, x.status]),
         metrics: (await t.api("GET", "/api/v1/metrics/dashboard")).body,
       };
       assert.deepEqual(after, before);

@@ -102,6 +102,20 @@ function write(streamId: string, expectedVersion: number | "any", count = 1): St
 
 const positions = (events: RecordedEvent[]) => events.map((e) => e.globalPosition);
 
+/**
+ * Resolves once `readAll` can return the event at `position`. On a shared server another
+ * client's open transaction may hold fresh events back for a moment: awaiting this keeps
+ * assertions on `readAll` deterministic. Uses the store's own subscription, no sleep.
+ */
+async function readable(store: SqlEventStore, position: number): Promise<void> {
+  const sub = subscribeAll(store, { onEvents: () => {}, pollIntervalMs: 5 });
+  try {
+    await sub.waitFor(position, { signal: AbortSignal.timeout(WAIT_MS) });
+  } finally {
+    await sub.close();
+  }
+}
+
 /** Collects what a subscription delivers and checks its handler never overlaps. */
 function record(
   h: Harness,
@@ -152,11 +166,13 @@ const contract: Case[] = [
       assert.ok(first.recordedAt instanceof Date);
       assert.match(first.eventId, /^[0-9a-f-]{36}$/);
       assert.deepEqual(await store.readStream("job-1"), result.events);
+      await readable(store, second.globalPosition);
       assert.equal(await store.currentPosition(), second.globalPosition);
     },
   ],
   ["append() rejects a stale expected version and writes nothing", async ({ store }) => {
     const { events } = await store.append([write("job-1", 0, 2)]);
+    await readable(store, events[1].globalPosition);
     const before = await store.readAll();
     for (
       const [streamId, expected, actual] of [["job-1", 1, 2], ["job-1", 0, 2], [
@@ -181,7 +197,8 @@ const contract: Case[] = [
     assert.equal(next.events[0].globalPosition, events[1].globalPosition + 1);
   }],
   ["append() to several streams is atomic: one stale stream writes none", async ({ store }) => {
-    await store.append([write("job-a", 0)]);
+    const { events: [a] } = await store.append([write("job-a", 0)]);
+    await readable(store, a.globalPosition);
     const before = await store.readAll();
     await assert.rejects(
       store.append([write("job-a", 1), write("job-b", 3)]),
@@ -207,9 +224,11 @@ const contract: Case[] = [
   ["readAll() pages the global order with after, limit and streamId", async ({ store }) => {
     assert.deepEqual(await store.readAll(), []);
     assert.equal(await store.currentPosition(), 0);
+    let last = 0;
     for (const w of [write("s-1", 0), write("s-2", 0), write("s-1", 1), write("s-3", 0, 2)]) {
-      await store.append([w]);
+      last = (await store.append([w])).events.at(-1)!.globalPosition;
     }
+    await readable(store, last);
     const all = await store.readAll();
     assert.deepEqual(all.map((e) => [e.streamId, e.streamVersion]), [
       ["s-1", 1],
@@ -244,7 +263,8 @@ const contract: Case[] = [
         events: ids.map((eventId) => ({ ...event(), eventId })),
       }];
       const original = await store.append(writes);
-      await store.append([write("job-1", 2)]);
+      const { events: [third] } = await store.append([write("job-1", 2)]);
+      await readable(store, third.globalPosition);
       const before = await store.readAll();
       // A replay succeeds although its expected version is stale now.
       assert.deepEqual(await store.append(writes), original);
@@ -447,6 +467,7 @@ const postgresOnly: Case[] = [
       assert.deepEqual(await store.readAll({ streamId: "job-b" }), []);
       commitA();
       await txA;
+      await readable(store, b.events[0].globalPosition);
       const after = await store.readAll({ after: start.globalPosition });
       assert.deepEqual(after.map((e) => e.streamId), ["job-a", "job-b"]);
       assert.equal(after[1].globalPosition, b.events[0].globalPosition);
@@ -478,6 +499,7 @@ const postgresOnly: Case[] = [
       const b = await store.append([write("job-b", 0)]);
       commitA();
       await txA;
+      await readable(store, b.events[0].globalPosition); // B comes last: A's id is older
       const all = await store.readAll();
       assert.deepEqual(all.map((e) => e.streamId), ["job-a", "job-b"]);
       assert.ok(all[0].globalPosition > all[1].globalPosition);
@@ -500,6 +522,33 @@ const postgresOnly: Case[] = [
     assert.deepEqual(seen, events);
     await sub.close();
   }],
+  [
+    "subscribeAll() re-reads soon when an older open transaction held events back",
+    async (h) => {
+      const other = await h.openAnother!();
+      let commitC!: () => void;
+      const commit = new Promise<void>((r) => commitC = r);
+      let xidTaken!: () => void;
+      const taken = new Promise<void>((r) => xidTaken = r);
+      // C writes nothing to events, and its end sends no NOTIFY; it only holds xmin back.
+      const txC = h.raw!.begin(async (tx) => {
+        await tx.unsafe("select pg_current_xact_id()");
+        xidTaken();
+        await commit;
+      });
+      h.defer(() => txC);
+      h.defer(() => commitC());
+      await taken;
+      const { seen, sub } = record(h, { pollIntervalMs: 60_000 });
+      await sub.caughtUp({ signal: AbortSignal.timeout(WAIT_MS) });
+      const { events } = await other.append([write("job-1", 0)]);
+      assert.equal(await h.store.hasHeldBackEvents(), true);
+      commitC();
+      await txC;
+      await sub.waitFor(events[0].globalPosition, { signal: AbortSignal.timeout(WAIT_MS) });
+      assert.deepEqual(seen, events);
+    },
+  ],
   ["subscribeAll() polls when no wake-up comes", async (h) => {
     const { openAnother } = h;
     const silent = await openAnother!({ notify: false });

@@ -53,16 +53,23 @@ async function api(p: Proc, token: string, method: string, path: string, body?: 
 async function waitForEnd(p: Proc, token: string, jobId: string): Promise<string> {
   let after = 0;
   for (let i = 0; i < 100; i++) {
-    const page = (await api(p, token, "GET", `/api/v1/events?stream=job-${jobId}&after=${after}&wait=10`)).body;
+    const page =
+      (await api(p, token, "GET", `/api/v1/events?stream=job-${jobId}&after=${after}&wait=10`))
+        .body;
     for (const e of page.events) {
-      if (["job.completed", "job.failed", "job.cancelled", "job.timed_out"].includes(e.type)) return e.type;
+      if (["job.completed", "job.failed", "job.cancelled", "job.timed_out"].includes(e.type)) {
+        return e.type;
+      }
     }
     after = page.next_after;
   }
   throw new Error(`job ${jobId} did not end`);
 }
 
-const backends: [string, () => Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>][] = [
+const backends: [
+  string,
+  () => Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>,
+][] = [
   ["pglite", async () => {
     const dir = await Deno.makeTempDir({ prefix: "orch-restart-" });
     return { env: { DATA_DIR: dir }, cleanup: () => Deno.remove(dir, { recursive: true }) };
@@ -100,17 +107,22 @@ for (const [name, setup] of backends) {
       });
       await robot.start();
       const wf = JSON.parse(await Deno.readTextFile(new URL("stress_task_6.json", WORKFLOWS_DIR)));
-      const done = (await api(proc, tokens.api_token, "POST", "/api/v1/jobs", { workflow: wf })).body.job_id;
+      const done =
+        (await api(proc, tokens.api_token, "POST", "/api/v1/jobs", { workflow: wf })).body.job_id;
       assert.equal(await waitForEnd(proc, tokens.api_token, done), "job.completed");
       await robot.close();
-      const queued = (await api(proc, tokens.api_token, "POST", "/api/v1/jobs", { workflow: wf, priority: "low" })).body.job_id;
+      const queued = (await api(proc, tokens.api_token, "POST", "/api/v1/jobs", {
+        workflow: wf,
+        priority: "low",
+      })).body.job_id;
       const snapshot = async (p: Proc) => ({
         done: (await api(p, tokens.api_token, "GET", `/api/v1/jobs/${done}`)).body,
         queued: (await api(p, tokens.api_token, "GET", `/api/v1/jobs/${queued}`)).body,
         robots: (await api(p, tokens.api_token, "GET", "/api/v1/robots")).body.robots
           .map((r: { robot_id: string; status: string }) => [r.robot_id, r.status]),
         metrics: (await api(p, tokens.api_token, "GET", "/api/v1/metrics/dashboard")).body,
-        events: (await api(p, tokens.api_token, "GET", "/api/v1/events?limit=1000")).body.events.length,
+        events:
+          (await api(p, tokens.api_token, "GET", "/api/v1/events?limit=1000")).body.events.length,
       });
       const before = await snapshot(proc);
       assert.equal(before.done.status, "completed");

@@ -46,7 +46,9 @@ Deno.test("garbage frames get a protocol error and the connection survives", asy
     const registered = await raw.register();
     assert.equal(registered.payload.success, true);
     assert.equal(registered.payload.config.heartbeat_timeout, 30);
-    await raw.sendRaw('{"type":"register","id":"m3","payload":{"robot_id":"bad id!","auth_token":"test-robot-token"}}');
+    await raw.sendRaw(
+      '{"type":"register","id":"m3","payload":{"robot_id":"bad id!","auth_token":"test-robot-token"}}',
+    );
     const err = await raw.next("error");
     assert.equal(err.payload.code, "invalid_message");
     assert.match(err.payload.message, /robot_id/);
@@ -82,7 +84,13 @@ Deno.test("a silent robot is declared lost after the heartbeat timeout and its j
     assert.equal(robotView.disconnect_reason, "heartbeat_timeout");
     // The lost robot's late result is refused: its lease is gone.
     const types = (await o.store.readStream(`job-${job_id}`)).map((e) => e.type);
-    assert.deepEqual(types, ["job.submitted", "job.queued", "job.dispatched", "job.started", "job.queued"]);
+    assert.deepEqual(types, [
+      "job.submitted",
+      "job.queued",
+      "job.dispatched",
+      "job.started",
+      "job.queued",
+    ]);
   } finally {
     raw.kill();
     await o.stop();
@@ -98,7 +106,8 @@ Deno.test("a job runs out of time at its deadline: cancel_job is sent and it end
   const raw = new RawRobot(o.wsUrl, o.robotToken, "robot-slow");
   try {
     await raw.register();
-    const { job_id } = (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW, timeout: 10 })).body;
+    const { job_id } =
+      (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW, timeout: 10 })).body;
     const a = await raw.next("job_assignment");
     assert.equal(a.payload.timeout, 10);
     raw.send("job_accepted", { job_id, lease_id: a.payload.lease_id }, a.id);
@@ -108,7 +117,12 @@ Deno.test("a job runs out of time at its deadline: cancel_job is sent and it end
     assert.equal(order.payload.reason, "timeout");
     const view = await o.waitForJob(job_id, ["timeout"]);
     assert.equal(view.status, "timeout");
-    raw.send("job_result", { job_id, lease_id: a.payload.lease_id, status: "completed", execution_time: 11 });
+    raw.send("job_result", {
+      job_id,
+      lease_id: a.payload.lease_id,
+      status: "completed",
+      execution_time: 11,
+    });
     const err = await raw.next("error");
     assert.equal(err.payload.code, "invalid_transition");
     assert.equal(o.orchestrator.jobs.view(job_id)?.status, "timeout");

@@ -6,7 +6,7 @@
 
 import { isTruthy } from "../condition_expression.ts";
 import { formatValue } from "../placeholders.ts";
-import type { NodeHandler } from "./node_handler.ts";
+import type { NodeContext, NodeOutcome } from "./node_handler.ts";
 
 /**
  * `IfNode`: evaluates `condition` (or `expression`) — a CEL expression with placeholders,
@@ -15,11 +15,11 @@ import type { NodeHandler } from "./node_handler.ts";
  *
  * Unlike CasareRPA, an invalid expression fails the node instead of counting as false.
  */
-export const ifNode: NodeHandler = (ctx) => {
+export function ifNode(ctx: NodeContext): NodeOutcome {
   const key = ctx.has("condition") || !ctx.has("expression") ? "condition" : "expression";
   const result = isTruthy(ctx.evaluate(key));
   return { outputs: { result }, next: [result ? "true" : "false"] };
-};
+}
 
 /**
  * `SwitchNode`: compares the text of `value` (or of the evaluated `expression`) with each
@@ -27,7 +27,7 @@ export const ifNode: NodeHandler = (ctx) => {
  * index) or, as CasareRPA names them, `case_<case value>`; else `default`.
  * Outputs `matched_case` (the case, or `"default"`) and `value`.
  */
-export const switchNode: NodeHandler = (ctx) => {
+export function switchNode(ctx: NodeContext): NodeOutcome {
   const value = ctx.has("value") ? ctx.param("value") : ctx.evaluate("expression");
   const cases = ctx.param("cases") ?? [];
   if (!Array.isArray(cases)) {
@@ -43,7 +43,9 @@ export const switchNode: NodeHandler = (ctx) => {
     ? `case_${index}`
     : byValue;
   return { outputs: { matched_case: cases[index], value }, next: [port] };
-};
+}
 
 /** `MergeNode`: joins branches; passes execution through to `exec_out`. */
-export const mergeNode: NodeHandler = () => ({ outputs: {} });
+export function mergeNode(): NodeOutcome {
+  return { outputs: {} };
+}

@@ -5,7 +5,7 @@
  */
 
 import { formatValue } from "../placeholders.ts";
-import { type NodeHandler, stringParam } from "./node_handler.ts";
+import { type NodeContext, type NodeOutcome, stringParam } from "./node_handler.ts";
 
 const KEY_PARAM = /^key_(\d+)$/;
 
@@ -13,7 +13,7 @@ const KEY_PARAM = /^key_(\d+)$/;
  * `CreateDictNode`: config pairs `key_N` / `value_N` (N = 1, 2, …; pairs with an empty key
  * are skipped). Output `dict`.
  */
-export const createDictNode: NodeHandler = (ctx) => {
+export function createDictNode(ctx: NodeContext): NodeOutcome {
   const indexes = Object.keys(ctx.config)
     .map((k) => KEY_PARAM.exec(k)?.[1])
     .filter((n): n is string => n !== undefined)
@@ -33,7 +33,7 @@ export const createDictNode: NodeHandler = (ctx) => {
     });
   }
   return { outputs: { dict } };
-};
+}
 
 const FIELD = /\{\{|\}\}|\{([A-Za-z_]\w*)\}/g;
 
@@ -44,7 +44,7 @@ const FIELD = /\{\{|\}\}|\{([A-Za-z_]\w*)\}/g;
  *
  * Note: `{{name}}` in a config value is first a workflow placeholder, as everywhere.
  */
-export const formatStringNode: NodeHandler = (ctx) => {
+export function formatStringNode(ctx: NodeContext): NodeOutcome {
   const template = stringParam(ctx, "template");
   const given = ctx.param("variables");
   if (
@@ -66,13 +66,13 @@ export const formatStringNode: NodeHandler = (ctx) => {
     );
   });
   return { outputs: { result } };
-};
+}
 
 /** `ConcatenateNode`: config `string_1`, `string_2`, `separator`. Output `result`. */
-export const concatenateNode: NodeHandler = (ctx) => {
+export function concatenateNode(ctx: NodeContext): NodeOutcome {
   const result = [
     formatValue(ctx.param("string_1") ?? ""),
     formatValue(ctx.param("string_2") ?? ""),
   ].join(stringParam(ctx, "separator"));
   return { outputs: { result } };
-};
+}

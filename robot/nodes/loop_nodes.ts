@@ -9,7 +9,7 @@
 
 import { isTruthy } from "../condition_expression.ts";
 import { IterationLimitError, WorkflowValidationError } from "../workflow_errors.ts";
-import { type NodeContext, type NodeHandler, numberParam } from "./node_handler.ts";
+import { type NodeContext, type NodeOutcome, numberParam } from "./node_handler.ts";
 
 const FOR_START = ["ForLoopStartNode", "ForLoopStart"];
 const WHILE_START = ["WhileLoopStartNode", "WhileLoopStart"];
@@ -82,7 +82,7 @@ function pairedStart(ctx: NodeContext, key: string, types: readonly string[]): s
  * (alias `index`), `current_key` (dict keys) and `iterations`. Sets the variable named by
  * `item_var` (default `item`) and `<item_var>_index`.
  */
-export const forLoopStartNode: NodeHandler = (ctx) => {
+export function forLoopStartNode(ctx: NodeContext): NodeOutcome {
   let state = ctx.arrival === "loop_back" ? ctx.getLoop<ForState>(ctx.nodeId) : undefined;
   if (!state) {
     state = { ...forItems(ctx), index: 0, last: {} };
@@ -103,13 +103,13 @@ export const forLoopStartNode: NodeHandler = (ctx) => {
   }
   state.last = { current_item: item, current_index: index, index, current_key: key };
   return { outputs: { ...state.last, iterations: index }, next: ["body"] };
-};
+}
 
 /** `ForLoopEndNode`: jumps back to `paired_start_id` while that loop is active. */
-export const forLoopEndNode: NodeHandler = (ctx) => {
+export function forLoopEndNode(ctx: NodeContext): NodeOutcome {
   const start = pairedStart(ctx, "paired_start_id", FOR_START);
   return ctx.getLoop(start) ? { jumpTo: start } : { outputs: {} };
-};
+}
 
 /**
  * `WhileLoopStartNode`: evaluates `condition` (or `expression`) before each iteration;
@@ -117,7 +117,7 @@ export const forLoopEndNode: NodeHandler = (ctx) => {
  * (default: the engine's `maxLoopIterations`) fail the run with an
  * {@linkcode IterationLimitError}. Output `current_iteration` (0-based).
  */
-export const whileLoopStartNode: NodeHandler = (ctx) => {
+export function whileLoopStartNode(ctx: NodeContext): NodeOutcome {
   let state = ctx.arrival === "loop_back" ? ctx.getLoop<WhileState>(ctx.nodeId) : undefined;
   if (!state) {
     state = { iteration: 0 };
@@ -142,13 +142,13 @@ export const whileLoopStartNode: NodeHandler = (ctx) => {
   }
   const current = state.iteration++;
   return { outputs: { current_iteration: current, iterations: current }, next: ["body"] };
-};
+}
 
 /** `WhileLoopEndNode`: jumps back to `paired_start_id` while that loop is active. */
-export const whileLoopEndNode: NodeHandler = (ctx) => {
+export function whileLoopEndNode(ctx: NodeContext): NodeOutcome {
   const start = pairedStart(ctx, "paired_start_id", WHILE_START);
   return ctx.getLoop(start) ? { jumpTo: start } : { outputs: {} };
-};
+}
 
 function targetLoop(ctx: NodeContext): string | undefined {
   const configured = ctx.param("paired_loop_start_id");
@@ -160,19 +160,19 @@ function targetLoop(ctx: NodeContext): string | undefined {
  * `BreakNode`: ends the loop `paired_loop_start_id` (default: the innermost active loop);
  * its start then follows `completed`. Outside a loop it passes through.
  */
-export const breakNode: NodeHandler = (ctx) => {
+export function breakNode(ctx: NodeContext): NodeOutcome {
   const start = targetLoop(ctx);
   const state = start ? ctx.getLoop<{ breakRequested?: boolean }>(start) : undefined;
   if (!start || !state) return { outputs: {} };
   state.breakRequested = true;
   return { jumpTo: start };
-};
+}
 
 /**
  * `ContinueNode`: skips to the next iteration of `paired_loop_start_id` (default: the
  * innermost active loop). Outside a loop it passes through.
  */
-export const continueNode: NodeHandler = (ctx) => {
+export function continueNode(ctx: NodeContext): NodeOutcome {
   const start = targetLoop(ctx);
   return start && ctx.getLoop(start) ? { jumpTo: start } : { outputs: {} };
-};
+}

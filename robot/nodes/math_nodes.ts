@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type NodeContext, type NodeHandler, numberParam, stringParam } from "./node_handler.ts";
+import { type NodeContext, type NodeOutcome, numberParam, stringParam } from "./node_handler.ts";
 
 type Binary = (a: number, b: number) => number;
 
@@ -67,7 +67,7 @@ function roundTo(value: number, digits: number): number {
  * sin, cos, tan, log10, exp, negate), optional `round_digits` and `output_var` (a variable
  * that receives the result). Output `result`.
  */
-export const mathOperationNode: NodeHandler = (ctx: NodeContext) => {
+export function mathOperationNode(ctx: NodeContext): NodeOutcome {
   const rawOp = stringParam(ctx, "operation", "add").trim().toLowerCase();
   const op = ALIASES[rawOp] ?? rawOp;
   const a = numberParam(ctx, "a", 0);
@@ -87,7 +87,7 @@ export const mathOperationNode: NodeHandler = (ctx: NodeContext) => {
     ctx.variables.set(outputVar.trim(), result);
   }
   return { outputs: { result } };
-};
+}
 
 const OPERATORS: Record<string, string> = {
   "==": "==",
@@ -130,7 +130,7 @@ function ordered(ctx: NodeContext, a: unknown, b: unknown): [number | string, nu
  * `ComparisonNode`: config `a`, `b`, `operator` (`==`, `!=`, `>`, `<`, `>=`, `<=` or
  * CasareRPA's labels such as `greater than (>)`). Output `result` (boolean).
  */
-export const comparisonNode: NodeHandler = (ctx) => {
+export function comparisonNode(ctx: NodeContext): NodeOutcome {
   const rawOp = stringParam(ctx, "operator", "==").trim();
   const op = OPERATORS[rawOp.toLowerCase()];
   if (!op) throw new TypeError(`ComparisonNode "${ctx.nodeId}": unknown operator "${rawOp}"`);
@@ -144,4 +144,4 @@ export const comparisonNode: NodeHandler = (ctx) => {
     result = op === ">" ? x > y : op === "<" ? x < y : op === ">=" ? x >= y : x <= y;
   }
   return { outputs: { result } };
-};
+}

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { NodeContext, NodeHandler } from "./node_handler.ts";
+import type { NodeContext, NodeOutcome } from "./node_handler.ts";
 
 function variableName(ctx: NodeContext): string {
   const name = ctx.param("variable_name") ?? ctx.param("name");
@@ -20,20 +20,20 @@ function variableName(ctx: NodeContext): string {
  * `SetVariableNode`: config `variable_name`, `value` (placeholders substituted; a whole
  * placeholder keeps the value's type). Output `value`.
  */
-export const setVariableNode: NodeHandler = (ctx) => {
+export function setVariableNode(ctx: NodeContext): NodeOutcome {
   const name = variableName(ctx);
   const value = ctx.param("value") ?? null;
   ctx.variables.set(name, value);
   return { outputs: { value } };
-};
+}
 
 /**
  * `GetVariableNode`: config `variable_name`, optional `default_value`. Output `value`.
  */
-export const getVariableNode: NodeHandler = (ctx) => {
+export function getVariableNode(ctx: NodeContext): NodeOutcome {
   const name = variableName(ctx);
   const value = ctx.variables.has(name)
     ? ctx.variables.get(name)
     : (ctx.param("default_value") ?? null);
   return { outputs: { value } };
-};
+}
