@@ -1,5 +1,6 @@
 /**
- * The transaction of `append()`: stream locks, idempotent replay, version check, insert.
+ * The transaction of `append()`: stream locks, idempotent replay, version check, hash
+ * chain, insert.
  *
  * @module
  */
@@ -13,15 +14,24 @@ import {
 import type { SqlTx } from "./sql_client.ts";
 import type { EventRow } from "./_validate_append.ts";
 import { COLUMNS, type EventRecordRow, inOrder } from "./_event_rows.ts";
+import { eventHash, GENESIS_HASH } from "./hash_chain.ts";
 
 /** Channel of the `NOTIFY` sent by every append; its payload is the last global position. */
 export const EVENTS_CHANNEL = "events";
 
-/** Rows per INSERT statement (6 parameters each, under Postgres' 65,535 limit). */
+/** Rows per INSERT statement (7 parameters each, under Postgres' 65,535 limit). */
 const INSERT_CHUNK = 1000;
 
-/** Casts of the inserted columns, in order. */
-const INSERT_CASTS = ["", "::int8", "::uuid", "", "::jsonb", "::jsonb"];
+/** Value expressions of the inserted columns, in order; `$` stands for the parameter. */
+const INSERT_VALUES = [
+  "$",
+  "$::int8",
+  "$::uuid",
+  "$",
+  "$::text::jsonb",
+  "$::text::jsonb",
+  "decode($, 'hex')",
+];
 
 /**
  * Runs the body of an append inside its transaction.
@@ -56,14 +66,22 @@ export async function appendInTx(
   if (replay) return { written: false, result: replay };
 
   // Check every expected version before taking any sequence value: a loser burns none.
-  const current = await tx.query<{ stream_id: string; version: number }>(
-    `select s.stream_id, coalesce(
-       (select max(e.stream_version) from events e where e.stream_id = s.stream_id), 0
-     ) as version from unnest($1::text[]) as s(stream_id)`,
+  // The same query reads each stream's head hash, which the new events chain from.
+  const heads = await tx.query<{ stream_id: string; version: number; hash: string | null }>(
+    `select s.stream_id, coalesce(h.stream_version, 0) as version, encode(h.hash, 'hex') as hash
+     from unnest($1::text[]) as s(stream_id)
+     left join lateral (
+       select e.stream_version, e.hash from events e where e.stream_id = s.stream_id
+       order by e.stream_version desc limit 1
+     ) as h on true`,
     [streamIds],
   );
   const versions: Record<string, number> = {};
-  for (const { stream_id, version } of current) versions[stream_id] = version;
+  const hashes: Record<string, string> = {};
+  for (const { stream_id, version, hash } of heads) {
+    versions[stream_id] = version;
+    hashes[stream_id] = hash ?? GENESIS_HASH;
+  }
   for (const { streamId, expectedVersion } of writes) {
     if (expectedVersion !== "any" && expectedVersion !== versions[streamId]) {
       throw new WrongExpectedVersionError(streamId, expectedVersion, versions[streamId]);
@@ -75,20 +93,31 @@ export async function appendInTx(
     const chunk = rows.slice(start, start + INSERT_CHUNK);
     const params: unknown[] = [];
     const values = chunk.map((row) => {
-      versions[row.streamId] += 1;
+      const streamVersion = ++versions[row.streamId];
+      const hash = eventHash(hashes[row.streamId], { ...row, streamVersion }, {
+        data: row.dataJson,
+        metadata: row.metadataJson,
+      });
+      hashes[row.streamId] = hash;
       const base = params.length;
+      // data and metadata go as their canonical text (cast to jsonb by the server): the
+      // driver does not serialise them again, and the hash covers exactly what is stored.
       params.push(
         row.streamId,
-        versions[row.streamId],
+        streamVersion,
         row.eventId,
         row.type,
-        row.data,
-        row.metadata,
+        row.dataJson,
+        row.metadataJson,
+        hash,
       );
-      return `(${INSERT_CASTS.map((cast, i) => `$${base + i + 1}${cast}`).join(", ")})`;
+      const placeholders = INSERT_VALUES.map((value, i) =>
+        value.replace("$", () => `$${base + i + 1}`)
+      );
+      return `(${placeholders.join(", ")})`;
     });
     const inserted = await tx.query<EventRecordRow>(
-      `insert into events (stream_id, stream_version, event_id, type, data, metadata)
+      `insert into events (stream_id, stream_version, event_id, type, data, metadata, hash)
        values ${values.join(", ")} returning ${COLUMNS}`,
       params,
     );

@@ -6,9 +6,13 @@
  */
 
 import type { JsonObject, StreamAppend } from "./event_store.ts";
+import { canonicalJson } from "./canonical_json.ts";
 
 /** Event types: dotted lower case, at least two segments (`job.queued`). */
 export const EVENT_TYPE_PATTERN: RegExp = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+
+/** Default limit of one event's `data` plus `metadata`, as UTF-8 JSON: 1 MiB. */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -22,6 +26,18 @@ export interface EventRow {
   eventId: string;
   /** Whether the caller chose the id (only those take part in idempotency). */
   explicitId: boolean;
+  /** RFC 8785 canonical JSON of `data`: what is stored and hashed. */
+  dataJson: string;
+  /** RFC 8785 canonical JSON of `metadata`. */
+  metadataJson: string;
+}
+
+/** Options of {@linkcode validateAppend}. */
+export interface ValidateAppendOptions {
+  /** Id of events given without one. */
+  newId: () => string;
+  /** Limit of `data` plus `metadata` per event, in UTF-8 bytes of JSON. */
+  maxEventBytes: number;
 }
 
 /**
@@ -31,9 +47,12 @@ export interface EventRow {
  *   value seen: empty writes or events, a stream listed twice, a bad stream id, expected
  *   version, type or event id, an event id used twice, data or metadata that is not a
  *   plain JSON object, or a string with `\u0000` or a lone surrogate (jsonb rejects those
- *   with error 22P05).
+ *   with error 22P05), or data and metadata whose JSON together exceeds `maxEventBytes`.
  */
-export function validateAppend(writes: StreamAppend[], newId: () => string): EventRow[] {
+export function validateAppend(
+  writes: StreamAppend[],
+  { newId, maxEventBytes }: ValidateAppendOptions,
+): EventRow[] {
   if (!Array.isArray(writes) || writes.length === 0) {
     throw new TypeError("writes must be a non-empty array of stream appends");
   }
@@ -83,6 +102,9 @@ export function validateAppend(writes: StreamAppend[], newId: () => string): Eve
         throw new TypeError(`${field}.eventId ${eventId} appears twice in one append`);
       }
       ids.add(eventId);
+      const dataJson = canonicalJson(event.data);
+      const metadataJson = canonicalJson(metadata);
+      checkSize(dataJson, metadataJson, field, maxEventBytes);
       rows.push({
         streamId,
         type: event.type,
@@ -90,10 +112,42 @@ export function validateAppend(writes: StreamAppend[], newId: () => string): Eve
         metadata,
         eventId,
         explicitId: event.eventId !== undefined,
+        dataJson,
+        metadataJson,
       });
     });
   });
   return rows;
+}
+
+/**
+ * Refuses an event whose data and metadata serialise to more than `max` UTF-8 bytes, naming
+ * the larger of the two fields and every size.
+ */
+function checkSize(dataJson: string, metadataJson: string, field: string, max: number): void {
+  // A UTF-16 code unit takes at most 3 UTF-8 bytes: most events need no exact count.
+  if ((dataJson.length + metadataJson.length) * 3 <= max) return;
+  const data = utf8Length(dataJson);
+  const metadata = utf8Length(metadataJson);
+  if (data + metadata <= max) return;
+  const larger = data >= metadata ? "data" : "metadata";
+  throw new TypeError(
+    `${field}.${larger} is too large: data and metadata serialise to ${data + metadata} ` +
+      `bytes of JSON (data ${data}, metadata ${metadata}), over the limit of ${max} bytes`,
+  );
+}
+
+/** Length of a well-formed string in UTF-8 bytes. */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) bytes += 1;
+    else if (unit >= 0xd800 && unit <= 0xdfff) bytes += 1; // a pair: 2 units, 4 bytes
+    else bytes += 2;
+  }
+  return bytes;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

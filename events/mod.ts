@@ -3,7 +3,8 @@
  *
  * Open it with {@linkcode openEventStore} (PostgreSQL or embedded PGlite), append with
  * optimistic concurrency, read streams or the gap-safe global log, and follow the log
- * with {@linkcode subscribeAll}.
+ * with {@linkcode subscribeAll}. Every event carries a SHA-256 hash chained to its
+ * stream's previous event, and `seal()` records every stream's head (see `audit/`).
  *
  * @example
  * ```ts
@@ -51,4 +52,20 @@ export {
   type WaitOptions,
 } from "./subscription.ts";
 export { openEventStore, type OpenEventStoreOptions } from "./open_store.ts";
-export { EVENT_TYPE_PATTERN } from "./_validate_append.ts";
+export { DEFAULT_MAX_EVENT_BYTES, EVENT_TYPE_PATTERN } from "./_validate_append.ts";
+export { canonicalJson } from "./canonical_json.ts";
+export {
+  canonicalEventContent,
+  type ChainedEvent,
+  compareCodePoints,
+  eventHash,
+  GENESIS_HASH,
+  type HashedContent,
+  headsHash,
+  type ReadChainOptions,
+  type Seal,
+  SEAL_EVENT_TYPE,
+  SEAL_HEADS_EVENT_TYPE,
+  SEAL_STREAM,
+  type StreamHead,
+} from "./hash_chain.ts";

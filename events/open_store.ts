@@ -36,6 +36,18 @@ export interface OpenEventStoreOptions {
   newId?: () => string;
   /** Whether appends send a `NOTIFY` (see `SqlEventStoreOptions.notify`). @default true */
   notify?: boolean;
+  /**
+   * Limit of one event's `data` plus `metadata` in bytes of UTF-8 JSON (see
+   * `SqlEventStoreOptions.maxEventBytes`).
+   * @default 1048576 (1 MiB)
+   */
+  maxEventBytes?: number;
+  /**
+   * Whether to create or upgrade the `events` table. Read-only tools (`deno task verify`)
+   * turn it off so that they change nothing.
+   * @default true
+   */
+  migrate?: boolean;
 }
 
 /**
@@ -56,6 +68,7 @@ export interface OpenEventStoreOptions {
  * @param options Where the database is.
  * @returns The open store.
  * @throws {TypeError} When `schema` is not a plain lower case identifier.
+ * @throws {RangeError} When `maxEventBytes` is not an integer >= 1.
  * @throws {Error} The driver's error when the database cannot be opened or migrated.
  */
 export async function openEventStore(options: OpenEventStoreOptions): Promise<SqlEventStore> {
@@ -72,10 +85,14 @@ export async function openEventStore(options: OpenEventStoreOptions): Promise<Sq
       schema,
     });
   try {
-    await migrateEventsSchema(client);
+    if (options.migrate ?? true) await migrateEventsSchema(client);
+    return createSqlEventStore(client, {
+      newId: options.newId,
+      notify: options.notify,
+      maxEventBytes: options.maxEventBytes,
+    });
   } catch (error) {
     await client.close();
     throw error;
   }
-  return createSqlEventStore(client, { newId: options.newId, notify: options.notify });
 }

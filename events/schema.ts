@@ -4,7 +4,8 @@
  * @module
  */
 
-import type { SqlClient } from "./sql_client.ts";
+import type { SqlClient, SqlTx } from "./sql_client.ts";
+import { eventHash, GENESIS_HASH } from "./hash_chain.ts";
 
 /**
  * Advisory lock key that serialises concurrent migrations (two processes opening the same
@@ -24,8 +25,12 @@ export const EVENTS_SCHEMA_STATEMENTS: readonly string[] = [
     metadata jsonb not null default '{}',
     recorded_at timestamptz not null default now(),
     transaction_id xid8 not null default pg_current_xact_id(),
+    hash bytea not null check (octet_length(hash) = 32),
     constraint events_stream_version_key unique (stream_id, stream_version)
   )`,
+  // Tables created before the hash chain: the column is added nullable, the migration
+  // fills it (see backfillHashes), then makes it NOT NULL.
+  `alter table events add column if not exists hash bytea check (octet_length(hash) = 32)`,
   `create index if not exists events_transaction_order_idx
     on events (transaction_id, global_position)`,
   `comment on table events is
@@ -51,12 +56,20 @@ export const EVENTS_SCHEMA_STATEMENTS: readonly string[] = [
   `comment on column events.transaction_id is
     'Id of the appending transaction. Rows of one stream have increasing ids with their '
     'versions; (transaction_id, global_position) is the gap-safe global order.'`,
+  `comment on column events.hash is
+    'SHA-256 over the hash of the previous event of the stream (32 zero bytes for version 1) '
+    'and the UTF-8 of the RFC 8785 canonical JSON of '
+    '[stream_id, stream_version, event_id, type, data, metadata] (README, event log).'`,
 ];
 
 /**
  * Creates the `events` table, its indexes and column comments if missing. Safe to run on
  * every start and from several processes at once (a transaction-level advisory lock
  * serialises them). Objects are created in the first schema of the `search_path`.
+ *
+ * A table from before the hash chain gets its `hash` column: the hashes of its rows are
+ * computed from their stored content, stream by stream, then the column is made
+ * `NOT NULL`.
  *
  * @param client Where to create the table.
  * @returns When the table is ready.
@@ -66,5 +79,63 @@ export async function migrateEventsSchema(client: SqlClient): Promise<void> {
   await client.transaction(async (tx) => {
     await tx.query("select pg_advisory_xact_lock($1::int8)", [MIGRATION_LOCK_KEY]);
     for (const statement of EVENTS_SCHEMA_STATEMENTS) await tx.query(statement);
+    const [column] = await tx.query<{ not_null: boolean }>(
+      `select attnotnull as not_null from pg_attribute
+       where attrelid = 'events'::regclass and attname = 'hash'`,
+    );
+    if (!column.not_null) {
+      await backfillHashes(tx);
+      await tx.query("alter table events alter column hash set not null");
+    }
   });
+}
+
+/** Rows read to backfill a stream's hashes. */
+interface BackfillRow {
+  global_position: number;
+  stream_id: string;
+  stream_version: number;
+  event_id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  hash: string | null;
+}
+
+/**
+ * Computes the missing hashes of streams written before the hash chain existed, over the
+ * content as stored (jsonb as it reads back). Rows that already have a hash keep it, and
+ * the chain continues from the stored one.
+ */
+async function backfillHashes(tx: SqlTx): Promise<void> {
+  const streams = await tx.query<{ stream_id: string }>(
+    "select distinct stream_id from events where hash is null",
+  );
+  for (const { stream_id } of streams) {
+    const rows = await tx.query<BackfillRow>(
+      `select global_position, stream_id, stream_version, event_id, type, data, metadata,
+         encode(hash, 'hex') as hash
+       from events where stream_id = $1 order by stream_version`,
+      [stream_id],
+    );
+    let previous = GENESIS_HASH;
+    for (const row of rows) {
+      if (row.hash === null) {
+        const hash = eventHash(previous, {
+          streamId: row.stream_id,
+          streamVersion: row.stream_version,
+          eventId: row.event_id,
+          type: row.type,
+          data: row.data,
+          metadata: row.metadata,
+        });
+        await tx.query(
+          "update events set hash = decode($1, 'hex') where global_position = $2::int8",
+          [hash, row.global_position],
+        );
+        row.hash = hash;
+      }
+      previous = row.hash;
+    }
+  }
 }

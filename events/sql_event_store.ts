@@ -6,9 +6,11 @@
 
 import type { AppendResult, EventStore, ReadAllOptions, StreamAppend } from "./event_store.ts";
 import type { ListenOptions, SqlClient, SqlTx } from "./sql_client.ts";
-import { validateAppend } from "./_validate_append.ts";
+import { DEFAULT_MAX_EVENT_BYTES, validateAppend } from "./_validate_append.ts";
 import { COLUMNS, type EventRecordRow, toRecorded } from "./_event_rows.ts";
 import { appendInTx, EVENTS_CHANNEL } from "./_append_in_tx.ts";
+import { sealInTx } from "./_seal_in_tx.ts";
+import type { ChainedEvent, ReadChainOptions, Seal } from "./hash_chain.ts";
 
 export { EVENTS_CHANNEL };
 
@@ -55,6 +57,27 @@ export interface SqlEventStore extends EventStore {
     onNotify: (position: number) => void,
     options?: ListenOptions,
   ): Promise<() => Promise<void>>;
+  /**
+   * Seals the log: appends to stream `audit-seals` an `audit.sealed` event recording a
+   * hash over the head (version and chain hash) of every stream, the numbers of streams
+   * and events, and the heads that changed since the previous seal, so that `verifyLog`
+   * catches a deleted tail. It covers every event whose transaction had ended when the
+   * seal was taken (`transaction_id` below the seal's `horizon`). When nothing but the
+   * seals changed since the last seal, writes nothing and returns that seal.
+   *
+   * Cost: one aggregate scan of the log. Call it periodically (the engine does) and on
+   * demand.
+   *
+   * @returns The seal; write its `hash` down outside the database to anchor the log.
+   */
+  seal(): Promise<Seal>;
+  /**
+   * Reads events with their stored chain hash and transaction id, in
+   * `(stream_id, stream_version)` order: what an audit of the hash chains reads.
+   *
+   * @throws {RangeError} When `limit` is not an integer >= 1.
+   */
+  readChain(options?: ReadChainOptions): Promise<ChainedEvent[]>;
 }
 
 /** Options of {@linkcode createSqlEventStore}. */
@@ -69,6 +92,12 @@ export interface SqlEventStoreOptions {
    * @default true
    */
   notify?: boolean;
+  /**
+   * Limit of one event's `data` plus `metadata`, in bytes of UTF-8 JSON; a larger event
+   * is refused with a `TypeError` before anything is written.
+   * @default 1048576 (1 MiB)
+   */
+  maxEventBytes?: number;
 }
 
 /**
@@ -101,17 +130,62 @@ export function createSqlEventStore(
 ): SqlEventStore {
   const newId = options.newId ?? (() => crypto.randomUUID());
   const notify = options.notify ?? true;
+  const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  if (!Number.isSafeInteger(maxEventBytes) || maxEventBytes < 1) {
+    throw new RangeError(`maxEventBytes must be an integer >= 1, got ${maxEventBytes}`);
+  }
   const appendedListeners = new Set<(position: number) => void>();
+  const announce = (result: AppendResult) => {
+    const last = result.events.reduce((max, e) => Math.max(max, e.globalPosition), 0);
+    for (const listener of appendedListeners) queueMicrotask(() => listener(last));
+  };
 
   const store: SqlEventStore = {
     async append(writes: StreamAppend[]): Promise<AppendResult> {
-      const rows = validateAppend(writes, newId);
+      const rows = validateAppend(writes, { newId, maxEventBytes });
       const outcome = await client.transaction((tx) => appendInTx(tx, writes, rows, notify));
-      if (outcome.written) {
-        const last = outcome.result.events.reduce((max, e) => Math.max(max, e.globalPosition), 0);
-        for (const listener of appendedListeners) queueMicrotask(() => listener(last));
-      }
+      if (outcome.written) announce(outcome.result);
       return outcome.result;
+    },
+
+    async seal() {
+      const { seal, result } = await client.transaction((tx) =>
+        sealInTx(tx, { newId, maxEventBytes, notify })
+      );
+      if (result) announce(result);
+      return seal;
+    },
+
+    async readChain(opts: ReadChainOptions = {}) {
+      const { after, streamId, limit = 1000, signal } = opts;
+      signal?.throwIfAborted();
+      if (!Number.isSafeInteger(limit) || limit < 1) {
+        throw new RangeError(`limit must be an integer >= 1, got ${limit}`);
+      }
+      const params: unknown[] = [limit];
+      const where: string[] = [];
+      if (after !== undefined) {
+        params.push(after.streamId, after.streamVersion);
+        where.push(`(stream_id, stream_version) > ($2, $3::int8)`);
+      }
+      if (streamId !== undefined) {
+        params.push(streamId);
+        where.push(`stream_id = $${params.length}`);
+      }
+      const rows = await client.query<
+        EventRecordRow & { hash: string | null; transaction_id: string }
+      >(
+        `select ${COLUMNS}, encode(hash, 'hex') as hash, transaction_id::text as transaction_id
+         from events ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
+         order by stream_id, stream_version limit $1::int8`,
+        params,
+      );
+      signal?.throwIfAborted();
+      return rows.map((row) => ({
+        ...toRecorded(row),
+        hash: row.hash,
+        transactionId: row.transaction_id,
+      }));
     },
 
     async readStream(streamId, { fromVersion = 1 } = {}) {

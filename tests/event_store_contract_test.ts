@@ -8,8 +8,15 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import {
+  createPgliteClient,
+  createPostgresClient,
+  createSqlEventStore,
+  eventHash,
+  GENESIS_HASH,
+  migrateEventsSchema,
   openEventStore,
   type RecordedEvent,
+  type SqlClient,
   type SqlEventStore,
   type StreamAppend,
   subscribeAll,
@@ -330,6 +337,76 @@ const contract: Case[] = [
     }
     assert.deepEqual(await store.readAll(), []);
   }],
+  [
+    "append() refuses an event over 1 MiB of JSON, naming the field and size",
+    async ({ store }) => {
+      const MiB = 1024 * 1024;
+      // {"s":"…"} is 8 bytes of JSON around the string, metadata {} is 2.
+      const exact = { type: "job.logged", data: { s: "x".repeat(MiB - 10) } };
+      const cases: [field: string, size: number, event: Record<string, unknown>][] = [
+        ["writes[0].events[1].data", MiB + 1, {
+          type: "job.logged",
+          data: { s: "x".repeat(MiB - 9) },
+        }],
+        // 2 bytes per "é": 600,000 characters are 1.2 MB.
+        ["writes[0].events[1].data", 1_200_010, {
+          type: "job.logged",
+          data: { s: "é".repeat(600_000) },
+        }],
+        [
+          "writes[0].events[1].metadata",
+          MiB + 15,
+          { type: "job.logged", data: { a: 1 }, metadata: { m: "x".repeat(MiB) } },
+        ],
+      ];
+      for (const [field, size, big] of cases) {
+        await assert.rejects(
+          store.append(
+            [{ streamId: "job-1", expectedVersion: 0, events: [event(), big] }] as StreamAppend[],
+          ),
+          (error: Error) => {
+            assert.ok(error instanceof TypeError, String(error));
+            assert.ok(error.message.startsWith(`${field} is too large`), error.message);
+            assert.ok(error.message.includes(`${size} bytes`), error.message);
+            assert.ok(error.message.includes(`${MiB} bytes`), error.message);
+            return true;
+          },
+        );
+      }
+      assert.deepEqual(await store.readStream("job-1"), []);
+      const { events } = await store.append([{
+        streamId: "job-1",
+        expectedVersion: 0,
+        events: [exact],
+      }]);
+      assert.equal((events[0].data.s as string).length, MiB - 10);
+    },
+  ],
+  [
+    "positions and versions read back as JS numbers from every read",
+    async ({ store }) => {
+      const { events } = await store.append([write("job-1", 0, 2)]);
+      await readable(store, events[1].globalPosition);
+      const reads = [
+        events,
+        await store.readStream("job-1"),
+        await store.readAll(),
+        await store.readChain(),
+      ];
+      for (const read of reads) {
+        assert.equal(read.length, 2);
+        for (const e of read) {
+          assert.equal(typeof e.globalPosition, "number");
+          assert.equal(typeof e.streamVersion, "number");
+        }
+      }
+      assert.equal(typeof await store.currentPosition(), "number");
+      const seal = await store.seal();
+      for (const key of ["version", "globalPosition", "streams", "events"] as const) {
+        assert.equal(typeof seal[key], "number", key);
+      }
+    },
+  ],
   ["concurrent appends to one stream: exactly one wins per version", async ({ store }) => {
     const results = await Promise.allSettled(
       Array.from({ length: 10 }, () => store.append([write("job-1", 0)])),
@@ -449,8 +526,8 @@ const postgresOnly: Case[] = [
       const commit = new Promise<void>((r) => commitA = r);
       const txA = raw!.begin(async (tx) => {
         await tx.unsafe(
-          `insert into events (stream_id, stream_version, event_id, type, data)
-         values ('job-a', 1, gen_random_uuid(), 'job.queued', '{}')`,
+          `insert into events (stream_id, stream_version, event_id, type, data, hash)
+         values ('job-a', 1, gen_random_uuid(), 'job.queued', '{}', sha256(''))`,
         );
         insertedA();
         await commit;
@@ -488,8 +565,8 @@ const postgresOnly: Case[] = [
         xidTaken();
         await commit;
         await tx.unsafe(
-          `insert into events (stream_id, stream_version, event_id, type, data)
-         values ('job-a', 1, gen_random_uuid(), 'job.queued', '{}')`,
+          `insert into events (stream_id, stream_version, event_id, type, data, hash)
+         values ('job-a', 1, gen_random_uuid(), 'job.queued', '{}', sha256(''))`,
         );
       });
       h.defer(() => txA);
@@ -612,3 +689,83 @@ Deno.test("pglite: a store reopened from its data directory keeps its events", a
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+/** The `events` table as the first release created it: no `hash` column. */
+const PRE_HASH_TABLE = `create table events (
+  global_position bigserial primary key,
+  stream_id text not null,
+  stream_version bigint not null check (stream_version > 0),
+  event_id uuid not null unique,
+  type text not null,
+  data jsonb not null,
+  metadata jsonb not null default '{}',
+  recorded_at timestamptz not null default now(),
+  transaction_id xid8 not null default pg_current_xact_id(),
+  constraint events_stream_version_key unique (stream_id, stream_version)
+)`;
+
+const preHashClients: [string, () => Promise<{ client: SqlClient; drop(): Promise<void> }>][] = [
+  ["pglite", async () => {
+    const client = await createPgliteClient({ dataDir: "memory://" });
+    return { client, drop: () => Promise.resolve() };
+  }],
+  ["postgres", async () => {
+    const schema = `events_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+    const client = await createPostgresClient({ url: DATABASE_URL, schema, max: 2 });
+    return {
+      client,
+      drop: async () => {
+        const admin = await createPostgresClient({ url: DATABASE_URL, max: 1 });
+        try {
+          await admin.query(`drop schema if exists "${schema}" cascade`);
+        } finally {
+          await admin.close();
+        }
+      },
+    };
+  }],
+];
+
+for (const [name, open] of preHashClients) {
+  Deno.test(`${name}: migrating a table from before the hash chain fills in every hash`, async () => {
+    const { client, drop } = await open();
+    let store: SqlEventStore | undefined;
+    try {
+      await client.query(PRE_HASH_TABLE);
+      await client.query(
+        `insert into events (stream_id, stream_version, event_id, type, data, metadata)
+         values ('job-1', 1, gen_random_uuid(), 'job.queued', '{"b": 1.0, "a": [1e2]}', '{}'),
+                ('job-2', 1, gen_random_uuid(), 'job.queued', '{}', '{"by": "x"}'),
+                ('job-1', 2, gen_random_uuid(), 'job.started', '{"z": "é"}', '{}')`,
+      );
+      await migrateEventsSchema(client);
+      await migrateEventsSchema(client); // idempotent
+      store = createSqlEventStore(client);
+      await store.append([write("job-1", 2)]);
+      const chains = await store.readChain();
+      assert.deepEqual(chains.map((e) => [e.streamId, e.streamVersion]), [
+        ["job-1", 1],
+        ["job-1", 2],
+        ["job-1", 3],
+        ["job-2", 1],
+      ]);
+      let previous = GENESIS_HASH;
+      for (const e of chains) {
+        if (e.streamVersion === 1) previous = GENESIS_HASH;
+        assert.equal(e.hash, eventHash(previous, e), `${e.streamId} ${e.streamVersion}`);
+        previous = e.hash!;
+      }
+      await assert.rejects(
+        client.query(
+          `insert into events (stream_id, stream_version, event_id, type, data)
+           values ('job-3', 1, gen_random_uuid(), 'job.queued', '{}')`,
+        ),
+        /hash/,
+        "new rows need a hash",
+      );
+    } finally {
+      await (store ?? client).close();
+      await drop();
+    }
+  });
+}

@@ -1,0 +1,92 @@
+/**
+ * The canonical form that event hashes cover, with vectors an auditor can reuse: RFC 8785
+ * examples for the JSON, and a two-event chain computed independently (Python's
+ * `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)` and `hashlib`).
+ */
+
+import assert from "node:assert/strict";
+import {
+  canonicalEventContent,
+  canonicalJson,
+  compareCodePoints,
+  eventHash,
+  GENESIS_HASH,
+  headsHash,
+} from "../events/mod.ts";
+
+Deno.test("canonicalJson() matches the RFC 8785 §3.2.2 example", () => {
+  const input = JSON.parse(
+    `{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+      "string": "\\u20ac$\\u000F\\u000aA'\\u0042\\u0022\\u005c\\\\\\"\\/",
+      "literals": [null, true, false]}`,
+  );
+  assert.equal(
+    canonicalJson(input),
+    `{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],` +
+      `"string":"€$\\u000f\\nA'B\\"\\\\\\\\\\"/"}`,
+  );
+});
+
+Deno.test("canonicalJson() sorts keys by UTF-16 code units (RFC 8785 §3.2.3)", () => {
+  const keys = ["\u20ac", "\r", "\ufb33", "1", "\ud83d\ude00", "\u0080", "\u00f6"];
+  const input = Object.fromEntries(keys.map((key) => [key, 0]));
+  const sorted = ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\ud83d\ude00", "\ufb33"];
+  assert.equal(canonicalJson(input), `{${sorted.map((key) => `${JSON.stringify(key)}:0`)}}`);
+});
+
+Deno.test("canonicalJson() writes numbers as ECMAScript does and drops undefined", () => {
+  const cases: [unknown, string][] = [
+    [1e21, "1e+21"],
+    [-0, "0"],
+    [5e-324, "5e-324"],
+    [2 ** 60, "1152921504606847000"],
+    [0.1 + 0.2, "0.30000000000000004"],
+    [{ b: undefined, a: [undefined] }, `{"a":[null]}`],
+    [{}, "{}"],
+    ["\u2028\u007f", `"\u2028\u007f"`],
+  ];
+  for (const [value, expected] of cases) assert.equal(canonicalJson(value), expected);
+  for (const bad of [NaN, Infinity, "\ud800", 1n, () => 1]) {
+    assert.throws(() => canonicalJson(bad), TypeError);
+  }
+});
+
+Deno.test("eventHash() chains the documented test vector", () => {
+  const first = {
+    streamId: "job-1",
+    streamVersion: 1,
+    eventId: "00000000-0000-4000-8000-000000000001",
+    type: "job.queued",
+    data: { priority: 2, name: "Café ☕", tags: ["a", "b"] },
+    metadata: { by: "api" },
+  };
+  assert.equal(
+    canonicalEventContent(first),
+    `["job-1",1,"00000000-0000-4000-8000-000000000001","job.queued",` +
+      `{"name":"Café ☕","priority":2,"tags":["a","b"]},{"by":"api"}]`,
+  );
+  const h1 = eventHash(GENESIS_HASH, first);
+  assert.equal(h1, "6bf4d1b05e11201fdc7a1a6eebe1d8cf26a3521fcdf9be0d35b9263d1c7a18a6");
+  const h2 = eventHash(h1, {
+    streamId: "job-1",
+    streamVersion: 2,
+    eventId: "00000000-0000-4000-8000-000000000002",
+    type: "job.started",
+    data: { ratio: 0.5, at: "2026-01-02T03:04:05Z" },
+    metadata: {},
+  });
+  assert.equal(h2, "ba0b9a02d49cb70ed1780c2bfb24310f762244f602103d0e04daa7dcb7e75ddc");
+  assert.throws(() => eventHash("00", first), TypeError);
+});
+
+Deno.test("headsHash() sorts stream ids by code point, whatever the input order", () => {
+  const heads = [
+    { streamId: "job-\uffff", version: 1, hash: GENESIS_HASH },
+    { streamId: "job-\u{1f600}", version: 2, hash: GENESIS_HASH },
+    { streamId: "job-a", version: 3, hash: GENESIS_HASH },
+  ];
+  assert.ok(compareCodePoints("\uffff", "\u{1f600}") < 0, "U+FFFF sorts before U+1F600");
+  assert.ok("\uffff" > "\u{1f600}", "whereas UTF-16 order puts it after");
+  assert.equal(headsHash(heads), headsHash([...heads].reverse()));
+  assert.equal(headsHash([]), "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945");
+});
