@@ -72,6 +72,9 @@ export interface JobContext {
   queue_reason: string | null;
   /** Log entries streamed so far (`job.logged`). */
   log_entries: number;
+  /** `Idempotency-Key` the job was submitted with, and the SHA-256 of that request. */
+  idempotency_key: string | null;
+  request_sha256: string | null;
 }
 
 /** Recorded job events, as machine events (`type` + the event's data). */
@@ -135,6 +138,8 @@ export function emptyJobContext(): JobContext {
     result: null,
     queue_reason: null,
     log_entries: 0,
+    idempotency_key: null,
+    request_sha256: null,
   };
 }
 
@@ -210,6 +215,8 @@ export const jobMachine = setup({
               requested_robot_id: data.robot_id ?? null,
               required_capabilities: data.required_capabilities ?? [],
               created_at: data.created_at,
+              idempotency_key: data.idempotency_key ?? null,
+              request_sha256: data.request_sha256 ?? null,
             };
           }),
         },

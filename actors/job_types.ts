@@ -63,6 +63,10 @@ export interface JobSubmittedData {
   required_capabilities?: string[];
   /** RFC 3339 UTC. */
   created_at: string;
+  /** `Idempotency-Key` of the submitting request, if any. */
+  idempotency_key?: string | null;
+  /** SHA-256 (hex) of the submitting request's body, when it had an idempotency key. */
+  request_sha256?: string | null;
 }
 
 /** Priority names and numbers, from the robot protocol ("Priorities"). */

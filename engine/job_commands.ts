@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  InvalidTransitionError,
   type JobContext,
   type JobStatus,
   priorityName,
@@ -26,8 +27,35 @@ export interface SubmitJobInput {
   required_capabilities?: string[];
   /** Id of the workflow; default: derived from its metadata name. */
   workflow_id?: string;
-  /** Event id of `job.submitted`: resubmitting the same key is a no-op (idempotency). */
+  /** Id of the job; default: a random UUID. */
   job_id?: string;
+  /**
+   * `Idempotency-Key` of the request with the SHA-256 of its body: the same key gives the
+   * same job (the job id is derived from the key); the same key with another body is an
+   * {@linkcode IdempotencyKeyReusedError}.
+   */
+  idempotency?: { key: string; request_sha256: string };
+}
+
+/** Thrown when an `Idempotency-Key` is reused with a different request body. */
+export class IdempotencyKeyReusedError extends Error {
+  override name = "IdempotencyKeyReusedError";
+  readonly key: string;
+  constructor(key: string) {
+    super(`Idempotency-Key ${key} was already used with a different request body`);
+    this.key = key;
+  }
+}
+
+/** The job id an idempotency key stands for (a UUID-shaped SHA-256 of the key). */
+export async function jobIdForIdempotencyKey(key: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`job:${key}`)),
+  );
+  const hex = Array.from(digest.slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+    hex.slice(20, 32)
+  }`;
 }
 
 /** A job as the API shows it: the reference's `Job` fields plus progress and lease. */
@@ -97,9 +125,11 @@ export class JobCommands {
    * Submits a job: records `job.submitted` and `job.queued` in one append.
    * @returns the job's view right after submission.
    */
-  async submit(input: SubmitJobInput): Promise<JobView> {
-    const jobId = input.job_id ?? crypto.randomUUID();
-    const existing = this.view(jobId);
+  async submit(input: SubmitJobInput): Promise<JobView & { replayed?: boolean }> {
+    const jobId = input.idempotency
+      ? await jobIdForIdempotencyKey(input.idempotency.key)
+      : input.job_id ?? crypto.randomUUID();
+    const existing = this.#replayed(jobId, input);
     if (existing) return existing;
     const now = this.#core.nowIso();
     const meta = (input.workflow.metadata ?? {}) as Record<string, unknown>;
@@ -116,7 +146,7 @@ export class JobCommands {
       (Number.isFinite(settingsTimeout) && settingsTimeout > 0
         ? settingsTimeout
         : this.#core.config.defaultJobTimeout);
-    await this.#core.commit([{
+    const commit = this.#core.commit([{
       streamId: `job-${jobId}`,
       events: [
         {
@@ -130,12 +160,33 @@ export class JobCommands {
             robot_id: input.robot_id ?? null,
             required_capabilities: input.required_capabilities ?? [],
             created_at: now,
+            idempotency_key: input.idempotency?.key ?? null,
+            request_sha256: input.idempotency?.request_sha256 ?? null,
           },
         },
         { type: "job.queued", data: { queued_at: now, reason: "submitted" } },
       ],
     }]);
+    try {
+      await commit;
+    } catch (error) {
+      // Two requests with one key raced: the loser answers with the winner's job.
+      const winner = error instanceof InvalidTransitionError && this.#replayed(jobId, input);
+      if (winner) return winner;
+      throw error;
+    }
     return this.view(jobId)!;
+  }
+
+  #replayed(jobId: string, input: SubmitJobInput): (JobView & { replayed: true }) | undefined {
+    const state = this.#core.jobs.get(jobId);
+    if (!state || state.snapshot.context.job_id === null) return undefined;
+    const c = state.snapshot.context;
+    if (input.idempotency && c.request_sha256 !== input.idempotency.request_sha256) {
+      throw new IdempotencyKeyReusedError(input.idempotency.key);
+    }
+    if (!input.idempotency && !input.job_id) return undefined;
+    return { ...toJobView(state.snapshot.value as JobStatus, c), replayed: true };
   }
 
   /**
@@ -173,7 +224,7 @@ export class JobCommands {
   view(jobId: string): JobView | undefined {
     const state = this.#core.jobs.get(jobId);
     if (!state || state.snapshot.context.job_id === null) return undefined;
-    return toView(state.snapshot.value as JobStatus, state.snapshot.context);
+    return toJobView(state.snapshot.value as JobStatus, state.snapshot.context);
   }
 
   /** Jobs, newest first, optionally of one status; at most `limit` (default 100). */
@@ -182,7 +233,7 @@ export class JobCommands {
     for (const state of this.#core.jobs.values()) {
       if (state.snapshot.context.job_id === null) continue;
       if (options.status && state.snapshot.value !== options.status) continue;
-      views.push(toView(state.snapshot.value as JobStatus, state.snapshot.context));
+      views.push(toJobView(state.snapshot.value as JobStatus, state.snapshot.context));
     }
     views.sort((
       a,
@@ -192,7 +243,8 @@ export class JobCommands {
   }
 }
 
-function toView(status: JobStatus, c: JobContext): JobView {
+/** The API view of a job in `status` with context `c`. */
+export function toJobView(status: JobStatus, c: JobContext): JobView {
   return {
     job_id: c.job_id!,
     workflow_id: c.workflow?.workflow_id ?? null,

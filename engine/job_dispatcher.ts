@@ -83,9 +83,16 @@ export class JobDispatcher {
     return out;
   }
 
+  /**
+   * One pass over the queue: decides every assignment first (robots' room is tracked as
+   * jobs are placed), then writes them all at once, so that group commit puts the whole
+   * pass in one transaction.
+   */
   async #pass(): Promise<void> {
     let robots = this.#candidates().filter((r) => r.running < r.max_concurrent_jobs);
     if (robots.length === 0) return;
+    const strategy = this.#core.config.loadBalancing as LoadBalancingStrategy;
+    const assignments: Promise<boolean>[] = [];
     for (const entry of this.#core.queue.ordered()) {
       const state = this.#core.jobs.get(entry.job_id);
       if (!state || state.snapshot.value !== "queued") continue;
@@ -96,7 +103,6 @@ export class JobDispatcher {
         this.waitReasons.set(entry.job_id, `no eligible robot (${reasons.join("; ")})`);
         continue;
       }
-      const strategy = this.#core.config.loadBalancing as LoadBalancingStrategy;
       const robot = selectRobot(eligible, {
         strategy,
         lastChosen: this.#lastChosen,
@@ -105,13 +111,13 @@ export class JobDispatcher {
           : null,
       })!;
       this.#lastChosen = robot.robot_id;
-      if (await this.#dispatch(entry.job_id, robot.robot_id)) {
-        this.waitReasons.delete(entry.job_id);
-        robot.running++;
-      }
+      this.waitReasons.delete(entry.job_id);
+      robot.running++;
+      assignments.push(this.#dispatch(entry.job_id, robot.robot_id));
       robots = robots.filter((r) => r.running < r.max_concurrent_jobs);
-      if (robots.length === 0) return;
+      if (robots.length === 0) break;
     }
+    await Promise.all(assignments);
   }
 
   async #dispatch(jobId: string, robotId: string): Promise<boolean> {

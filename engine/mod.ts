@@ -10,3 +10,5 @@ export * from "./orchestrator_engine.ts";
 export * from "./protocol.ts";
 export * from "./robot_pool.ts";
 export * from "./robot_sessions.ts";
+export * from "./read_models.ts";
+export * from "./replay_log.ts";

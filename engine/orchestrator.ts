@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { JobStatus, RobotContext, RobotStatus } from "../actors/mod.ts";
+import type { JobStatus } from "../actors/mod.ts";
 import {
   type RecordedEvent,
   type SqlEventStore,
@@ -20,7 +20,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { JobCommands } from "./job_commands.ts";
 import { JobDispatcher } from "./job_dispatcher.ts";
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig, EngineCore } from "./orchestrator_engine.ts";
-import { load } from "./robot_pool.ts";
+import { type RobotView, robotView } from "./read_models.ts";
 import { RobotSessions } from "./robot_sessions.ts";
 
 /** Options of {@linkcode Orchestrator}. */
@@ -31,31 +31,6 @@ export interface OrchestratorOptions {
   /** @default systemClock */
   clock?: Clock;
   config?: Partial<EngineConfig>;
-}
-
-/** A robot as the API shows it: the reference's `Robot` fields plus live metrics. */
-export interface RobotView {
-  robot_id: string;
-  name: string;
-  status: RobotStatus;
-  connected: boolean;
-  /** RFC 3339: last message received (server clock), else last (dis)connection. */
-  last_seen: string | null;
-  current_jobs: string[];
-  /** Running jobs / max concurrent jobs, 0–1. */
-  load: number;
-  capabilities: string[];
-  tags: string[];
-  max_concurrent_jobs: number;
-  environment: string | null;
-  version: string | null;
-  disconnect_reason: string | null;
-  metrics: {
-    jobs_assigned: number;
-    cpu_percent: number | null;
-    memory_percent: number | null;
-    disk_percent: number | null;
-  };
 }
 
 /** The orchestrator engine. */
@@ -165,33 +140,7 @@ export class Orchestrator {
 
   /** One robot, or undefined when unknown. */
   robot(robotId: string): RobotView | undefined {
-    const state = this.core.robots.get(robotId);
-    if (!state || state.snapshot.context.robot_id === null) return undefined;
-    const c: RobotContext = state.snapshot.context;
-    const live = this.sessions.liveness(robotId);
-    return {
-      robot_id: robotId,
-      name: c.name,
-      status: state.snapshot.value as RobotStatus,
-      connected: live !== undefined,
-      last_seen: live
-        ? new Date(live.lastSeen).toISOString()
-        : c.last_disconnected_at ?? c.last_connected_at,
-      current_jobs: c.current_jobs,
-      load: load({ ...c, robot_id: robotId, running: c.current_jobs.length }),
-      capabilities: c.capabilities,
-      tags: c.tags,
-      max_concurrent_jobs: c.max_concurrent_jobs,
-      environment: c.environment,
-      version: c.version,
-      disconnect_reason: c.disconnect_reason,
-      metrics: {
-        jobs_assigned: c.jobs_assigned,
-        cpu_percent: live?.cpu_percent ?? null,
-        memory_percent: live?.memory_percent ?? null,
-        disk_percent: live?.disk_percent ?? null,
-      },
-    };
+    return robotView(this.core, robotId, this.sessions.liveness(robotId));
   }
 
   /** The reference's DashboardMetrics as of now. */

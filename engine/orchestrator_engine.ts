@@ -29,7 +29,6 @@ import {
 } from "../events/mod.ts";
 import { DashboardProjection, QueueProjection } from "../projections/mod.ts";
 import type { Clock } from "./clock.ts";
-import { KeyedMutex } from "./keyed_mutex.ts";
 import type { LoadBalancingStrategy } from "./robot_pool.ts";
 
 /** Engine configuration. */
@@ -61,6 +60,18 @@ export interface Change {
 }
 
 type JobState = ActorState<typeof jobMachine>;
+type AnyActorState = ActorState<typeof jobMachine | typeof robotMachine>;
+
+/** Most commands written in one append (one transaction). */
+const MAX_COMMANDS_PER_APPEND = 500;
+
+interface PendingCommand {
+  changes: Change[];
+  metadata: Record<string, unknown>;
+  resolve(events: RecordedEvent[]): void;
+  reject(error: unknown): void;
+  attempts: number;
+}
 type RobotState = ActorState<typeof robotMachine>;
 
 /** Listener of recorded events, called after the projections have applied them. */
@@ -79,7 +90,8 @@ export class EngineCore {
   readonly lastRobotOfWorkflow = new Map<string, string>();
   /** Global position of the last event (in log order) applied to the projections. */
   position = 0;
-  #locks = new KeyedMutex();
+  #pending: PendingCommand[] = [];
+  #flushing = false;
   #listeners = new Set<EventListener>();
 
   constructor(store: SqlEventStore, clock: Clock, config: EngineConfig) {
@@ -111,43 +123,112 @@ export class EngineCore {
 
   /**
    * Decides and appends a command touching one or several streams, atomically.
-   * Retries twice after a version conflict (another writer got there first), re-deciding
-   * on the fresh state.
+   *
+   * Group commit: commands arriving while an append is in flight are decided one after
+   * the other against the state their predecessors leave, then written together in one
+   * transaction (one `append` with one entry per stream, expected version = the stream's
+   * version before the batch). A command the machines refuse is rejected alone. When the
+   * batch meets a version conflict (another writer got there first) its commands are
+   * re-decided on fresh state, at most three times each; when it fails otherwise, each
+   * command is retried alone so that one bad command cannot fail the others.
+   *
+   * @returns the command's recorded events, in order.
    * @throws {InvalidTransitionError} when a machine refuses an event; nothing is written.
+   * @throws {WrongExpectedVersionError} after three conflicts in a row.
    */
   commit(changes: Change[], metadata: Record<string, unknown> = {}): Promise<RecordedEvent[]> {
-    const keys = changes.map((c) => c.streamId);
-    return this.#locks.run(keys, async () => {
-      for (let attempt = 0;; attempt++) {
-        const plans = [];
-        for (const change of changes) {
-          const state = await this.#load(change.streamId);
-          const machine = machineOf(change.streamId);
-          let current = state as ActorState<typeof machine>;
-          for (const e of change.events) {
-            const snapshot = decide(machine, change.streamId, current, { ...e.data, type: e.type });
-            current = { snapshot, version: current.version + 1 } as typeof current;
-          }
-          plans.push({ change, expectedVersion: state.version });
-        }
-        try {
-          const result = await this.store.append(plans.map((p) => ({
-            streamId: p.change.streamId,
-            expectedVersion: p.expectedVersion,
-            events: p.change.events.map((e): NewEvent => ({
-              type: e.type,
-              data: e.data,
-              metadata,
-            })),
-          })));
-          for (const e of result.events) this.#advanceActor(e);
-          return result.events;
-        } catch (error) {
-          if (!(error instanceof WrongExpectedVersionError) || attempt >= 2) throw error;
-          this.#forget(error.streamId);
-        }
-      }
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ changes, metadata, resolve, reject, attempts: 0 });
+      if (!this.#flushing) this.#flush();
     });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#pending.length) {
+        const batch = this.#pending.splice(0, MAX_COMMANDS_PER_APPEND);
+        await this.#write(batch, batch.length > 1);
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  /** Decides and appends a batch of commands; settles every command's promise. */
+  async #write(batch: PendingCommand[], splitOnFailure: boolean): Promise<void> {
+    const tentative = new Map<string, AnyActorState>();
+    const base = new Map<string, number>();
+    const accepted: { cmd: PendingCommand; slots: [string, number][] }[] = [];
+    const eventsOf = new Map<string, NewEvent[]>();
+    for (const cmd of batch) {
+      try {
+        const mine = new Map<string, AnyActorState>();
+        for (const change of cmd.changes) {
+          const machine = machineOf(change.streamId);
+          let state = mine.get(change.streamId) ?? tentative.get(change.streamId);
+          if (!state) {
+            state = await this.#load(change.streamId);
+            base.set(change.streamId, state.version);
+          }
+          for (const e of change.events) {
+            const snapshot = decide(machine, change.streamId, state as never, {
+              ...e.data,
+              type: e.type,
+            });
+            state = { snapshot, version: state.version + 1 } as AnyActorState;
+          }
+          mine.set(change.streamId, state);
+        }
+        const slots: [string, number][] = [];
+        for (const change of cmd.changes) {
+          const list = eventsOf.get(change.streamId) ?? [];
+          eventsOf.set(change.streamId, list);
+          for (const e of change.events) {
+            slots.push([change.streamId, list.length]);
+            list.push({ type: e.type, data: e.data, metadata: cmd.metadata });
+          }
+        }
+        for (const [id, state] of mine) tentative.set(id, state);
+        accepted.push({ cmd, slots });
+      } catch (error) {
+        cmd.reject(error);
+      }
+    }
+    if (accepted.length === 0) return;
+    const order = [...eventsOf.keys()];
+    try {
+      const result = await this.store.append(order.map((streamId) => ({
+        streamId,
+        expectedVersion: base.get(streamId)!,
+        events: eventsOf.get(streamId)!,
+      })));
+      // The store returns events in the given order: stream by stream, then in stream order.
+      const recorded = new Map<string, RecordedEvent[]>();
+      for (const e of result.events) {
+        const list = recorded.get(e.streamId) ?? [];
+        recorded.set(e.streamId, list);
+        list.push(e);
+      }
+      for (const e of result.events) this.#advanceActor(e);
+      for (const { cmd, slots } of accepted) {
+        cmd.resolve(slots.map(([streamId, i]) => recorded.get(streamId)![i]));
+      }
+    } catch (error) {
+      if (error instanceof WrongExpectedVersionError) {
+        this.#forget(error.streamId);
+        const retry = accepted.map((a) => a.cmd).filter((cmd) => {
+          if (++cmd.attempts < 3) return true;
+          cmd.reject(error);
+          return false;
+        });
+        this.#pending.unshift(...retry);
+      } else if (splitOnFailure && accepted.length > 1) {
+        for (const { cmd } of accepted) await this.#write([cmd], false);
+      } else {
+        for (const { cmd } of accepted) cmd.reject(error);
+      }
+    }
   }
 
   async #load(streamId: string): Promise<ActorState<typeof jobMachine | typeof robotMachine>> {

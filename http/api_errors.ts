@@ -7,7 +7,11 @@
  */
 import type { Context } from "hono";
 import { InvalidTransitionError } from "../actors/mod.ts";
-import { JobAlreadyFinishedError, JobNotFoundError } from "../engine/mod.ts";
+import {
+  IdempotencyKeyReusedError,
+  JobAlreadyFinishedError,
+  JobNotFoundError,
+} from "../engine/mod.ts";
 import { WrongExpectedVersionError } from "../events/mod.ts";
 
 /** A request that is wrong in one named field: answered 400. */
@@ -27,6 +31,11 @@ export function errorResponse(error: Error, c: Context): Response {
     return c.json({
       error: { code: "invalid_request", field: error.field, message: error.message },
     }, 400);
+  }
+  if (error instanceof IdempotencyKeyReusedError) {
+    return c.json({
+      error: { code: "idempotency_key_reused", field: "Idempotency-Key", message: error.message },
+    }, 422);
   }
   if (error instanceof JobNotFoundError) {
     return c.json({ error: { code: "not_found", message: error.message } }, 404);

@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import type { JobStatus } from "../actors/mod.ts";
 import type { Orchestrator } from "../engine/mod.ts";
-import { JobNotFoundError } from "../engine/mod.ts";
+import { JobNotFoundError, replayLog } from "../engine/mod.ts";
 import type { RecordedEvent } from "../events/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
 import { parseSubmitJob } from "./job_requests.ts";
@@ -56,6 +56,23 @@ function intParam(value: string | undefined, field: string, fallback: number, ma
   return n;
 }
 
+/** JSON with object keys sorted at every level (for hashing a request body). */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Builds the API. */
 export function createApp(options: AppOptions): Hono {
   const { orchestrator: orch, apiToken } = options;
@@ -92,9 +109,17 @@ export function createApp(options: AppOptions): Hono {
       throw new ValidationError("body", "Body is not valid JSON");
     }
     const input = parseSubmitJob(body);
+    const key = c.req.header("idempotency-key");
+    if (key !== undefined) {
+      if (key.length < 1 || key.length > 255) {
+        throw new ValidationError("Idempotency-Key", "Idempotency-Key must be 1-255 characters");
+      }
+      input.idempotency = { key, request_sha256: await sha256Hex(canonicalJson(body)) };
+    }
     try {
       const job = await orch.jobs.submit(input);
-      return c.json({ job_id: job.job_id, status: job.status }, 201);
+      if (job.replayed) c.header("Idempotent-Replayed", "true");
+      return c.json({ job_id: job.job_id, status: job.status }, job.replayed ? 200 : 201);
     } catch (error) {
       if (error instanceof TypeError) throw new ValidationError("body", error.message);
       throw error;
@@ -135,6 +160,30 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get("/api/v1/metrics/dashboard", (c) => c.json(orch.dashboard()));
+
+  app.get("/api/v1/metrics/projections", async (c) => {
+    // Lag of this node's read models behind the log: events not yet applied (counted up
+    // to 10,000) and the age in seconds of the oldest of them.
+    const behind = await orch.core.store.readAll({ after: orch.core.position, limit: 10_000 });
+    const oldest = behind[0]?.recordedAt.getTime();
+    return c.json({
+      projections: ["jobs", "robots", "queue", "dashboard"],
+      checkpoint: orch.core.position,
+      lag_events: behind.length,
+      lag_seconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000),
+      storage: "in memory, rebuilt from the log at start-up",
+    });
+  });
+
+  app.get("/api/v1/audit/state", async (c) => {
+    const at = c.req.query("at");
+    const until = at === undefined ? undefined : new Date(at);
+    if (at !== undefined && (!until || Number.isNaN(until.getTime()))) {
+      throw new ValidationError("at", `at must be an RFC 3339 instant, got ${JSON.stringify(at)}`);
+    }
+    const { events, state } = await replayLog(orch.core.store, { until });
+    return c.json({ at: (until ?? new Date()).toISOString(), events, ...state });
+  });
 
   app.get("/api/v1/events", async (c) => {
     const after = intParam(c.req.query("after"), "after", 0, Number.MAX_SAFE_INTEGER);

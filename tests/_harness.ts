@@ -79,6 +79,8 @@ export interface TestOrchestrator {
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   /** Resolves with the job's view once it reaches one of `statuses`. */
   waitForJob(jobId: string, statuses: string[], signal?: AbortSignal): Promise<any>;
+  /** Resolves once `predicate()` holds, checked after every batch of applied events. */
+  waitUntil(predicate: () => boolean, signal?: AbortSignal): Promise<void>;
   /** Stops the server and the orchestrator; closes the store unless `keepStore`. */
   stop(options?: { keepStore?: boolean }): Promise<void>;
 }
@@ -134,9 +136,24 @@ export async function startOrchestrator(
       });
       check();
     });
+  const waitUntil = (predicate: () => boolean, signal = AbortSignal.timeout(20_000)) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!predicate()) return;
+        off();
+        resolve();
+      };
+      const off = orchestrator.core.onEvents(check);
+      signal.addEventListener("abort", () => {
+        off();
+        reject(new Error("condition not reached"));
+      });
+      check();
+    });
   return {
     orchestrator,
     store,
+    waitUntil,
     url,
     wsUrl: `ws://127.0.0.1:${port}/ws/robot`,
     apiToken,

@@ -111,6 +111,7 @@ for (const [name, setup] of backends) {
         (await api(proc, tokens.api_token, "POST", "/api/v1/jobs", { workflow: wf })).body.job_id;
       assert.equal(await waitForEnd(proc, tokens.api_token, done), "job.completed");
       await robot.close();
+      await waitForEvent(proc, tokens.api_token, "robot-robot-k", ["robot.disconnected"]);
       const queued = (await api(proc, tokens.api_token, "POST", "/api/v1/jobs", {
         workflow: wf,
         priority: "low",
