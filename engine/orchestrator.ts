@@ -110,7 +110,7 @@ export class Orchestrator {
   async stop(): Promise<void> {
     this.#ready = false;
     if (this.#absentTimer !== null) this.core.clock.clearTimeout(this.#absentTimer);
-    this.sessions.close();
+    await this.sessions.close();
     for (const jobId of this.core.jobs.keys()) this.dispatcher.disarm(jobId);
     await this.#subscription?.close();
     this.#subscription = null;

@@ -46,6 +46,9 @@ export class RobotSessions {
   #byRobot = new Map<string, Session>();
   #sessions = new Set<Session>();
   #sweep: unknown = null;
+  #closed = false;
+  /** Tail of each connection's message handling. */
+  #chains = new Map<Session, Promise<void>>();
 
   constructor(core: EngineCore, robotToken: string) {
     this.#core = core;
@@ -107,11 +110,21 @@ export class RobotSessions {
     };
     this.#sessions.add(s);
     const headerToken = authorization?.startsWith("Bearer ") ? authorization.slice(7) : null;
-    let chain = Promise.resolve();
+    // Frames of one connection are handled strictly in order; after close() none is.
+    const enqueue = (work: () => Promise<void>): Promise<void> => {
+      if (this.#closed) return Promise.resolve();
+      const next = (this.#chains.get(s) ?? Promise.resolve()).then(() =>
+        this.#closed ? undefined : work()
+      );
+      this.#chains.set(s, next);
+      next.finally(() => {
+        if (this.#chains.get(s) === next) this.#chains.delete(s);
+      });
+      return next;
+    };
     return {
-      // Frames of one connection are handled strictly in order.
-      onMessage: (text) => (chain = chain.then(() => this.#onFrame(s, text, headerToken))),
-      onClose: () => (chain = chain.then(() => this.#onClose(s, "connection_closed"))),
+      onMessage: (text) => enqueue(() => this.#onFrame(s, text, headerToken)),
+      onClose: () => enqueue(() => this.#onClose(s, "connection_closed")),
     };
   }
 
@@ -384,6 +397,7 @@ export class RobotSessions {
   #scheduleSweep(): void {
     const intervalMs = this.#core.config.heartbeatInterval * 1000;
     this.#sweep = this.#core.clock.setTimeout(() => {
+      if (this.#closed) return;
       const limit = this.#core.clock.now() - this.#core.config.heartbeatTimeout * 1000;
       for (const s of [...this.#sessions]) {
         if (s.lastSeen >= limit) continue;
@@ -394,13 +408,18 @@ export class RobotSessions {
     }, intervalMs);
   }
 
-  /** Stops the heartbeat sweep and closes every connection (code 1001). */
-  close(): void {
+  /**
+   * Stops the heartbeat sweep, closes every connection (code 1001) and waits for the
+   * messages being handled; later frames are ignored (robots reconnect to the next start).
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
     if (this.#sweep !== null) this.#core.clock.clearTimeout(this.#sweep);
     this.#sweep = null;
     for (const s of this.#sessions) s.link.close(1001, "orchestrator stopping");
     this.#sessions.clear();
     this.#byRobot.clear();
+    await Promise.allSettled([...this.#chains.values()]);
   }
 }
 

@@ -50,21 +50,30 @@ async function api(p: Proc, token: string, method: string, path: string, body?: 
 }
 
 /** Follows the job's stream with the events API's long poll until a terminal event. */
-async function waitForEnd(p: Proc, token: string, jobId: string): Promise<string> {
+/** Follows a stream with the events API's long poll until one of `types` appears. */
+async function waitForEvent(
+  p: Proc,
+  token: string,
+  stream: string,
+  types: string[],
+): Promise<string> {
   let after = 0;
   for (let i = 0; i < 100; i++) {
-    const page =
-      (await api(p, token, "GET", `/api/v1/events?stream=job-${jobId}&after=${after}&wait=10`))
-        .body;
-    for (const e of page.events) {
-      if (["job.completed", "job.failed", "job.cancelled", "job.timed_out"].includes(e.type)) {
-        return e.type;
-      }
-    }
+    const path = `/api/v1/events?stream=${stream}&after=${after}&wait=10`;
+    const page = (await api(p, token, "GET", path)).body;
+    for (const e of page.events) if (types.includes(e.type)) return e.type;
     after = page.next_after;
   }
-  throw new Error(`job ${jobId} did not end`);
+  throw new Error(`no ${types} in ${stream}`);
 }
+
+const waitForEnd = (p: Proc, token: string, jobId: string) =>
+  waitForEvent(p, token, `job-${jobId}`, [
+    "job.completed",
+    "job.failed",
+    "job.cancelled",
+    "job.timed_out",
+  ]);
 
 const backends: [
   string,
