@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       heartbeatTimeout: config.heartbeatTimeout,
       cancelGrace: config.cancelGrace,
       loadBalancing: config.loadBalancing,
+      sealInterval: config.sealInterval,
     },
   });
   const started = performance.now();
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     console.log("shutting down");
     await orchestrator.stop();
+    await store.seal().catch(() => {});
     abort.abort();
     await server.finished;
     await store.close();

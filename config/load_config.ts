@@ -30,6 +30,8 @@ export interface Config {
   cancelGrace: number;
   /** @default "least_loaded" */
   loadBalancing: LoadBalancingStrategy;
+  /** Seconds between seals of the log; 0 disables them. @default 300 */
+  sealInterval: number;
 }
 
 /**
@@ -63,5 +65,6 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
     heartbeatTimeout: num("HEARTBEAT_TIMEOUT", 30, 0.1),
     cancelGrace: num("CANCEL_GRACE", 30, 0),
     loadBalancing: strategy as LoadBalancingStrategy,
+    sealInterval: num("SEAL_INTERVAL", 300, 0),
   };
 }

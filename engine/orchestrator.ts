@@ -47,6 +47,7 @@ export class Orchestrator {
   }
   #ready = false;
   #absentTimer: unknown = null;
+  #sealTimer: unknown = null;
 
   constructor(options: OrchestratorOptions) {
     const config = { ...DEFAULT_ENGINE_CONFIG, ...options.config };
@@ -95,6 +96,18 @@ export class Orchestrator {
     }, this.core.config.heartbeatTimeout * 1000);
     this.#ready = true;
     this.dispatcher.request();
+    this.#scheduleSeal();
+  }
+
+  /** Seals the log every `sealInterval` seconds (a seal writes nothing when nothing changed). */
+  #scheduleSeal(): void {
+    const seconds = this.core.config.sealInterval;
+    if (!(seconds > 0) || !this.#ready) return;
+    this.#sealTimer = this.core.clock.setTimeout(() => {
+      this.core.store.seal()
+        .catch((error) => console.error("periodic seal failed:", error))
+        .finally(() => this.#scheduleSeal());
+    }, seconds * 1000);
   }
 
   async #expireAbsentRobots(): Promise<void> {
@@ -110,6 +123,7 @@ export class Orchestrator {
   async stop(): Promise<void> {
     this.#ready = false;
     if (this.#absentTimer !== null) this.core.clock.clearTimeout(this.#absentTimer);
+    if (this.#sealTimer !== null) this.core.clock.clearTimeout(this.#sealTimer);
     await this.sessions.close();
     for (const jobId of this.core.jobs.keys()) this.dispatcher.disarm(jobId);
     await this.#subscription?.close();

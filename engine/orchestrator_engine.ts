@@ -42,6 +42,8 @@ export interface EngineConfig {
   /** Seconds a running job's robot has to confirm a cancel before its lease is revoked. */
   cancelGrace: number;
   loadBalancing: LoadBalancingStrategy;
+  /** Seconds between seals of the log (tamper evidence for deleted tails); 0 = never. */
+  sealInterval: number;
 }
 
 /** Default configuration (heartbeat figures after Hatchet: beat often, lost after 30 s). */
@@ -51,6 +53,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   heartbeatTimeout: 30,
   cancelGrace: 30,
   loadBalancing: "least_loaded",
+  sealInterval: 300,
 };
 
 /** One stream's part of a command: the events the machine must accept, in order. */

@@ -9,6 +9,7 @@ import type { JobStatus } from "../actors/mod.ts";
 import type { Orchestrator } from "../engine/mod.ts";
 import { JobNotFoundError, replayLog } from "../engine/mod.ts";
 import type { RecordedEvent } from "../events/mod.ts";
+import { verifyLog } from "../audit/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
 import { parseSubmitJob } from "./job_requests.ts";
 
@@ -174,6 +175,13 @@ export function createApp(options: AppOptions): Hono {
       storage: "in memory, rebuilt from the log at start-up",
     });
   });
+
+  app.get("/api/v1/audit/verify", async (c) => {
+    const result = await verifyLog(orch.core.store);
+    return c.json(result);
+  });
+
+  app.post("/api/v1/audit/seal", async (c) => c.json(await orch.core.store.seal(), 201));
 
   app.get("/api/v1/audit/state", async (c) => {
     const at = c.req.query("at");

@@ -98,3 +98,18 @@ Deno.test("a queued job is cancelled at once; a second cancel is 409 with the fi
     await o.stop();
   }
 });
+
+Deno.test("the audit API verifies the log and seals it on demand", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    await o.api("POST", "/api/v1/jobs", { workflow: { nodes: {} } });
+    const sealed = await o.api("POST", "/api/v1/audit/seal");
+    assert.equal(sealed.status, 201);
+    assert.equal(typeof sealed.body.hash, "string");
+    const verified = await o.api("GET", "/api/v1/audit/verify");
+    assert.equal(verified.status, 200);
+    assert.equal(verified.body.ok, true);
+  } finally {
+    await o.stop();
+  }
+});
