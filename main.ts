@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       cancelGrace: config.cancelGrace,
       loadBalancing: config.loadBalancing,
       sealInterval: config.sealInterval,
+      retryableErrors: config.retryableErrors,
     },
   });
   const started = performance.now();

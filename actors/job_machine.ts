@@ -72,6 +72,12 @@ export interface JobContext {
   queue_reason: string | null;
   /** Log entries streamed so far (`job.logged`). */
   log_entries: number;
+  /** Retry policy (delays in seconds); `max_retries` 0 = never retried. */
+  retry: { max_retries: number; initial_delay: number; max_delay: number; backoff_factor: number };
+  /** Failed attempts so far that were retried. */
+  failures: number;
+  /** Instant before which a retried job is not dispatched again (RFC 3339). */
+  retry_at: string | null;
   /** `Idempotency-Key` the job was submitted with, and the SHA-256 of that request. */
   idempotency_key: string | null;
   request_sha256: string | null;
@@ -109,7 +115,17 @@ export type JobEvent =
     result: JobResult | null;
   }
   | { type: "job.cancelled"; cancelled_at: string; reason: string; result?: JobResult | null }
-  | { type: "job.timed_out"; timed_out_at: string; lease_id: string | null };
+  | { type: "job.timed_out"; timed_out_at: string; lease_id: string | null }
+  | {
+    type: "job.retry_scheduled";
+    lease_id: string | null;
+    failed_at: string;
+    error: string;
+    result: JobResult | null;
+    /** Retry number, 1-based. */
+    retry: number;
+    retry_at: string;
+  };
 
 /** Context of a job that has no events yet. */
 export function emptyJobContext(): JobContext {
@@ -138,6 +154,9 @@ export function emptyJobContext(): JobContext {
     result: null,
     queue_reason: null,
     log_entries: 0,
+    retry: { max_retries: 0, initial_delay: 1, max_delay: 60, backoff_factor: 2 },
+    failures: 0,
+    retry_at: null,
     idempotency_key: null,
     request_sha256: null,
   };
@@ -152,6 +171,9 @@ export const jobMachine = setup({
   guards: {
     sameLease,
     notSubmitted: ({ context }) => context.job_id === null,
+    canRetry: ({ context, event }) =>
+      !context.cancel_requested && context.failures < context.retry.max_retries &&
+      (event as Extract<JobEvent, { type: "job.retry_scheduled" }>).retry === context.failures + 1,
   },
   actions: {
     queue: assign(({ event }) => {
@@ -190,6 +212,23 @@ export const jobMachine = setup({
       return { progress: e.progress, current_node: e.current_node ?? null };
     }),
     requestCancel: assign({ cancel_requested: true }),
+    scheduleRetry: assign(({ event }) => {
+      const e = event as Extract<JobEvent, { type: "job.retry_scheduled" }>;
+      return {
+        failures: e.retry,
+        retry_at: e.retry_at,
+        queued_at: e.failed_at,
+        queue_reason: `retry ${e.retry} after: ${e.error}`,
+        error: e.error,
+        result: e.result,
+        robot_id: null,
+        lease_id: null,
+        deadline: null,
+        progress: 0,
+        current_node: null,
+        rejected_by: [],
+      };
+    }),
     countLog: assign(({ context, event }) => ({
       log_entries: context.log_entries +
         (event as Extract<JobEvent, { type: "job.logged" }>).entries.length,
@@ -215,6 +254,8 @@ export const jobMachine = setup({
               requested_robot_id: data.robot_id ?? null,
               required_capabilities: data.required_capabilities ?? [],
               created_at: data.created_at,
+              retry: data.retry ??
+                { max_retries: 0, initial_delay: 1, max_delay: 60, backoff_factor: 2 },
               idempotency_key: data.idempotency_key ?? null,
               request_sha256: data.request_sha256 ?? null,
             };
@@ -237,6 +278,7 @@ export const jobMachine = setup({
               dispatched_at: e.dispatched_at,
               deadline: e.deadline,
               queue_reason: null,
+              retry_at: null,
             };
           }),
         },
@@ -271,6 +313,7 @@ export const jobMachine = setup({
         "job.cancelled": { target: "cancelled", actions: "cancel" },
         "job.failed": { target: "failed", actions: "finish" },
         "job.timed_out": { target: "timeout", actions: "timeOut" },
+        "job.retry_scheduled": { guard: "canRetry", target: "queued", actions: "scheduleRetry" },
       },
     },
     running: {
@@ -282,6 +325,7 @@ export const jobMachine = setup({
         "job.failed": { target: "failed", actions: "finish" },
         "job.cancelled": { target: "cancelled", actions: "cancel" },
         "job.timed_out": { target: "timeout", actions: "timeOut" },
+        "job.retry_scheduled": { guard: "canRetry", target: "queued", actions: "scheduleRetry" },
         "job.queued": { target: "queued", actions: "queue" },
       },
     },

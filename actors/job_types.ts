@@ -63,6 +63,13 @@ export interface JobSubmittedData {
   required_capabilities?: string[];
   /** RFC 3339 UTC. */
   created_at: string;
+  /** Retry policy of the job (the reference's RetryPolicy; delays in seconds). */
+  retry?: {
+    max_retries: number;
+    initial_delay: number;
+    max_delay: number;
+    backoff_factor: number;
+  };
   /** `Idempotency-Key` of the submitting request, if any. */
   idempotency_key?: string | null;
   /** SHA-256 (hex) of the submitting request's body, when it had an idempotency key. */

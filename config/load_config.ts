@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type LoadBalancingStrategy, STRATEGIES } from "../engine/mod.ts";
+import { DEFAULT_RETRYABLE_ERRORS, type LoadBalancingStrategy, STRATEGIES } from "../engine/mod.ts";
 
 /** The orchestrator's configuration. */
 export interface Config {
@@ -32,6 +32,8 @@ export interface Config {
   loadBalancing: LoadBalancingStrategy;
   /** Seconds between seals of the log; 0 disables them. @default 300 */
   sealInterval: number;
+  /** Error types that are retried (`RETRYABLE_ERRORS`, comma separated). */
+  retryableErrors: string[];
 }
 
 /**
@@ -66,5 +68,8 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
     cancelGrace: num("CANCEL_GRACE", 30, 0),
     loadBalancing: strategy as LoadBalancingStrategy,
     sealInterval: num("SEAL_INTERVAL", 300, 0),
+    retryableErrors: env("RETRYABLE_ERRORS")
+      ? env("RETRYABLE_ERRORS")!.split(",").map((s) => s.trim()).filter(Boolean)
+      : [...DEFAULT_RETRYABLE_ERRORS],
   };
 }

@@ -13,6 +13,7 @@ import {
   type WorkflowRef,
 } from "../actors/mod.ts";
 import type { EngineCore } from "./orchestrator_engine.ts";
+import type { RetryPolicy } from "./retry_policy.ts";
 
 /** Input of {@linkcode JobCommands.submit}, already validated by the caller. */
 export interface SubmitJobInput {
@@ -27,6 +28,8 @@ export interface SubmitJobInput {
   required_capabilities?: string[];
   /** Id of the workflow; default: derived from its metadata name. */
   workflow_id?: string;
+  /** Retry policy; default: the workflow's `settings.retry_count` as `max_retries`, else the engine's. */
+  retry?: RetryPolicy;
   /** Id of the job; default: a random UUID. */
   job_id?: string;
   /**
@@ -81,6 +84,11 @@ export interface JobView {
   current_node: string | null;
   cancel_requested: boolean;
   queue_reason: string | null;
+  /** Failed attempts that were retried, and the most allowed. */
+  failures: number;
+  max_retries: number;
+  /** When a retried job becomes eligible again (RFC 3339), else null. */
+  retry_at: string | null;
   result: JobContext["result"];
 }
 
@@ -146,6 +154,11 @@ export class JobCommands {
       (Number.isFinite(settingsTimeout) && settingsTimeout > 0
         ? settingsTimeout
         : this.#core.config.defaultJobTimeout);
+    const retryCount = settings.retry_count;
+    const retry = input.retry ??
+      (typeof retryCount === "number" && Number.isInteger(retryCount) && retryCount >= 0
+        ? { ...this.#core.config.retry, max_retries: Math.min(retryCount, 100) }
+        : this.#core.config.retry);
     const commit = this.#core.commit([{
       streamId: `job-${jobId}`,
       events: [
@@ -159,6 +172,7 @@ export class JobCommands {
             timeout,
             robot_id: input.robot_id ?? null,
             required_capabilities: input.required_capabilities ?? [],
+            retry,
             created_at: now,
             idempotency_key: input.idempotency?.key ?? null,
             request_sha256: input.idempotency?.request_sha256 ?? null,
@@ -266,6 +280,9 @@ export function toJobView(status: JobStatus, c: JobContext): JobView {
     current_node: c.current_node,
     cancel_requested: c.cancel_requested,
     queue_reason: c.queue_reason,
+    failures: c.failures,
+    max_retries: c.retry.max_retries,
+    retry_at: c.retry_at,
     result: c.result,
   };
 }

@@ -10,6 +10,7 @@
  */
 import { InvalidTransitionError } from "../actors/mod.ts";
 import { WrongExpectedVersionError } from "../events/mod.ts";
+import { retryDelaySeconds } from "./retry_policy.ts";
 import type { EngineCore } from "./orchestrator_engine.ts";
 import {
   type Candidate,
@@ -35,6 +36,7 @@ export class JobDispatcher {
   #lastChosen: string | null = null;
   #deadlines = new Map<string, { leaseId: string; handle: unknown }>();
   #graces = new Map<string, unknown>();
+  #wake: { at: number; handle: unknown } | null = null;
   /** Why each queued job could not be dispatched in the last pass (job id → reason). */
   readonly waitReasons = new Map<string, string>();
 
@@ -93,9 +95,16 @@ export class JobDispatcher {
     if (robots.length === 0) return;
     const strategy = this.#core.config.loadBalancing as LoadBalancingStrategy;
     const assignments: Promise<boolean>[] = [];
+    const now = this.#core.clock.now();
+    let nextRetry = Infinity;
     for (const entry of this.#core.queue.ordered()) {
       const state = this.#core.jobs.get(entry.job_id);
       if (!state || state.snapshot.value !== "queued") continue;
+      const retryAt = entry.not_before ? Date.parse(entry.not_before) : 0;
+      if (retryAt > now) {
+        nextRetry = Math.min(nextRetry, retryAt);
+        continue;
+      }
       const job = state.snapshot.context;
       const eligible = robots.filter((r) => ineligibility(r, job) === null);
       if (eligible.length === 0) {
@@ -117,7 +126,49 @@ export class JobDispatcher {
       robots = robots.filter((r) => r.running < r.max_concurrent_jobs);
       if (robots.length === 0) break;
     }
+    if (nextRetry < Infinity) this.#wakeAt(nextRetry);
     await Promise.all(assignments);
+  }
+
+  /** Runs a pass at `atMs` (ms since epoch), when the earliest retry delay ends. */
+  #wakeAt(atMs: number): void {
+    if (this.#wake && this.#wake.at <= atMs) return;
+    if (this.#wake) this.#core.clock.clearTimeout(this.#wake.handle);
+    const handle = this.#core.clock.setTimeout(() => {
+      this.#wake = null;
+      this.request();
+    }, atMs - this.#core.clock.now());
+    this.#wake = { at: atMs, handle };
+  }
+
+  /**
+   * The events that end a failed attempt: `job.retry_scheduled` when the job's retry
+   * policy has retries left and the error type is retryable (configuration
+   * `retryableErrors`), else `final` (`job.failed` or `job.timed_out`).
+   */
+  failureEvent(
+    jobId: string,
+    failure: { errorType: string; error: string; leaseId: string | null; result: unknown },
+    final: { type: string; data: Record<string, unknown> },
+  ): { type: string; data: Record<string, unknown> } {
+    const job = this.#core.jobs.get(jobId)?.snapshot.context;
+    if (
+      !job || job.cancel_requested || job.failures >= job.retry.max_retries ||
+      !this.#core.config.retryableErrors.includes(failure.errorType)
+    ) return final;
+    const retry = job.failures + 1;
+    const delay = retryDelaySeconds(job.retry, retry, this.#core.random());
+    return {
+      type: "job.retry_scheduled",
+      data: {
+        lease_id: failure.leaseId,
+        failed_at: this.#core.nowIso(),
+        error: failure.error,
+        result: failure.result ?? null,
+        retry,
+        retry_at: new Date(this.#core.clock.now() + delay * 1000).toISOString(),
+      },
+    };
   }
 
   async #dispatch(jobId: string, robotId: string): Promise<boolean> {
@@ -178,6 +229,12 @@ export class JobDispatcher {
     this.#deadlines.set(jobId, { leaseId, handle });
   }
 
+  /** Stops the retry wake-up timer (at shutdown). */
+  stopTimers(): void {
+    if (this.#wake) this.#core.clock.clearTimeout(this.#wake.handle);
+    this.#wake = null;
+  }
+
   /** Stops a job's deadline and cancel-grace timers. */
   disarm(jobId: string): void {
     const d = this.#deadlines.get(jobId);
@@ -212,10 +269,15 @@ export class JobDispatcher {
         reason: "timeout",
       });
     }
-    await this.#end(jobId, job.robot_id, {
-      type: "job.timed_out",
-      data: { timed_out_at: this.#core.nowIso(), lease_id: leaseId },
-    });
+    await this.#end(
+      jobId,
+      job.robot_id,
+      this.failureEvent(
+        jobId,
+        { errorType: "job_timeout", error: "Job exceeded its timeout", leaseId, result: null },
+        { type: "job.timed_out", data: { timed_out_at: this.#core.nowIso(), lease_id: leaseId } },
+      ),
+    );
   }
 
   async #end(

@@ -12,3 +12,4 @@ export * from "./robot_pool.ts";
 export * from "./robot_sessions.ts";
 export * from "./read_models.ts";
 export * from "./replay_log.ts";
+export * from "./retry_policy.ts";

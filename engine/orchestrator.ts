@@ -126,6 +126,7 @@ export class Orchestrator {
     if (this.#sealTimer !== null) this.core.clock.clearTimeout(this.#sealTimer);
     await this.sessions.close();
     for (const jobId of this.core.jobs.keys()) this.dispatcher.disarm(jobId);
+    this.dispatcher.stopTimers();
     await this.#subscription?.close();
     this.#subscription = null;
   }

@@ -29,6 +29,11 @@ import {
 } from "../events/mod.ts";
 import { DashboardProjection, QueueProjection } from "../projections/mod.ts";
 import type { Clock } from "./clock.ts";
+import {
+  DEFAULT_RETRY_POLICY,
+  DEFAULT_RETRYABLE_ERRORS,
+  type RetryPolicy,
+} from "./retry_policy.ts";
 import type { LoadBalancingStrategy } from "./robot_pool.ts";
 
 /** Engine configuration. */
@@ -44,6 +49,10 @@ export interface EngineConfig {
   loadBalancing: LoadBalancingStrategy;
   /** Seconds between seals of the log (tamper evidence for deleted tails); 0 = never. */
   sealInterval: number;
+  /** Error types (`job_result.error.type`, or `job_timeout`) that are retried. */
+  retryableErrors: readonly string[];
+  /** Retry policy of jobs that neither set one nor have `settings.retry_count`. */
+  retry: RetryPolicy;
 }
 
 /** Default configuration (heartbeat figures after Hatchet: beat often, lost after 30 s). */
@@ -54,6 +63,8 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   cancelGrace: 30,
   loadBalancing: "least_loaded",
   sealInterval: 300,
+  retryableErrors: DEFAULT_RETRYABLE_ERRORS,
+  retry: DEFAULT_RETRY_POLICY,
 };
 
 /** One stream's part of a command: the events the machine must accept, in order. */
@@ -93,6 +104,8 @@ export class EngineCore {
   readonly lastRobotOfWorkflow = new Map<string, string>();
   /** Global position of the last event (in log order) applied to the projections. */
   position = 0;
+  /** Source of jitter for retry delays, in [0, 1). */
+  random: () => number = Math.random;
   #pending: PendingCommand[] = [];
   #flushing = false;
   #listeners = new Set<EventListener>();

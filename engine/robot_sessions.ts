@@ -260,10 +260,11 @@ export class RobotSessions {
       });
     } else if (result.status === "failed") {
       const error = result.error ? `${result.error.type}: ${result.error.message}` : "failed";
-      events.push({
-        type: "job.failed",
-        data: { lease_id: leaseId, completed_at: now, error, result },
-      });
+      events.push(this.#dispatcher.failureEvent(
+        jobId,
+        { errorType: result.error?.type ?? "Error", error, leaseId, result },
+        { type: "job.failed", data: { lease_id: leaseId, completed_at: now, error, result } },
+      ));
     } else {
       events.push({
         type: "job.cancelled",

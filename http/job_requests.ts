@@ -4,7 +4,12 @@
  * @module
  */
 import { parsePriority } from "../actors/mod.ts";
-import type { SubmitJobInput } from "../engine/mod.ts";
+import {
+  DEFAULT_RETRY_POLICY,
+  parseRetryPolicy,
+  type RetryPolicy,
+  type SubmitJobInput,
+} from "../engine/mod.ts";
 import { ValidationError } from "./api_errors.ts";
 
 /** Largest accepted job timeout, in seconds (7 days). */
@@ -17,14 +22,24 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /**
  * Validates the body of `POST /api/v1/jobs` (a bare workflow object is also accepted):
  * `{workflow: object, variables?: object, priority?: "low"|"normal"|"high"|"critical"|0-3,
- *   timeout?: seconds, robot_id?: string, required_capabilities?: string[]}`.
+ *   timeout?: seconds, robot_id?: string, required_capabilities?: string[],
+ *   retry?: {max_retries?, initial_delay? (s), max_delay? (s), backoff_factor?}}`.
  * @throws {ValidationError} naming the first wrong field.
  */
 export function parseSubmitJob(input: unknown): SubmitJobInput {
   if (!isObject(input)) throw new ValidationError("body", "Body must be a JSON object");
   // A bare CasareRPA workflow file may be posted as is.
   const body = !("workflow" in input) && isObject(input.nodes) ? { workflow: input } : input;
-  const { workflow, variables, priority, timeout, robot_id, required_capabilities } = body;
+  const { workflow, variables, priority, timeout, robot_id, required_capabilities, retry } = body;
+  let retryPolicy: RetryPolicy | undefined;
+  if (retry !== undefined) {
+    try {
+      retryPolicy = parseRetryPolicy(retry, DEFAULT_RETRY_POLICY);
+    } catch (error) {
+      const field = (error as Error).message.match(/^(retry(\.\w+)?)/)?.[1] ?? "retry";
+      throw new ValidationError(field, (error as Error).message);
+    }
+  }
   if (!isObject(workflow)) {
     throw new ValidationError("workflow", "workflow must be a CasareRPA workflow object");
   }
@@ -77,5 +92,6 @@ export function parseSubmitJob(input: unknown): SubmitJobInput {
     timeout: timeout as number | undefined,
     robot_id: (robot_id as string | undefined) ?? null,
     required_capabilities: (required_capabilities as string[] | undefined) ?? [],
+    retry: retryPolicy,
   };
 }

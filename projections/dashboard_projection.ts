@@ -63,7 +63,10 @@ export class DashboardProjection {
       return;
     }
     if (ACTIVE.has(event.type)) this.#setStatus(jobId, "running");
-    else if (event.type === "job.queued" || event.type === "job.rejected") {
+    else if (
+      event.type === "job.queued" || event.type === "job.rejected" ||
+      event.type === "job.retry_scheduled"
+    ) {
       this.#setStatus(jobId, "pending");
     } else if (INACTIVE.has(event.type)) {
       this.#setStatus(jobId, "done");

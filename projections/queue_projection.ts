@@ -18,6 +18,8 @@ export interface QueueEntry {
   queued_at: string;
   /** Global position of the `job.queued` event. */
   position: number;
+  /** A retried job is not dispatched before this instant (RFC 3339), else null. */
+  not_before: string | null;
 }
 
 const LEAVES_QUEUE = new Set([
@@ -39,14 +41,20 @@ export class QueueProjection {
     if (jobId === null) return;
     if (event.type === "job.submitted") {
       this.#priorityOf.set(jobId, Number(event.data.priority ?? 1));
-    } else if (event.type === "job.queued" || event.type === "job.rejected") {
+    } else if (
+      event.type === "job.queued" || event.type === "job.rejected" ||
+      event.type === "job.retry_scheduled"
+    ) {
       const priority = this.#priorityOf.get(jobId) ?? 1;
       this.#remove(jobId);
       this.#byPriority[priority].set(jobId, {
         job_id: jobId,
         priority,
-        queued_at: String(event.data.queued_at ?? event.recordedAt.toISOString()),
+        queued_at: String(
+          event.data.queued_at ?? event.data.failed_at ?? event.recordedAt.toISOString(),
+        ),
         position: event.globalPosition,
+        not_before: typeof event.data.retry_at === "string" ? event.data.retry_at : null,
       });
     } else if (LEAVES_QUEUE.has(event.type)) {
       this.#remove(jobId);

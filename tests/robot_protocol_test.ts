@@ -106,8 +106,11 @@ Deno.test("a job runs out of time at its deadline: cancel_job is sent and it end
   const raw = new RawRobot(o.wsUrl, o.robotToken, "robot-slow");
   try {
     await raw.register();
-    const { job_id } =
-      (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW, timeout: 10 })).body;
+    const { job_id } = (await o.api("POST", "/api/v1/jobs", {
+      workflow: WORKFLOW,
+      timeout: 10,
+      retry: { max_retries: 0 },
+    })).body;
     const a = await raw.next("job_assignment");
     assert.equal(a.payload.timeout, 10);
     raw.send("job_accepted", { job_id, lease_id: a.payload.lease_id }, a.id);
