@@ -33,6 +33,14 @@ const INSERT_VALUES = [
   "decode($, 'hex')",
 ];
 
+/** Options of {@linkcode appendInTx}. */
+export interface AppendInTxOptions {
+  /** Whether to send the NOTIFY of the append. */
+  notify: boolean;
+  /** Whether to take the streams' advisory locks (false: the client is exclusive). */
+  lock: boolean;
+}
+
 /**
  * Runs the body of an append inside its transaction.
  *
@@ -43,7 +51,7 @@ export async function appendInTx(
   tx: SqlTx,
   writes: StreamAppend[],
   rows: EventRow[],
-  notify: boolean,
+  { notify, lock }: AppendInTxOptions,
 ): Promise<{ written: boolean; result: AppendResult }> {
   const streamIds = writes.map((w) => w.streamId);
   // Lock the written streams BEFORE any write, one advisory lock per stream, taken in the
@@ -54,28 +62,44 @@ export async function appendInTx(
   // gets a larger transaction_id: within a stream, a later version always has a larger
   // transaction_id, and the (transaction_id, global_position) order of readAll keeps each
   // stream's version order. No global lock: appends to other streams run in parallel.
-  await tx.query(
-    `select pg_advisory_xact_lock(key) from (
-       select distinct hashtextextended(stream_id, 0) as key
-       from unnest($1::text[]) as s(stream_id) order by key
-     ) as keys`,
-    [streamIds],
-  );
+  // (Skipped when the client runs one transaction at a time: nothing to wait for then.)
+  //
+  // The lock, the replay lookup and the heads read are sent together (postgres.js
+  // pipelines the statements of a transaction): the server runs them in order, so the two
+  // reads take their snapshots once the locks are held, and the append waits for one round
+  // trip instead of three.
+  const explicit = rows.filter((row) => row.explicitId);
+  const [, found, heads] = await Promise.all([
+    lock
+      ? tx.query(
+        `select pg_advisory_xact_lock(key) from (
+           select distinct hashtextextended(stream_id, 0) as key
+           from unnest($1::text[]) as s(stream_id) order by key
+         ) as keys`,
+        [streamIds],
+      )
+      : undefined,
+    explicit.length === 0 ? [] : tx.query<EventRecordRow>(
+      `select ${COLUMNS} from events where event_id = any($1::uuid[])`,
+      [explicit.map((row) => row.eventId)],
+    ),
+    // Check every expected version before taking any sequence value: a loser burns none.
+    // The same query reads each stream's head hash, which the new events chain from.
+    tx.query<{ stream_id: string; version: number; hash: string | null }>(
+      `select s.stream_id, coalesce(h.stream_version, 0) as version,
+         encode(h.hash, 'hex') as hash
+       from unnest($1::text[]) as s(stream_id)
+       left join lateral (
+         select e.stream_version, e.hash from events e where e.stream_id = s.stream_id
+         order by e.stream_version desc limit 1
+       ) as h on true`,
+      [streamIds],
+    ),
+  ]);
 
-  const replay = await findReplay(tx, rows);
+  const replay = asReplay(rows, found);
   if (replay) return { written: false, result: replay };
 
-  // Check every expected version before taking any sequence value: a loser burns none.
-  // The same query reads each stream's head hash, which the new events chain from.
-  const heads = await tx.query<{ stream_id: string; version: number; hash: string | null }>(
-    `select s.stream_id, coalesce(h.stream_version, 0) as version, encode(h.hash, 'hex') as hash
-     from unnest($1::text[]) as s(stream_id)
-     left join lateral (
-       select e.stream_version, e.hash from events e where e.stream_id = s.stream_id
-       order by e.stream_version desc limit 1
-     ) as h on true`,
-    [streamIds],
-  );
   const versions: Record<string, number> = {};
   const hashes: Record<string, string> = {};
   for (const { stream_id, version, hash } of heads) {
@@ -116,35 +140,33 @@ export async function appendInTx(
       );
       return `(${placeholders.join(", ")})`;
     });
-    const inserted = await tx.query<EventRecordRow>(
-      `insert into events (stream_id, stream_version, event_id, type, data, metadata, hash)
-       values ${values.join(", ")} returning ${COLUMNS}`,
-      params,
-    );
+    const insert = `insert into events (stream_id, stream_version, event_id, type, data,
+       metadata, hash) values ${values.join(", ")} returning ${COLUMNS}`;
+    let text = insert;
+    if (notify && start + INSERT_CHUNK >= rows.length) {
+      // The last chunk also sends the NOTIFY (a wake-up hint only; listeners catch up by
+      // reading from their checkpoint) with the append's last position, in the same round
+      // trip: positions grow within the transaction, so the chunk's maximum is the append's.
+      params.push(EVENTS_CHANNEL);
+      text = `with inserted as (${insert})
+        select inserted.* from inserted,
+          (select pg_notify($${params.length}, max(global_position)::text) from inserted) as n`;
+    }
+    const inserted = await tx.query<EventRecordRow>(text, params);
     recorded.push(...inOrder(chunk, inserted));
-  }
-  if (notify) {
-    // A wake-up hint only; listeners catch up by reading from their checkpoint.
-    const last = recorded.reduce((max, e) => Math.max(max, e.globalPosition), 0);
-    await tx.query("select pg_notify($1, $2)", [EVENTS_CHANNEL, String(last)]);
   }
   return { written: true, result: { versions, events: recorded } };
 }
 
 /**
- * Idempotency: when EVERY event of the append has a caller-chosen id and all of them are
+ * Idempotency: `found` are the recorded events whose ids the append's caller chose. When
+ * EVERY event of the append has a caller-chosen id and all of them are
  * already recorded (same stream and type), the append is a replay and returns the
  * original events, in the given order, and the stream versions they produced. When only
  * some ids are recorded, or one sits in another stream or has another type, the caller
  * reused ids for different events: a TypeError, and nothing is written.
  */
-async function findReplay(tx: SqlTx, rows: EventRow[]): Promise<AppendResult | undefined> {
-  const explicit = rows.filter((row) => row.explicitId);
-  if (explicit.length === 0) return undefined;
-  const found = await tx.query<EventRecordRow>(
-    `select ${COLUMNS} from events where event_id = any($1::uuid[])`,
-    [explicit.map((row) => row.eventId)],
-  );
+function asReplay(rows: EventRow[], found: EventRecordRow[]): AppendResult | undefined {
   if (found.length === 0) return undefined;
   const byId = new Map(found.map((row) => [row.event_id, row]));
   const mismatch = rows.find((row) => {

@@ -38,6 +38,8 @@ interface SealData {
 export interface SealInTxOptions extends ValidateAppendOptions {
   /** Whether the seal's append sends a NOTIFY. */
   notify: boolean;
+  /** Whether to lock the seal stream (false: the client is exclusive). */
+  lock: boolean;
 }
 
 /**
@@ -56,7 +58,9 @@ export async function sealInTx(
   tx: SqlTx,
   options: SealInTxOptions,
 ): Promise<{ seal: Seal; result?: AppendResult }> {
-  await tx.query("select pg_advisory_xact_lock(hashtextextended($1, 0))", [SEAL_STREAM]);
+  if (options.lock) {
+    await tx.query("select pg_advisory_xact_lock(hashtextextended($1, 0))", [SEAL_STREAM]);
+  }
   const [last] = await tx.query<
     { version: number; global_position: number; data: SealData; hash: string }
   >(
@@ -120,7 +124,7 @@ export async function sealInTx(
       { type: SEAL_EVENT_TYPE, data: { ...data } },
     ],
   }];
-  const { result } = await appendInTx(tx, writes, validateAppend(writes, options), options.notify);
+  const { result } = await appendInTx(tx, writes, validateAppend(writes, options), options);
   const sealed = result.events.at(-1)!;
   const [{ hash }] = await tx.query<{ hash: string }>(
     "select encode(hash, 'hex') as hash from events where global_position = $1::int8",

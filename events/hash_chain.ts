@@ -12,7 +12,6 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { canonicalJson } from "./canonical_json.ts";
 import type { RecordedEvent } from "./event_store.ts";
@@ -99,7 +98,7 @@ export function eventHash(
     throw new TypeError(`previous must be 64 lower case hex digits, got ${previous}`);
   }
   return createHash("sha256")
-    .update(Buffer.from(previous, "hex"))
+    .update(previous, "hex")
     .update(canonicalEventContent(content, json), "utf8")
     .digest("hex");
 }

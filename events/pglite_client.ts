@@ -74,5 +74,6 @@ export async function createPgliteClient(options: PgliteClientOptions): Promise<
       return async () => await unlisten();
     },
     close: () => db.close(),
+    exclusive: true,
   };
 }

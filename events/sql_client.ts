@@ -62,4 +62,11 @@ export interface SqlClient extends SqlTx {
   ): Promise<() => Promise<void>>;
   /** Closes every connection. Pending queries finish first. */
   close(): Promise<void>;
+  /**
+   * True when the client runs one transaction at a time, to the end, like PGlite (a single
+   * connection in process; one process per data directory): writers then never contend, and
+   * the store skips its per-stream advisory locks, a statement per append.
+   * @default false
+   */
+  readonly exclusive?: boolean;
 }

@@ -104,7 +104,8 @@ export interface SqlEventStoreOptions {
  * Builds the event store over a SQL client whose `events` table exists (see
  * `migrateEventsSchema`). The store owns the client: `close()` closes it.
  *
- * Writers lock only the streams they write (advisory locks), never the whole log.
+ * Writers lock only the streams they write (advisory locks), never the whole log; on an
+ * exclusive client (PGlite), which runs one transaction at a time, they need no lock.
  *
  * @example
  * ```ts
@@ -130,6 +131,7 @@ export function createSqlEventStore(
 ): SqlEventStore {
   const newId = options.newId ?? (() => crypto.randomUUID());
   const notify = options.notify ?? true;
+  const lock = !client.exclusive;
   const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   if (!Number.isSafeInteger(maxEventBytes) || maxEventBytes < 1) {
     throw new RangeError(`maxEventBytes must be an integer >= 1, got ${maxEventBytes}`);
@@ -143,14 +145,16 @@ export function createSqlEventStore(
   const store: SqlEventStore = {
     async append(writes: StreamAppend[]): Promise<AppendResult> {
       const rows = validateAppend(writes, { newId, maxEventBytes });
-      const outcome = await client.transaction((tx) => appendInTx(tx, writes, rows, notify));
+      const outcome = await client.transaction((tx) =>
+        appendInTx(tx, writes, rows, { notify, lock })
+      );
       if (outcome.written) announce(outcome.result);
       return outcome.result;
     },
 
     async seal() {
       const { seal, result } = await client.transaction((tx) =>
-        sealInTx(tx, { newId, maxEventBytes, notify })
+        sealInTx(tx, { newId, maxEventBytes, notify, lock })
       );
       if (result) announce(result);
       return seal;

@@ -9,10 +9,24 @@ import {
   canonicalEventContent,
   canonicalJson,
   compareCodePoints,
+  createPostgresClient,
   eventHash,
   GENESIS_HASH,
   headsHash,
+  openEventStore,
 } from "../events/mod.ts";
+
+const DATABASE_URL = Deno.env.get("DATABASE_URL_TEST") ??
+  "postgres://postgres@127.0.0.1:5432/test";
+
+function hasPython(): boolean {
+  try {
+    return new Deno.Command("python3", { args: ["--version"], stdout: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
 
 Deno.test("canonicalJson() matches the RFC 8785 §3.2.2 example", () => {
   const input = JSON.parse(
@@ -89,4 +103,61 @@ Deno.test("headsHash() sorts stream ids by code point, whatever the input order"
   assert.ok("\uffff" > "\u{1f600}", "whereas UTF-16 order puts it after");
   assert.equal(headsHash(heads), headsHash([...heads].reverse()));
   assert.equal(headsHash([]), "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945");
+});
+
+Deno.test({
+  name: "audit/verify_chains.py, written from the README alone, agrees with the store",
+  ignore: !hasPython(),
+  async fn() {
+    const schema = `audit_py_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+    const store = await openEventStore({ databaseUrl: DATABASE_URL, dataDir: "unused", schema });
+    const sql = await createPostgresClient({ url: DATABASE_URL, schema, max: 1 });
+    const check = async () => {
+      const rows = await sql.query<{ line: string }>(
+        `select json_build_array(stream_id, stream_version, event_id, type, data, metadata,
+           encode(hash, 'hex'))::text as line
+         from events order by stream_id, stream_version`,
+      );
+      const child = new Deno.Command("python3", {
+        args: [new URL("../audit/verify_chains.py", import.meta.url).pathname],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(rows.map((r) => r.line + "\n").join("")));
+      await writer.close();
+      const { code, stdout, stderr } = await child.output();
+      return { code, text: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr) };
+    };
+    try {
+      await store.append([{
+        streamId: "job-\u{1f600}",
+        expectedVersion: 0,
+        events: [{
+          type: "job.submitted",
+          data: {
+            a: [1e21, -0, 0.1 + 0.2, 5e-324, 2 ** 60, -1.5e-7, 1e-6, 1.7976931348623157e308],
+            "\u20ac": 'tab\t quote" back\\ ctl\u0001\u001f\u007f\u2028 \u{1f600} é',
+            "\ufb33": 1,
+            "\u{1f600}": 2,
+            "": { b: { d: 1, c: 2 }, a: [true, false, null] },
+          },
+          metadata: { "10": 1, "9": 2 },
+        }, { type: "job.queued", data: {} }],
+      }, { streamId: "job-a", expectedVersion: 0, events: [{ type: "job.queued", data: {} }] }]);
+      await store.seal();
+      const clean = await check();
+      assert.equal(clean.code, 0, clean.text);
+      assert.match(clean.text, /all chains check out/);
+      await sql.query(`update events set data = '{"x": 1}' where stream_id = 'job-a'`);
+      const altered = await check();
+      assert.equal(altered.code, 1, altered.text);
+      assert.match(altered.text, /job-a version 1: altered/);
+    } finally {
+      await store.close();
+      await sql.query(`drop schema if exists "${schema}" cascade`);
+      await sql.close();
+    }
+  },
 });
