@@ -7,13 +7,14 @@
  *
  * @module
  */
-import { loadConfig, resolveTokens } from "./config/mod.ts";
+import { loadConfig, lockDataDir, resolveTokens } from "./config/mod.ts";
 import { Orchestrator } from "./engine/mod.ts";
 import { openEventStore } from "./events/mod.ts";
 import { createApp, serve } from "./http/mod.ts";
 
 async function main(): Promise<void> {
   const config = loadConfig((name) => Deno.env.get(name));
+  if (!config.databaseUrl) await lockDataDir(config.dataDir);
   const tokens = await resolveTokens(config);
   const store = await openEventStore({
     databaseUrl: config.databaseUrl ?? undefined,
@@ -28,13 +29,13 @@ async function main(): Promise<void> {
       heartbeatInterval: config.heartbeatInterval,
       heartbeatTimeout: config.heartbeatTimeout,
       cancelGrace: config.cancelGrace,
+      reconnectGrace: config.reconnectGrace,
       loadBalancing: config.loadBalancing,
       sealInterval: config.sealInterval,
       retryableErrors: config.retryableErrors,
     },
   });
   const started = performance.now();
-  await orchestrator.start();
   const app = createApp({ orchestrator, apiToken: tokens.apiToken });
   const abort = new AbortController();
   const server = serve({
@@ -48,14 +49,19 @@ async function main(): Promise<void> {
         ? "PostgreSQL (DATABASE_URL)"
         : `PGlite in ${config.dataDir}`;
       console.log(
-        `orchestrator listening on http://${addr.hostname}:${addr.port} ` +
-          `(store: ${where}; log replayed to position ${orchestrator.core.position} ` +
-          `in ${Math.round(performance.now() - started)} ms)`,
+        `orchestrator listening on http://${addr.hostname}:${addr.port} (store: ${where}); ` +
+          `/healthz answers 503 until the log is replayed`,
       );
       console.log(`robots connect to ws://${addr.hostname}:${addr.port}/ws/robot`);
       if (tokens.file) console.log(`API and robot tokens are in ${tokens.file}`);
     },
   });
+  // Serve first (/healthz answers 503 meanwhile), then replay the log.
+  await orchestrator.start();
+  console.log(
+    `log replayed to position ${orchestrator.core.position} in ` +
+      `${Math.round(performance.now() - started)} ms; ready`,
+  );
   const shutdown = async () => {
     console.log("shutting down");
     await orchestrator.stop();

@@ -66,6 +66,8 @@ export interface JobContext {
   /** Robots that rejected the job since it was last queued (not offered again). */
   rejected_by: string[];
   cancel_requested: boolean;
+  /** Why the cancel was asked for, when it was. */
+  cancel_reason: string | null;
   error: string | null;
   result: JobResult | null;
   /** Why the job is back in the queue, when it is. */
@@ -150,6 +152,7 @@ export function emptyJobContext(): JobContext {
     current_node: null,
     rejected_by: [],
     cancel_requested: false,
+    cancel_reason: null,
     error: null,
     result: null,
     queue_reason: null,
@@ -191,8 +194,14 @@ export const jobMachine = setup({
     finish: assign(({ event }) => {
       const e = event as Extract<JobEvent, { type: "job.failed" | "job.completed" }>;
       return e.type === "job.completed"
-        ? { completed_at: e.completed_at, result: e.result, error: null, progress: 100 }
-        : { completed_at: e.completed_at, result: e.result, error: e.error };
+        ? {
+          completed_at: e.completed_at,
+          result: e.result,
+          error: null,
+          progress: 100,
+          current_node: null,
+        }
+        : { completed_at: e.completed_at, result: e.result, error: e.error, current_node: null };
     }),
     cancel: assign(({ event, context }) => {
       const e = event as Extract<JobEvent, { type: "job.cancelled" }>;
@@ -211,7 +220,10 @@ export const jobMachine = setup({
       const e = event as Extract<JobEvent, { type: "job.progressed" }>;
       return { progress: e.progress, current_node: e.current_node ?? null };
     }),
-    requestCancel: assign({ cancel_requested: true }),
+    requestCancel: assign(({ event }) => ({
+      cancel_requested: true,
+      cancel_reason: (event as Extract<JobEvent, { type: "job.cancel_requested" }>).reason,
+    })),
     scheduleRetry: assign(({ event }) => {
       const e = event as Extract<JobEvent, { type: "job.retry_scheduled" }>;
       return {

@@ -95,7 +95,7 @@ export function parsePriority(value: unknown): number {
   if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 3) {
     return value;
   }
-  if (typeof value === "string" && value in PRIORITIES) {
+  if (typeof value === "string" && Object.hasOwn(PRIORITIES, value)) {
     return PRIORITIES[value as PriorityName];
   }
   throw new RangeError(

@@ -2,13 +2,15 @@
  * Opens the store the orchestrator is configured with (same environment as `main.ts`).
  * @module
  */
-import { loadConfig } from "../config/mod.ts";
+import { loadConfig, lockDataDir } from "../config/mod.ts";
 import { openEventStore, type SqlEventStore } from "../events/mod.ts";
 
 /** Opens the configured event store (PostgreSQL when `DATABASE_URL` is set, else PGlite). */
-export function openConfiguredStore(): Promise<SqlEventStore> {
+export async function openConfiguredStore(): Promise<SqlEventStore> {
   const config = loadConfig((name) => Deno.env.get(name));
-  return openEventStore({
+  // PGlite is one process's database: refuse while the orchestrator has the folder.
+  if (!config.databaseUrl) await lockDataDir(config.dataDir);
+  return await openEventStore({
     databaseUrl: config.databaseUrl ?? undefined,
     dataDir: config.dataDir,
     schema: config.databaseSchema ?? undefined,

@@ -28,6 +28,8 @@ export interface Config {
   heartbeatTimeout: number;
   /** Seconds. @default 30 */
   cancelGrace: number;
+  /** Seconds a dropped robot keeps its jobs to reconnect with them. @default 15 */
+  reconnectGrace: number;
   /** @default "least_loaded" */
   loadBalancing: LoadBalancingStrategy;
   /** Seconds between seals of the log; 0 disables them. @default 300 */
@@ -66,6 +68,7 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
     heartbeatInterval: num("HEARTBEAT_INTERVAL", 5, 0.05),
     heartbeatTimeout: num("HEARTBEAT_TIMEOUT", 30, 0.1),
     cancelGrace: num("CANCEL_GRACE", 30, 0),
+    reconnectGrace: num("RECONNECT_GRACE", 15, 0),
     loadBalancing: strategy as LoadBalancingStrategy,
     sealInterval: num("SEAL_INTERVAL", 300, 0),
     retryableErrors: env("RETRYABLE_ERRORS")

@@ -4,3 +4,4 @@
  */
 export * from "./load_config.ts";
 export * from "./tokens.ts";
+export * from "./data_dir_lock.ts";

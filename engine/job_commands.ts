@@ -40,6 +40,9 @@ export interface SubmitJobInput {
   idempotency?: { key: string; request_sha256: string };
 }
 
+/** Longest time limit of one attempt, in seconds (7 days). */
+export const MAX_JOB_TIMEOUT_SECONDS = 7 * 24 * 3600;
+
 /** Thrown when an `Idempotency-Key` is reused with a different request body. */
 export class IdempotencyKeyReusedError extends Error {
   override name = "IdempotencyKeyReusedError";
@@ -150,10 +153,14 @@ export class JobCommands {
       content: input.workflow,
     };
     const settingsTimeout = Number(settings.timeout);
-    const timeout = input.timeout ??
-      (Number.isFinite(settingsTimeout) && settingsTimeout > 0
-        ? settingsTimeout
-        : this.#core.config.defaultJobTimeout);
+    // Clamped to (0, 7 days] whatever the source, so a deadline is always a valid instant.
+    const timeout = Math.min(
+      MAX_JOB_TIMEOUT_SECONDS,
+      input.timeout ??
+        (Number.isFinite(settingsTimeout) && settingsTimeout > 0
+          ? settingsTimeout
+          : this.#core.config.defaultJobTimeout),
+    );
     const retryCount = settings.retry_count;
     const retry = input.retry ??
       (typeof retryCount === "number" && Number.isInteger(retryCount) && retryCount >= 0

@@ -44,6 +44,11 @@ export interface EngineConfig {
   heartbeatInterval: number;
   /** Seconds of silence after which a robot is declared lost (server clock). */
   heartbeatTimeout: number;
+  /**
+   * Seconds a robot whose connection dropped (without a goodbye) keeps its jobs, so that
+   * it can reconnect with them in `active_job_ids`; 0 requeues them at once.
+   */
+  reconnectGrace: number;
   /** Seconds a running job's robot has to confirm a cancel before its lease is revoked. */
   cancelGrace: number;
   loadBalancing: LoadBalancingStrategy;
@@ -60,6 +65,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   defaultJobTimeout: 3600,
   heartbeatInterval: 5,
   heartbeatTimeout: 30,
+  reconnectGrace: 15,
   cancelGrace: 30,
   loadBalancing: "least_loaded",
   sealInterval: 300,

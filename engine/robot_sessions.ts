@@ -47,6 +47,8 @@ export class RobotSessions {
   #sessions = new Set<Session>();
   #sweep: unknown = null;
   #closed = false;
+  /** Reconnect grace timers of robots whose connection dropped, by robot id. */
+  #graces = new Map<string, unknown>();
   /** Tail of each connection's message handling. */
   #chains = new Map<Session, Promise<void>>();
 
@@ -83,6 +85,18 @@ export class RobotSessions {
       s.link.send(JSON.stringify(envelope(type, payload, this.#core.clock.now(), corr)));
       return true;
     } catch {
+      // A connection that cannot be written to is gone: forget it at once, so that no
+      // job is offered to it again, and record the loss.
+      if (s.robotId !== null && this.#byRobot.get(s.robotId) === s) {
+        const robotId = s.robotId;
+        this.#byRobot.delete(robotId);
+        this.#sessions.delete(s);
+        s.robotId = null;
+        s.link.close(1011, "send failed");
+        queueMicrotask(() =>
+          this.markLost(robotId, "send_failed").catch((e) => console.error("markLost:", e))
+        );
+      }
       return false;
     }
   }
@@ -268,7 +282,12 @@ export class RobotSessions {
     } else {
       events.push({
         type: "job.cancelled",
-        data: { cancelled_at: now, reason: "cancelled by robot", result },
+        data: {
+          cancelled_at: now,
+          reason: this.#core.jobs.get(jobId)?.snapshot.context.cancel_reason ??
+            "cancelled by robot",
+          result,
+        },
       });
     }
     await this.#core.commit([
@@ -299,6 +318,16 @@ export class RobotSessions {
       return;
     }
     const reg = validateRegistration(msg.payload, this.#core.nowIso());
+    if (s.robotId !== null && s.robotId !== reg.robot_id) {
+      // One connection is one robot: re-registering under another id would leave a ghost.
+      this.#error(
+        s,
+        "already_registered",
+        `This connection is robot ${s.robotId}; open a new connection for ${reg.robot_id}`,
+        msg.id,
+      );
+      return;
+    }
     const previous = this.#byRobot.get(reg.robot_id);
     if (previous && previous !== s) {
       // The newest connection of a robot wins; the old one is closed, not left invisible.
@@ -308,6 +337,7 @@ export class RobotSessions {
     }
     s.robotId = reg.robot_id;
     this.#byRobot.set(reg.robot_id, s);
+    this.#clearGrace(reg.robot_id);
     const state = this.#core.robots.get(reg.robot_id);
     const ctx = state?.snapshot.context;
     const events: Change["events"] = [];
@@ -373,18 +403,36 @@ export class RobotSessions {
     if (robotId === null || this.#byRobot.get(robotId) !== s) return;
     this.#byRobot.delete(robotId);
     s.robotId = null;
-    await this.markLost(robotId, reason);
+    const held = this.#core.robots.get(robotId)?.snapshot.context.current_jobs ?? [];
+    const grace = this.#core.config.reconnectGrace;
+    if (reason !== "connection_closed" || grace <= 0 || held.length === 0) {
+      return await this.markLost(robotId, reason);
+    }
+    // A dropped connection (no goodbye) may be a network blip: the robot keeps its jobs
+    // for the grace period and keeps them for good if it re-registers with them in
+    // `active_job_ids`; otherwise they are requeued when the grace period ends.
+    await this.#disconnected(robotId, "connection_lost");
+    this.#clearGrace(robotId);
+    this.#graces.set(
+      robotId,
+      this.#core.clock.setTimeout(() => {
+        this.#graces.delete(robotId);
+        if (this.#closed || this.#byRobot.has(robotId)) return;
+        this.markLost(robotId, "not_back_within_grace").catch((e) =>
+          console.error(`requeue of ${robotId}'s jobs failed:`, e)
+        );
+      }, grace * 1000),
+    );
   }
 
-  /** Records a robot as disconnected and requeues every job it held. */
-  async markLost(robotId: string, reason: string): Promise<void> {
-    const ctx = this.#core.robots.get(robotId)?.snapshot.context;
-    if (!ctx || this.#core.robotStatus(robotId) === "offline") return;
-    for (const jobId of [...ctx.current_jobs]) {
-      await this.#dispatcher.releaseLease(jobId, robotId, `robot_lost: ${reason}`).catch((e) =>
-        console.error(`requeue of ${jobId} failed:`, e)
-      );
-    }
+  #clearGrace(robotId: string): void {
+    const handle = this.#graces.get(robotId);
+    if (handle !== undefined) this.#core.clock.clearTimeout(handle);
+    this.#graces.delete(robotId);
+  }
+
+  async #disconnected(robotId: string, reason: string): Promise<void> {
+    if (this.#core.robotStatus(robotId) === "offline") return;
     await this.#core.commit([{
       streamId: `robot-${robotId}`,
       events: [{
@@ -392,6 +440,18 @@ export class RobotSessions {
         data: { disconnected_at: this.#core.nowIso(), reason },
       }],
     }]);
+  }
+
+  /** Records a robot as disconnected and requeues every job it held. */
+  async markLost(robotId: string, reason: string): Promise<void> {
+    const ctx = this.#core.robots.get(robotId)?.snapshot.context;
+    if (!ctx) return;
+    for (const jobId of [...ctx.current_jobs]) {
+      await this.#dispatcher.releaseLease(jobId, robotId, `robot_lost: ${reason}`).catch((e) =>
+        console.error(`requeue of ${jobId} failed:`, e)
+      );
+    }
+    await this.#disconnected(robotId, reason);
     this.#dispatcher.request();
   }
 
@@ -417,6 +477,7 @@ export class RobotSessions {
     this.#closed = true;
     if (this.#sweep !== null) this.#core.clock.clearTimeout(this.#sweep);
     this.#sweep = null;
+    for (const robotId of [...this.#graces.keys()]) this.#clearGrace(robotId);
     for (const s of this.#sessions) s.link.close(1001, "orchestrator stopping");
     this.#sessions.clear();
     this.#byRobot.clear();

@@ -5,6 +5,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { JobStatus } from "../actors/mod.ts";
 import type { Orchestrator } from "../engine/mod.ts";
 import { JobNotFoundError, replayLog } from "../engine/mod.ts";
@@ -57,6 +58,18 @@ function intParam(value: string | undefined, field: string, fallback: number, ma
   return n;
 }
 
+/** Largest request body, in bytes (1 MiB, as the robot protocol's frames). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Compares two strings in time independent of where they differ. */
+export function timingSafeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
 /** JSON with object keys sorted at every level (for hashing a request body). */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
@@ -92,8 +105,14 @@ export function createApp(options: AppOptions): Hono {
   );
 
   app.use("/api/*", async (c, next) => {
+    if (!orch.ready) {
+      return c.json(
+        { error: { code: "starting", message: "Replaying the log; retry shortly" } },
+        503,
+      );
+    }
     const header = c.req.header("authorization") ?? "";
-    if (header !== `Bearer ${apiToken}`) {
+    if (!timingSafeEqual(header, `Bearer ${apiToken}`)) {
       return c.json(
         { error: { code: "unauthorized", message: "Missing or invalid bearer token" } },
         401,
@@ -101,6 +120,21 @@ export function createApp(options: AppOptions): Hono {
     }
     await next();
   });
+
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        c.json({
+          error: {
+            code: "payload_too_large",
+            field: "body",
+            message: `Request bodies are limited to ${MAX_BODY_BYTES} bytes`,
+          },
+        }, 413),
+    }),
+  );
 
   app.post("/api/v1/jobs", async (c) => {
     let body: unknown;
@@ -122,7 +156,12 @@ export function createApp(options: AppOptions): Hono {
       if (job.replayed) c.header("Idempotent-Replayed", "true");
       return c.json({ job_id: job.job_id, status: job.status }, job.replayed ? 200 : 201);
     } catch (error) {
-      if (error instanceof TypeError) throw new ValidationError("body", error.message);
+      // The store refuses data Postgres cannot hold (NUL, lone surrogates, too deep or too
+      // large): name the field of the request it came from.
+      if (error instanceof TypeError || error instanceof RangeError) {
+        const path = error.message.match(/\.data\.([\w.\[\]-]+)/)?.[1];
+        throw new ValidationError(path ?? "body", error.message);
+      }
       throw error;
     }
   });
@@ -197,12 +236,20 @@ export function createApp(options: AppOptions): Hono {
     const after = intParam(c.req.query("after"), "after", 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(c.req.query("limit"), "limit", 100, 1000);
     const stream = c.req.query("stream") || undefined;
+    if (stream !== undefined && !/^[\w.:@-]{1,300}$/.test(stream)) {
+      throw new ValidationError("stream", "stream must be a stream id such as job-<id>");
+    }
     const waitSeconds = intParam(c.req.query("wait"), "wait", 0, 30);
-    let events = await orch.core.store.readAll({ after, limit, streamId: stream });
+    const read = () =>
+      orch.core.store.readAll({ after, limit, streamId: stream }).catch((error) => {
+        if (error instanceof RangeError) throw new ValidationError("after", error.message);
+        throw error;
+      });
+    let events = await read();
     if (events.length === 0 && waitSeconds > 0) {
       // Long poll: wait for the next events this node applies, or the time limit.
       await orch.nextEvents(AbortSignal.timeout(waitSeconds * 1000));
-      events = await orch.core.store.readAll({ after, limit, streamId: stream });
+      events = await read();
     }
     const next = events.length ? events[events.length - 1].globalPosition : after;
     return c.json({ events: events.map(eventJson), next_after: next });

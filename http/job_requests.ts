@@ -6,6 +6,7 @@
 import { parsePriority } from "../actors/mod.ts";
 import {
   DEFAULT_RETRY_POLICY,
+  MAX_JOB_TIMEOUT_SECONDS,
   parseRetryPolicy,
   type RetryPolicy,
   type SubmitJobInput,
@@ -13,7 +14,7 @@ import {
 import { ValidationError } from "./api_errors.ts";
 
 /** Largest accepted job timeout, in seconds (7 days). */
-export const MAX_TIMEOUT_SECONDS = 7 * 24 * 3600;
+export const MAX_TIMEOUT_SECONDS = MAX_JOB_TIMEOUT_SECONDS;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -48,6 +49,33 @@ export function parseSubmitJob(input: unknown): SubmitJobInput {
   }
   if (workflow.connections !== undefined && !Array.isArray(workflow.connections)) {
     throw new ValidationError("workflow.connections", "workflow.connections must be an array");
+  }
+  if (workflow.settings !== undefined) {
+    if (!isObject(workflow.settings)) {
+      throw new ValidationError("workflow.settings", "workflow.settings must be an object");
+    }
+    const st = workflow.settings.timeout;
+    if (
+      st !== undefined && st !== null &&
+      (typeof st !== "number" || !Number.isFinite(st) || st <= 0 || st > MAX_TIMEOUT_SECONDS)
+    ) {
+      throw new ValidationError(
+        "workflow.settings.timeout",
+        `workflow.settings.timeout must be a number of seconds in (0, ${MAX_TIMEOUT_SECONDS}], got ${
+          JSON.stringify(st)
+        }`,
+      );
+    }
+    const rc = workflow.settings.retry_count;
+    if (
+      rc !== undefined && rc !== null &&
+      (typeof rc !== "number" || !Number.isInteger(rc) || rc < 0 || rc > 100)
+    ) {
+      throw new ValidationError(
+        "workflow.settings.retry_count",
+        `workflow.settings.retry_count must be an integer in [0, 100], got ${JSON.stringify(rc)}`,
+      );
+    }
   }
   if (variables !== undefined && !isObject(variables)) {
     throw new ValidationError("variables", "variables must be an object");

@@ -28,6 +28,12 @@ export function serve(options: ServeOptions): Deno.HttpServer<Deno.NetAddr> {
   }, (req, info) => {
     const url = new URL(req.url);
     if (url.pathname === "/ws/robot") {
+      if (!orchestrator.ready) {
+        return Response.json(
+          { error: { code: "starting", message: "Replaying the log; retry shortly" } },
+          { status: 503 },
+        );
+      }
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return Response.json(
           { error: { code: "upgrade_required", message: "/ws/robot speaks WebSocket" } },

@@ -41,6 +41,7 @@ Deno.test("robot CLI runs a job, prints one line for it and stops on SIGTERM", a
     ["--url", orch.url, "--name", "cli-robot", "--tags", "eu,test", "--max-jobs", "2"],
     { ROBOT_TOKEN: "secret" },
   ).spawn();
+  let passed = false;
   try {
     const reg = await orch.next("register", undefined, 20_000);
     assert.deepEqual(
@@ -61,7 +62,9 @@ Deno.test("robot CLI runs a job, prints one line for it and stops on SIGTERM", a
     child.kill("SIGTERM");
     const bye = await orch.next("disconnect");
     assert.equal(bye.payload.robot_id, "cli-robot");
+    passed = true;
   } finally {
+    if (!passed) child.kill("SIGKILL"); // an assertion failed: never wait forever on it
     const out = await child.output();
     await orch.close();
     const stdout = new TextDecoder().decode(out.stdout).trim().split("\n");

@@ -122,6 +122,15 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
+  #heldJobIds(): string[] {
+    const ids = new Set(this.#jobs.ids);
+    for (const env of this.#outbox) {
+      const jobId = (env.payload as { job_id?: unknown }).job_id;
+      if (typeof jobId === "string") ids.add(jobId);
+    }
+    return [...ids];
+  }
+
   /** Connection state: `idle`, `connecting`, `registering`, `online` or `closed`. */
   get state(): RobotClientState {
     return this.#state;
@@ -223,7 +232,9 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
         tags: this.#o.tags ?? [],
         max_concurrent_jobs: this.#o.maxConcurrentJobs ?? 1,
         version: this.#o.version ?? "0.1.0",
-        active_job_ids: this.#jobs.ids,
+        // Jobs still running and jobs whose result waits in the outbox: the robot holds
+        // both, so the orchestrator must not requeue them (and run them twice).
+        active_job_ids: this.#heldJobIds(),
         auth_token: this.#o.token,
         ...(this.#o.environment ? { environment: this.#o.environment } : {}),
       };

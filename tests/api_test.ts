@@ -18,7 +18,7 @@ const cases: [string, unknown, string][] = [
   [
     "a NUL character in a variable",
     { workflow: { nodes: {} }, variables: { a: "x\u0000y" } },
-    "body",
+    "variables.a",
   ],
 ];
 
@@ -109,6 +109,44 @@ Deno.test("the audit API verifies the log and seals it on demand", async () => {
     const verified = await o.api("GET", "/api/v1/audit/verify");
     assert.equal(verified.status, 200);
     assert.equal(verified.body.ok, true);
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("oversized bodies are 413, store refusals name the field, bad cursors are 400", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const huge = await o.api("POST", "/api/v1/jobs", {
+      workflow: { nodes: {} },
+      variables: { blob: "x".repeat(2 * 1024 * 1024) },
+    });
+    assert.equal(huge.status, 413);
+    assert.equal(huge.body.error.field, "body");
+    const nul = await o.api("POST", "/api/v1/jobs", {
+      workflow: { nodes: {} },
+      variables: { a: "x\u0000y" },
+    });
+    assert.equal(nul.status, 400);
+    assert.equal(nul.body.error.field, "variables.a");
+    const proto = await o.api("POST", "/api/v1/jobs", {
+      workflow: { nodes: {} },
+      priority: "__proto__",
+    });
+    assert.equal(proto.status, 400);
+    assert.equal(proto.body.error.field, "priority");
+    const hugeTimeout = await o.api("POST", "/api/v1/jobs", {
+      workflow: { nodes: {}, settings: { timeout: 1e300 } },
+    });
+    assert.equal(hugeTimeout.status, 400);
+    assert.equal(hugeTimeout.body.error.field, "workflow.settings.timeout");
+    const beyond = await o.api("GET", "/api/v1/events?after=999999");
+    assert.equal(beyond.status, 400);
+    assert.equal(beyond.body.error.field, "after");
+    const badStream = await o.api("GET", "/api/v1/events?stream=%00");
+    assert.equal(badStream.status, 400);
+    assert.equal(badStream.body.error.field, "stream");
+    assert.deepEqual(await o.store.readAll({}), []);
   } finally {
     await o.stop();
   }

@@ -131,7 +131,7 @@ for (const backend of BACKENDS) {
 
   Deno.test(`[${backend.name}] a lost robot's job is requeued and completed by another robot`, async () => {
     const { store, drop } = await backend.open();
-    const t = await startOrchestrator(store);
+    const t = await startOrchestrator(store, { reconnectGrace: 0 });
     const lost = new RawRobot(t.wsUrl, t.robotToken, "robot-lost");
     let good: RobotClient | null = null;
     try {

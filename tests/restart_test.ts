@@ -30,7 +30,7 @@ async function startProcess(env: Record<string, string>): Promise<Proc> {
       for await (const chunk of stream) {
         text += decoder.decode(chunk);
         const m = text.match(/listening on (http:\/\/[\d.]+:\d+)/);
-        if (m) resolve(m[1]);
+        if (m && /; ready/.test(text)) resolve(m[1]);
       }
       reject(new Error(`orchestrator exited before listening:\n${text}`));
     };

@@ -156,3 +156,66 @@ Deno.test("a robot that rejects a job does not get it again; another robot does"
     await o.stop();
   }
 });
+
+Deno.test("a robot that drops and reconnects within the grace period keeps its job; one that does not loses it", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }), {
+    heartbeatInterval: 600,
+    heartbeatTimeout: 3600,
+    reconnectGrace: 15,
+  }, clock);
+  const first = new RawRobot(o.wsUrl, o.robotToken, "robot-blip");
+  let back: RawRobot | null = null;
+  let late: RawRobot | null = null;
+  try {
+    await first.register();
+    const jobId = (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW })).body.job_id;
+    const a = await first.next("job_assignment");
+    first.send("job_accepted", { job_id: jobId, lease_id: a.payload.lease_id }, a.id);
+    await o.waitForJob(jobId, ["running"]);
+    first.kill();
+    await o.waitUntil(() => o.orchestrator.robot("robot-blip")?.status === "offline");
+    assert.equal(o.orchestrator.jobs.view(jobId)?.status, "running"); // kept during the grace
+    clock.advance(10_000);
+    back = new RawRobot(o.wsUrl, o.robotToken, "robot-blip");
+    const registered = await back.register({ active_job_ids: [jobId] });
+    assert.deepEqual(registered.payload.resume_job_ids, [jobId]);
+    clock.advance(10_000); // past the first grace: nothing happens, the robot is back
+    back.send("job_result", {
+      job_id: jobId,
+      lease_id: a.payload.lease_id,
+      status: "completed",
+      execution_time: 1,
+    });
+    const done = await o.waitForJob(jobId, ["completed", "queued"]);
+    assert.equal(done.status, "completed");
+    assert.equal(done.attempt, 1);
+
+    // Second job: the robot drops and does not come back in time.
+    const second = (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW })).body.job_id;
+    const b = await back.next("job_assignment");
+    back.send("job_accepted", { job_id: second, lease_id: b.payload.lease_id }, b.id);
+    await o.waitForJob(second, ["running"]);
+    back.kill();
+    await o.waitUntil(() => o.orchestrator.robot("robot-blip")?.status === "offline");
+    clock.advance(15_000);
+    const requeued = await o.waitForJob(second, ["queued"]);
+    assert.match(requeued.queue_reason, /not_back_within_grace/);
+    // Coming back later with the job is too late: the job is not resumed.
+    late = new RawRobot(o.wsUrl, o.robotToken, "robot-blip");
+    const again = await late.register({ active_job_ids: [second] });
+    assert.deepEqual(again.payload.resume_job_ids, []);
+    late.send("job_result", {
+      job_id: second,
+      lease_id: b.payload.lease_id,
+      status: "completed",
+      execution_time: 1,
+    });
+    assert.equal((await late.next("error")).payload.code, "stale_lease");
+  } finally {
+    first.kill();
+    back?.kill();
+    late?.kill();
+    await o.stop();
+  }
+});

@@ -1,5 +1,6 @@
 /**
- * What running each workflow in `shared/workflows/` must give, derived by reading the
+ * What running each workflow in `tests/workflows/` (copies of the CasareRPA samples in
+ * `../shared/workflows/`, kept in the repository so a clone alone runs the tests) must give, derived by reading the
  * files. Shared by the engine's unit test (`robot/workflow_engine_test.ts`) and the
  * end-to-end suite, so it holds data only.
  *
@@ -9,8 +10,8 @@
  * @module
  */
 
-/** Folder of the CasareRPA sample workflows (`shared/workflows/`, beside the repository). */
-export const WORKFLOWS_DIR: URL = new URL("../../shared/workflows/", import.meta.url);
+/** Folder of the CasareRPA sample workflows (copied from `../shared/workflows/`). */
+export const WORKFLOWS_DIR: URL = new URL("./workflows/", import.meta.url);
 
 /** Expected outcome of running one workflow with no job variables. */
 export interface WorkflowExpectation {
