@@ -6,3 +6,4 @@ export * from "./job_types.ts";
 export * from "./job_machine.ts";
 export * from "./robot_machine.ts";
 export * from "./fold.ts";
+export * from "./event_schemas.ts";

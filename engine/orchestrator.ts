@@ -48,6 +48,7 @@ export class Orchestrator {
   #ready = false;
   #absentTimer: unknown = null;
   #sealTimer: unknown = null;
+  #failure: Error | null = null;
 
   constructor(options: OrchestratorOptions) {
     const config = { ...DEFAULT_ENGINE_CONFIG, ...options.config };
@@ -62,9 +63,14 @@ export class Orchestrator {
     });
   }
 
-  /** True once the log has been read and projections are current. */
+  /** True once the log has been read and projections follow it. */
   get ready(): boolean {
-    return this.#ready;
+    return this.#ready && this.#failure === null;
+  }
+
+  /** Why the read models stopped following the log, if they did. */
+  get failure(): Error | null {
+    return this.#failure;
   }
 
   /** Rebuilds state from the log and starts following it. */
@@ -89,6 +95,12 @@ export class Orchestrator {
         this.dispatcher.request();
       },
       onError: (error) => console.error("log subscription:", error),
+    });
+    this.#subscription.done.catch((error) => {
+      // The fold met history it cannot read (or the handler failed): stop serving stale
+      // read models rather than skipping events. /healthz reports it.
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+      console.error("the read models stopped following the log:", this.#failure.message);
     });
     this.#absentTimer = this.core.clock.setTimeout(() => {
       this.#absentTimer = null;

@@ -19,7 +19,9 @@ import {
   replay,
   robotMachine,
   type RobotStatus,
+  schemaMetadata,
   TERMINAL_STATUSES,
+  upcast,
 } from "../actors/mod.ts";
 import {
   type NewEvent,
@@ -108,7 +110,8 @@ export class EngineCore {
   readonly dashboard = new DashboardProjection();
   /** Robot that last completed each workflow (for `affinity`). */
   readonly lastRobotOfWorkflow = new Map<string, string>();
-  /** Global position of the last event (in log order) applied to the projections. */
+  /** Global position of the last event (in log order) applied to the projections; the
+   * gap-safe order is by transaction, so this is not the largest position seen. */
   position = 0;
   /** Source of jitter for retry delays, in [0, 1). */
   random: () => number = Math.random;
@@ -208,7 +211,11 @@ export class EngineCore {
           eventsOf.set(change.streamId, list);
           for (const e of change.events) {
             slots.push([change.streamId, list.length]);
-            list.push({ type: e.type, data: e.data, metadata: cmd.metadata });
+            list.push({
+              type: e.type,
+              data: e.data,
+              metadata: { ...schemaMetadata(e.type), ...cmd.metadata },
+            });
           }
         }
         for (const [id, state] of mine) tentative.set(id, state);
@@ -258,7 +265,8 @@ export class EngineCore {
       ? this.jobs.get(streamId.slice(4))
       : this.robots.get(streamId.slice(6));
     if (cached) return cached;
-    const events = await this.store.readStream(streamId);
+    const events = (await this.store.readStream(streamId)).map(upcastEvent)
+      .filter((e): e is RecordedEvent => e !== null);
     const state = replay(machineOf(streamId), events);
     this.#setActor(streamId, state);
     return state;
@@ -298,7 +306,11 @@ export class EngineCore {
 
   /** Feeds events read from the log, in global order, to the actors and projections. */
   applyFromLog(events: readonly RecordedEvent[]): void {
-    for (const event of events) {
+    for (const recorded of events) {
+      // The checkpoint moves past every event, folded or not (other categories).
+      this.position = recorded.globalPosition;
+      const event = upcastEvent(recorded);
+      if (event === null) continue;
       this.#advanceActor(event);
       this.queue.apply(event);
       this.dashboard.apply(event);
@@ -309,9 +321,6 @@ export class EngineCore {
           this.lastRobotOfWorkflow.set(job.workflow.workflow_id, robotId);
         }
       }
-      // The checkpoint is the last event in log order (not the largest position: the
-      // gap-safe order is by transaction, see EventStore.readAll).
-      this.position = event.globalPosition;
     }
     for (const listener of this.#listeners) {
       try {
@@ -326,6 +335,17 @@ export class EngineCore {
   isTerminal(jobId: string): boolean {
     return TERMINAL_STATUSES.has(this.jobStatus(jobId));
   }
+}
+
+/**
+ * The event with its data at the current schema version, or null when its category is
+ * not folded here. Throws {@linkcode UnknownEventTypeError} for an unknown job or robot
+ * event, which stops the fold rather than skipping history.
+ */
+function upcastEvent(event: RecordedEvent): RecordedEvent | null {
+  const data = upcast(event);
+  if (data === null) return null;
+  return data === event.data ? event : { ...event, data };
 }
 
 function machineOf(streamId: string): typeof jobMachine | typeof robotMachine {

@@ -96,13 +96,14 @@ export function createApp(options: AppOptions): Hono {
     c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404)
   );
 
-  app.get(
-    "/healthz",
-    (c) =>
-      orch.ready
-        ? c.json({ status: "ok", position: orch.core.position })
-        : c.json({ status: "starting" }, 503),
-  );
+  app.get("/healthz", (c) => {
+    if (orch.ready) return c.json({ status: "ok", position: orch.core.position });
+    if (orch.failure) {
+      const body = { status: "failed", error: orch.failure.message, position: orch.core.position };
+      return c.json(body, 503);
+    }
+    return c.json({ status: "starting" }, 503);
+  });
 
   app.use("/api/*", async (c, next) => {
     if (!orch.ready) {

@@ -151,3 +151,25 @@ Deno.test("oversized bodies are 413, store refusals name the field, bad cursors 
     await o.stop();
   }
 });
+
+Deno.test("an unknown job event type stops the read models with a clear error instead of being skipped", async () => {
+  const store = await openEventStore({ dataDir: "memory://" });
+  const o = await startOrchestrator(store);
+  try {
+    const { job_id } = (await o.api("POST", "/api/v1/jobs", { workflow: { nodes: {} } })).body;
+    const [event] = (await store.append([{
+      streamId: `job-${job_id}`,
+      expectedVersion: "any",
+      events: [{ type: "job.teleported", data: { to: "mars" } }],
+    }])).events;
+    await o.orchestrator.subscription!.done.catch(() => {}); // the fold stopped
+    const health = await fetch(`${o.url}/healthz`);
+    assert.equal(health.status, 503);
+    const body = await health.json();
+    assert.equal(body.status, "failed");
+    assert.match(body.error, /job\.teleported/);
+    assert.match(body.error, new RegExp(`Event ${event.globalPosition} `));
+  } finally {
+    await o.stop();
+  }
+});

@@ -53,6 +53,15 @@ Deno.test("garbage frames get a protocol error and the connection survives", asy
     assert.equal(err.payload.code, "invalid_message");
     assert.match(err.payload.message, /robot_id/);
     assert.equal(err.correlation_id, "m3");
+    // One connection is one robot: registering under a second id is refused.
+    await raw.sendRaw(JSON.stringify({
+      type: "register",
+      id: "m4",
+      payload: { robot_id: "robot-ghost", auth_token: o.robotToken },
+    }));
+    const ghost = await raw.next("error");
+    assert.equal(ghost.payload.code, "already_registered");
+    assert.equal(o.orchestrator.robot("robot-ghost"), undefined);
   } finally {
     raw.kill();
     await o.stop();
