@@ -13,3 +13,24 @@ export {
   validateSpec,
   validateTimeZone,
 } from "./next_runs.ts";
+export {
+  MISFIRE_POLICIES,
+  type MisfirePolicy,
+  parseScheduleDefinition,
+  type ScheduleDefinition,
+} from "./schedule_input.ts";
+export {
+  applyScheduleEvent,
+  SCHEDULE_STREAM_PREFIX,
+  type ScheduleState,
+  uuidFromSha256,
+} from "./schedule_state.ts";
+export {
+  type ScheduledJobInput,
+  ScheduleExistsError,
+  ScheduleNotFoundError,
+  Scheduler,
+  type SchedulerOptions,
+  type ScheduleView,
+  specOf,
+} from "./scheduler.ts";

@@ -1,0 +1,99 @@
+/**
+ * A schedule's state, folded from its stream `schedule-<id>`: pure.
+ *
+ * Events (data as recorded):
+ * - `schedule.added` `{schedule_id, definition, added_at}`
+ * - `schedule.updated` `{changes, updated_at}` (only fields that changed)
+ * - `schedule.paused` `{paused_at}`, `schedule.resumed` `{resumed_at}`
+ * - `schedule.removed` `{removed_at}`
+ * - `schedule.fired` `{scheduled_for, job_id, catch_up}`; its event id is derived from
+ *   (`schedule_id`, `scheduled_for`), so recording a tick twice is a no-op.
+ *
+ * @module
+ */
+import type { RecordedEvent } from "../events/mod.ts";
+import type { ScheduleDefinition } from "./schedule_input.ts";
+
+/** Prefix of schedule streams. */
+export const SCHEDULE_STREAM_PREFIX = "schedule-";
+
+/** A schedule as folded from its events. Times are RFC 3339 UTC strings. */
+export interface ScheduleState extends ScheduleDefinition {
+  schedule_id: string;
+  /** Scheduled time of the last recorded fire. */
+  last_run: string | null;
+  created_at: string;
+  updated_at: string;
+  removed: boolean;
+  /**
+   * Ticks at or before this instant are settled (fired, or before the schedule existed or
+   * was last redefined); later ones are due. Ticks missed while down or paused lie between
+   * it and now.
+   */
+  cursor: string;
+  /** Version of the stream after the last applied event. */
+  version: number;
+}
+
+const later = (a: string, b: string): string =>
+  Temporal.Instant.compare(Temporal.Instant.from(a), Temporal.Instant.from(b)) >= 0 ? a : b;
+
+/**
+ * Applies one event of a `schedule-<id>` stream.
+ * @returns the next state; `undefined` before `schedule.added`.
+ */
+export function applyScheduleEvent(
+  state: ScheduleState | undefined,
+  event: Pick<RecordedEvent, "type" | "data" | "streamVersion">,
+): ScheduleState | undefined {
+  const d = event.data as Record<string, unknown>;
+  if (event.type === "schedule.added") {
+    const at = d.added_at as string;
+    return {
+      ...(d.definition as ScheduleDefinition),
+      schedule_id: d.schedule_id as string,
+      last_run: null,
+      created_at: at,
+      updated_at: at,
+      removed: false,
+      cursor: at,
+      version: event.streamVersion,
+    };
+  }
+  if (!state) return undefined;
+  const next = { ...state, version: event.streamVersion };
+  switch (event.type) {
+    case "schedule.updated": {
+      const at = d.updated_at as string;
+      // Ticks of the new definition before the change are not owed.
+      return { ...next, ...(d.changes as object), updated_at: at, cursor: later(state.cursor, at) };
+    }
+    case "schedule.paused":
+      return { ...next, enabled: false, updated_at: d.paused_at as string };
+    case "schedule.resumed":
+      return { ...next, enabled: true, updated_at: d.resumed_at as string };
+    case "schedule.removed":
+      return { ...next, removed: true, enabled: false, updated_at: d.removed_at as string };
+    case "schedule.fired": {
+      const at = d.scheduled_for as string;
+      return {
+        ...next,
+        last_run: state.last_run ? later(state.last_run, at) : at,
+        cursor: later(state.cursor, at),
+      };
+    }
+    default:
+      return next;
+  }
+}
+
+/** A UUID-shaped SHA-256 of `text` (the first 16 bytes). */
+export async function uuidFromSha256(text: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
+  );
+  const hex = Array.from(digest.slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+    hex.slice(20, 32)
+  }`;
+}

@@ -1,0 +1,378 @@
+/**
+ * The scheduler: keeps every schedule's state folded from its `schedule-<id>` stream, arms one
+ * timer per enabled schedule on the injected clock, and on each tick submits a job whose id
+ * is derived from (`schedule_id`, `scheduled_for`) before recording `schedule.fired` with an
+ * event id derived from the same pair. A restart, a re-saved schedule or a second scheduler
+ * on the same log can therefore never create a second job for one tick.
+ *
+ * @module
+ */
+import type { Clock } from "../engine/clock.ts";
+import { canonicalJson, type EventStore, WrongExpectedVersionError } from "../events/mod.ts";
+import { nextRuns, type NextRunsSpec } from "./next_runs.ts";
+import { parseScheduleDefinition, type ScheduleDefinition } from "./schedule_input.ts";
+import {
+  applyScheduleEvent,
+  SCHEDULE_STREAM_PREFIX,
+  type ScheduleState,
+  uuidFromSha256,
+} from "./schedule_state.ts";
+import { missedTicks } from "./_misfires.ts";
+
+/** What the scheduler asks the engine to run for one tick. */
+export interface ScheduledJobInput {
+  /** Derived from (`schedule_id`, `scheduled_for`): submitting twice must give one job. */
+  job_id: string;
+  schedule_id: string;
+  /** The tick, RFC 3339 UTC. */
+  scheduled_for: string;
+  workflow: Record<string, unknown> | null;
+  workflow_id: string | null;
+  variables: Record<string, unknown>;
+  /** 0-3. */
+  priority: number;
+  robot_id: string | null;
+}
+
+/** A schedule as the API shows it. */
+export type ScheduleView = ScheduleDefinition & {
+  schedule_id: string;
+  next_run: string | null;
+  last_run: string | null;
+  created_at: string;
+  updated_at: string;
+};
+
+/** Options of {@linkcode Scheduler}. */
+export interface SchedulerOptions {
+  store: Pick<EventStore, "append" | "readAll">;
+  clock: Clock;
+  /** Submits the tick's job; must be idempotent on `job_id`. */
+  submitJob(input: ScheduledJobInput): Promise<{ job_id: string }>;
+  /**
+   * Milliseconds a tick may be overdue and still count as on time (not a misfire).
+   * @default 5000
+   */
+  misfireGraceMs?: number;
+  /** Receives errors of timer-driven work (a failed fire is retried at the next arm). @default console.error */
+  onError?: (error: unknown) => void;
+}
+
+/** Thrown for an unknown or removed schedule id (the API answers 404). */
+export class ScheduleNotFoundError extends Error {
+  override name = "ScheduleNotFoundError";
+  readonly scheduleId: string;
+  constructor(scheduleId: string) {
+    super(`Schedule ${scheduleId} does not exist`);
+    this.scheduleId = scheduleId;
+  }
+}
+
+/** Thrown when adding a schedule whose id is taken (the API answers 409). */
+export class ScheduleExistsError extends Error {
+  override name = "ScheduleExistsError";
+  readonly scheduleId: string;
+  constructor(scheduleId: string, options?: ErrorOptions) {
+    super(`Schedule ${scheduleId} already exists`, options);
+    this.scheduleId = scheduleId;
+  }
+}
+
+/** Longest single timer; longer waits are re-armed in chunks (never early). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Specification of the next-run computation for a schedule. */
+export function specOf(s: ScheduleDefinition): NextRunsSpec {
+  return {
+    frequency: s.frequency,
+    cron_expression: s.cron_expression,
+    timezone: s.timezone,
+    anchor: s.start_at,
+  };
+}
+
+/** Schedules that fire exactly once per tick; see the module doc. */
+export class Scheduler {
+  #options: SchedulerOptions;
+  #states = new Map<string, ScheduleState>();
+  #timers = new Map<string, unknown>();
+  #queues = new Map<string, Promise<void>>();
+  #running = false;
+
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+  }
+
+  /** Folds every `schedule-*` stream from the log, handles misfires and arms timers. */
+  async start(): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const batch = await this.#options.store.readAll({ after, limit: 1000 });
+      if (batch.length === 0) break;
+      for (const e of batch) {
+        if (!e.streamId.startsWith(SCHEDULE_STREAM_PREFIX)) continue;
+        const id = e.streamId.slice(SCHEDULE_STREAM_PREFIX.length);
+        this.#put(id, applyScheduleEvent(this.#states.get(id), e));
+      }
+      after = batch[batch.length - 1].globalPosition;
+    }
+    this.#running = true;
+    for (const id of this.#states.keys()) this.#enqueue(id, () => this.#reconcile(id));
+    await this.idle();
+  }
+
+  /** Clears every timer and waits for fires in progress. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    for (const handle of this.#timers.values()) this.#options.clock.clearTimeout(handle);
+    this.#timers.clear();
+    await this.idle();
+  }
+
+  /** Resolves once no fire or command is in progress (for tests and shutdown). */
+  async idle(): Promise<void> {
+    while (this.#queues.size > 0) await Promise.all(this.#queues.values());
+  }
+
+  /**
+   * Adds a schedule (`schedule.added`).
+   * @throws {InvalidScheduleError} naming the offending field.
+   * @throws {ScheduleExistsError} when `schedule_id` is taken.
+   */
+  add(input: Record<string, unknown>): Promise<ScheduleView> {
+    const definition = parseScheduleDefinition(input, { now: this.#now() });
+    const id = typeof input.schedule_id === "string" && input.schedule_id !== ""
+      ? input.schedule_id
+      : crypto.randomUUID();
+    return this.#command(id, async () => {
+      try {
+        await this.#append(id, 0, "schedule.added", {
+          schedule_id: id,
+          definition,
+          added_at: this.#now().toString(),
+        });
+      } catch (error) {
+        if (error instanceof WrongExpectedVersionError) {
+          throw new ScheduleExistsError(id, { cause: error });
+        }
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Changes fields of a schedule; an unchanged re-save records nothing.
+   * @throws {ScheduleNotFoundError} | {InvalidScheduleError}
+   */
+  update(id: string, patch: Record<string, unknown>): Promise<ScheduleView> {
+    const base = this.#get(id);
+    const next = parseScheduleDefinition(patch, { now: this.#now(), base: definitionOf(base) });
+    const changes = Object.fromEntries(
+      Object.entries(next).filter(([k, v]) =>
+        canonicalJson(v) !== canonicalJson(base[k as keyof ScheduleDefinition])
+      ),
+    );
+    if (Object.keys(changes).length === 0) return Promise.resolve(this.get(id));
+    return this.#command(id, () =>
+      this.#append(id, "any", "schedule.updated", {
+        changes,
+        updated_at: this.#now().toString(),
+      }));
+  }
+
+  /** Stops firing until resumed (`schedule.paused`); a no-op when paused. */
+  pause(id: string): Promise<ScheduleView> {
+    if (!this.#get(id).enabled) return Promise.resolve(this.get(id));
+    return this.#command(
+      id,
+      () => this.#append(id, "any", "schedule.paused", { paused_at: this.#now().toString() }),
+    );
+  }
+
+  /** Fires again (`schedule.resumed`); ticks missed while paused follow the misfire policy. */
+  resume(id: string): Promise<ScheduleView> {
+    if (this.#get(id).enabled) return Promise.resolve(this.get(id));
+    return this.#command(
+      id,
+      () => this.#append(id, "any", "schedule.resumed", { resumed_at: this.#now().toString() }),
+    );
+  }
+
+  /** Removes a schedule (`schedule.removed`). @throws {ScheduleNotFoundError} */
+  async remove(id: string): Promise<void> {
+    this.#get(id);
+    await this.#command(
+      id,
+      () => this.#append(id, "any", "schedule.removed", { removed_at: this.#now().toString() }),
+    );
+  }
+
+  /** The schedule's view. @throws {ScheduleNotFoundError} */
+  get(id: string): ScheduleView {
+    const s = this.#get(id);
+    const after = latest(Temporal.Instant.from(s.cursor), this.#now());
+    const next = s.enabled ? nextRuns(specOf(s), after, 1)[0] : undefined;
+    return {
+      ...definitionOf(s),
+      schedule_id: s.schedule_id,
+      next_run: next?.toString() ?? null,
+      last_run: s.last_run,
+      created_at: s.created_at,
+      updated_at: s.updated_at,
+    };
+  }
+
+  /** Every schedule not removed, oldest first. */
+  list(): ScheduleView[] {
+    return [...this.#states.values()].filter((s) => !s.removed).map((s) => this.get(s.schedule_id));
+  }
+
+  /**
+   * The schedule's next `count` runs strictly after `after` (whether or not it is paused).
+   * @throws {ScheduleNotFoundError} | {RangeError} on a bad count.
+   */
+  nextRuns(id: string, after: Temporal.Instant, count: number): Temporal.Instant[] {
+    return nextRuns(specOf(this.#get(id)), after, count);
+  }
+
+  #now(): Temporal.Instant {
+    return Temporal.Instant.fromEpochMilliseconds(this.#options.clock.now());
+  }
+
+  #get(id: string): ScheduleState {
+    const s = this.#states.get(id);
+    if (!s || s.removed) throw new ScheduleNotFoundError(id);
+    return s;
+  }
+
+  #put(id: string, state: ScheduleState | undefined): void {
+    if (state) this.#states.set(id, state);
+  }
+
+  async #append(
+    id: string,
+    expectedVersion: number | "any",
+    type: string,
+    data: Record<string, unknown>,
+    eventId?: string,
+  ): Promise<void> {
+    const { events } = await this.#options.store.append([{
+      streamId: SCHEDULE_STREAM_PREFIX + id,
+      expectedVersion,
+      events: [{ type, data, eventId }],
+    }]);
+    for (const e of events) this.#put(id, applyScheduleEvent(this.#states.get(id), e));
+  }
+
+  /** Runs a command in the schedule's queue, then re-arms it; resolves with its view. */
+  #command(id: string, fn: () => Promise<void>): Promise<ScheduleView> {
+    return new Promise((resolve, reject) => {
+      this.#enqueue(id, async () => {
+        try {
+          await fn();
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        await this.#reconcile(id);
+        resolve(this.#states.get(id)!.removed ? undefined! : this.get(id));
+      }, reject);
+    });
+  }
+
+  /** Serialises work per schedule: a command and a fire never interleave. */
+  #enqueue(id: string, fn: () => Promise<void>, onError = this.#reportError): void {
+    const previous = this.#queues.get(id) ?? Promise.resolve();
+    const run = previous.then(fn).catch(onError).finally(() => {
+      if (this.#queues.get(id) === run) this.#queues.delete(id);
+    });
+    this.#queues.set(id, run);
+  }
+
+  #reportError = (error: unknown): void => (this.#options.onError ?? console.error)(error);
+
+  /** Handles missed ticks per the misfire policy and arms the timer of the next one. */
+  async #reconcile(id: string): Promise<void> {
+    const timer = this.#timers.get(id);
+    if (timer !== undefined) this.#options.clock.clearTimeout(timer);
+    this.#timers.delete(id);
+    const s = this.#states.get(id);
+    if (!this.#running || !s || s.removed || !s.enabled) return;
+    const spec = specOf(s);
+    const now = this.#now();
+    const cursor = Temporal.Instant.from(s.cursor);
+    const first = nextRuns(spec, cursor, 1)[0];
+    const grace = this.#options.misfireGraceMs ?? 5000;
+    let after = cursor;
+    if (first && now.epochMilliseconds - first.epochMilliseconds > grace) {
+      for (const tick of missedTicks(spec, s, now)) await this.#fire(id, tick, true);
+      after = now;
+    }
+    const next = nextRuns(spec, after, 1)[0];
+    if (next) this.#arm(id, next);
+  }
+
+  #arm(id: string, tick: Temporal.Instant): void {
+    const delay = tick.epochMilliseconds - this.#options.clock.now();
+    const handle = this.#options.clock.setTimeout(
+      () => this.#enqueue(id, () => this.#onTimer(id, tick)),
+      Math.max(0, Math.min(delay, MAX_TIMER_MS)),
+    );
+    this.#timers.set(id, handle);
+  }
+
+  async #onTimer(id: string, tick: Temporal.Instant): Promise<void> {
+    this.#timers.delete(id);
+    if (!this.#running) return;
+    // A long wait in chunks: never fire early.
+    if (this.#options.clock.now() < tick.epochMilliseconds) return this.#arm(id, tick);
+    const s = this.#states.get(id);
+    if (!s || s.removed || !s.enabled) return;
+    if (Temporal.Instant.compare(tick, Temporal.Instant.from(s.cursor)) > 0) {
+      await this.#fire(id, tick, false);
+    }
+    await this.#reconcile(id);
+  }
+
+  /** Submits the tick's job, then records `schedule.fired` (both idempotent per tick). */
+  async #fire(id: string, tick: Temporal.Instant, catchUp: boolean): Promise<void> {
+    const s = this.#states.get(id)!;
+    const scheduledFor = tick.toString();
+    const jobId = await uuidFromSha256(`${id}|${scheduledFor}`);
+    await this.#options.submitJob({
+      job_id: jobId,
+      schedule_id: id,
+      scheduled_for: scheduledFor,
+      workflow: s.workflow,
+      workflow_id: s.workflow_id,
+      variables: s.variables,
+      priority: s.priority,
+      robot_id: s.robot_id,
+    });
+    await this.#append(
+      id,
+      "any",
+      "schedule.fired",
+      { scheduled_for: scheduledFor, job_id: jobId, catch_up: catchUp },
+      await uuidFromSha256(`schedule.fired|${id}|${scheduledFor}`),
+    );
+  }
+}
+
+function latest(a: Temporal.Instant, b: Temporal.Instant): Temporal.Instant {
+  return Temporal.Instant.compare(a, b) >= 0 ? a : b;
+}
+
+function definitionOf(s: ScheduleState): ScheduleDefinition {
+  const {
+    schedule_id: _id,
+    last_run: _l,
+    created_at: _c,
+    updated_at: _u,
+    removed: _r,
+    cursor: _k,
+    version: _v,
+    ...definition
+  } = s;
+  return definition;
+}
