@@ -140,6 +140,11 @@ export function parseScheduleDefinition(
   } else {
     def.cron_expression = null;
     def.start_at ??= options.now.toString();
+    try {
+      def.start_at = Temporal.Instant.from(def.start_at as string).toString();
+    } catch {
+      bad("start_at", `start_at must be an RFC 3339 instant, got ${JSON.stringify(def.start_at)}`);
+    }
   }
   validateSpec({
     frequency: def.frequency as Frequency,

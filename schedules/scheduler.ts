@@ -235,8 +235,13 @@ export class Scheduler {
     return nextRuns(specOf(this.#get(id)), after, count);
   }
 
-  #now(): Temporal.Instant {
+  /** The injected clock's current instant. */
+  now(): Temporal.Instant {
     return Temporal.Instant.fromEpochMilliseconds(this.#options.clock.now());
+  }
+
+  #now(): Temporal.Instant {
+    return this.now();
   }
 
   #get(id: string): ScheduleState {

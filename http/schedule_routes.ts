@@ -1,0 +1,105 @@
+/**
+ * REST routes of schedules, mounted by the app with `app.route("/", scheduleRoutes(s))` after
+ * its auth middleware. Errors: 400 `{error: {code: "invalid_request", field, message}}`, 404
+ * for unknown ids, 409 for a taken id.
+ *
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import {
+  InvalidScheduleError,
+  ScheduleExistsError,
+  ScheduleNotFoundError,
+  type Scheduler,
+} from "../schedules/mod.ts";
+import { errorResponse, ValidationError } from "./api_errors.ts";
+
+const BASE = "/api/v1/schedules";
+
+function scheduleErrorResponse(error: Error, c: Context): Response {
+  if (error instanceof InvalidScheduleError) {
+    return c.json({
+      error: { code: "invalid_request", field: error.field, message: error.message },
+    }, 400);
+  }
+  if (error instanceof ScheduleNotFoundError) {
+    return c.json({ error: { code: "not_found", message: error.message } }, 404);
+  }
+  if (error instanceof ScheduleExistsError) {
+    return c.json(
+      { error: { code: "conflict", field: "schedule_id", message: error.message } },
+      409,
+    );
+  }
+  return errorResponse(error, c);
+}
+
+async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw new ValidationError("body", "Body is not valid JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new ValidationError("body", "Body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * The routes: `POST/GET /api/v1/schedules`, `GET/PATCH/DELETE /api/v1/schedules/:id`,
+ * `POST /api/v1/schedules/:id/pause`, `/resume`, and
+ * `GET /api/v1/schedules/:id/next-runs?after=<RFC 3339>&count=N` → `{next_runs: [...]}` (UTC
+ * instants ending in `Z`, each strictly after `after`; `after` defaults to now, `count` to 5,
+ * at most 1000).
+ * @param scheduler a started {@linkcode Scheduler}.
+ * @returns a Hono app holding only these routes and its own error mapping.
+ */
+export function scheduleRoutes(scheduler: Scheduler): Hono {
+  const app = new Hono();
+  app.onError(scheduleErrorResponse);
+  app.post(BASE, async (c) => c.json(await scheduler.add(await jsonBody(c)), 201));
+  app.get(BASE, (c) => c.json({ schedules: scheduler.list() }));
+  app.get(`${BASE}/:id`, (c) => c.json(scheduler.get(c.req.param("id"))));
+  app.patch(`${BASE}/:id`, async (c) => {
+    const body = await jsonBody(c);
+    if ("schedule_id" in body && body.schedule_id !== c.req.param("id")) {
+      throw new ValidationError("schedule_id", "schedule_id cannot be changed");
+    }
+    return c.json(await scheduler.update(c.req.param("id"), body));
+  });
+  app.delete(`${BASE}/:id`, async (c) => {
+    await scheduler.remove(c.req.param("id"));
+    return c.body(null, 204);
+  });
+  app.post(`${BASE}/:id/pause`, async (c) => c.json(await scheduler.pause(c.req.param("id"))));
+  app.post(`${BASE}/:id/resume`, async (c) => c.json(await scheduler.resume(c.req.param("id"))));
+  app.get(`${BASE}/:id/next-runs`, (c) => {
+    const id = c.req.param("id");
+    scheduler.get(id); // 404 first
+    const afterParam = c.req.query("after");
+    let after = scheduler.now();
+    if (afterParam !== undefined && afterParam !== "") {
+      try {
+        after = Temporal.Instant.from(afterParam);
+      } catch {
+        throw new ValidationError(
+          "after",
+          `after must be an RFC 3339 instant with an offset, got ${JSON.stringify(afterParam)}`,
+        );
+      }
+    }
+    const countParam = c.req.query("count") ?? "5";
+    const count = Number(countParam);
+    if (!/^\d+$/.test(countParam) || count < 1 || count > 1000) {
+      throw new ValidationError(
+        "count",
+        `count must be an integer from 1 to 1000, got ${countParam}`,
+      );
+    }
+    const runs = scheduler.nextRuns(id, after, count);
+    return c.json({ next_runs: runs.map((r) => r.toString()) });
+  });
+  return app;
+}
