@@ -264,7 +264,8 @@ export class Scheduler {
     const { events } = await this.#options.store.append([{
       streamId: SCHEDULE_STREAM_PREFIX + id,
       expectedVersion,
-      events: [{ type, data, eventId }],
+      // Schema version 1 of every schedule event (see actors/event_schemas.ts).
+      events: [{ type, data, metadata: { schema_version: 1 }, eventId }],
     }]);
     for (const e of events) this.#put(id, applyScheduleEvent(this.#states.get(id), e));
   }
