@@ -54,7 +54,11 @@ export interface SchedulerOptions {
    * @default 5000
    */
   misfireGraceMs?: number;
-  /** Receives errors of timer-driven work (a failed fire is retried at the next arm). @default console.error */
+  /**
+   * Receives errors of timer-driven work; a failed fire is retried 1 s later (a tick then
+   * overdue beyond the grace follows the misfire policy).
+   * @default console.error
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -77,6 +81,9 @@ export class ScheduleExistsError extends Error {
     this.scheduleId = scheduleId;
   }
 }
+
+/** Milliseconds before a failed fire (e.g. the store is down) is tried again. */
+const RETRY_MS = 1000;
 
 /** Longest single timer; longer waits are re-armed in chunks (never early). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -280,22 +287,39 @@ export class Scheduler {
           reject(error);
           return;
         }
-        await this.#reconcile(id);
+        try {
+          await this.#reconcile(id);
+        } catch (error) {
+          this.#failed(id, error);
+        }
         resolve(this.#states.get(id)!.removed ? undefined! : this.get(id));
       }, reject);
     });
   }
 
   /** Serialises work per schedule: a command and a fire never interleave. */
-  #enqueue(id: string, fn: () => Promise<void>, onError = this.#reportError): void {
+  #enqueue(id: string, fn: () => Promise<void>, onError?: (error: unknown) => void): void {
     const previous = this.#queues.get(id) ?? Promise.resolve();
-    const run = previous.then(fn).catch(onError).finally(() => {
+    const run = previous.then(fn).catch(onError ?? ((e) => this.#failed(id, e))).finally(() => {
       if (this.#queues.get(id) === run) this.#queues.delete(id);
     });
     this.#queues.set(id, run);
   }
 
-  #reportError = (error: unknown): void => (this.#options.onError ?? console.error)(error);
+  /** Reports a failed fire or arm and tries again in {@linkcode RETRY_MS}: never stalls. */
+  #failed(id: string, error: unknown): void {
+    (this.#options.onError ?? console.error)(error);
+    if (!this.#running) return;
+    const old = this.#timers.get(id);
+    if (old !== undefined) this.#options.clock.clearTimeout(old);
+    this.#timers.set(
+      id,
+      this.#options.clock.setTimeout(
+        () => this.#enqueue(id, () => this.#reconcile(id)),
+        RETRY_MS,
+      ),
+    );
+  }
 
   /** Handles missed ticks per the misfire policy and arms the timer of the next one. */
   async #reconcile(id: string): Promise<void> {
@@ -314,8 +338,14 @@ export class Scheduler {
       for (const tick of missedTicks(spec, s, now)) await this.#fire(id, tick, true);
       after = now;
     }
-    const next = nextRuns(spec, after, 1)[0];
-    if (next) this.#arm(id, next);
+    // A tick already due (within the grace) fires now; the first one ahead gets a timer.
+    for (;;) {
+      const next = nextRuns(spec, after, 1)[0];
+      if (!next) return;
+      if (next.epochMilliseconds > this.#options.clock.now()) return this.#arm(id, next);
+      await this.#fire(id, next, false);
+      after = next;
+    }
   }
 
   #arm(id: string, tick: Temporal.Instant): void {

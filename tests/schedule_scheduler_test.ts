@@ -222,6 +222,41 @@ Deno.test("Scheduler: add refuses a never-firing expression and a taken id", asy
   await r.store.close();
 });
 
+Deno.test("Scheduler: a failed fire is reported and retried 1 s later, never stalling", async () => {
+  const store = await openEventStore({ dataDir: "memory://" });
+  const clock = new ManualClock(ms("2026-01-01T00:00:00Z"));
+  const errors: unknown[] = [];
+  const jobs: string[] = [];
+  let failNext = true;
+  const scheduler = new Scheduler({
+    store,
+    clock,
+    onError: (e) => errors.push(e),
+    submitJob: (input) => {
+      if (failNext) {
+        failNext = false;
+        return Promise.reject(new Error("engine unavailable"));
+      }
+      jobs.push(input.scheduled_for);
+      return Promise.resolve({ job_id: input.job_id });
+    },
+  });
+  await scheduler.start();
+  await scheduler.add({ schedule_id: "f", workflow: WORKFLOW, cron_expression: "* * * * *" });
+  clock.advance(60_000);
+  await scheduler.idle();
+  assert.equal(errors.length, 1);
+  assert.deepEqual(jobs, []);
+  clock.advance(1000);
+  await scheduler.idle();
+  assert.deepEqual(jobs, ["2026-01-01T00:01:00Z"]);
+  clock.advance(59_000);
+  await scheduler.idle();
+  assert.deepEqual(jobs, ["2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z"]);
+  await scheduler.stop();
+  await store.close();
+});
+
 for (const backend of BACKENDS) {
   Deno.test(`Scheduler (${backend.name}): two schedulers on one log, every second for 10 s, make exactly 10 real jobs`, async () => {
     const { store, drop } = await backend.open();
