@@ -136,7 +136,9 @@ export class JobCommands {
    * Submits a job: records `job.submitted` and `job.queued` in one append.
    * @returns the job's view right after submission.
    */
-  async submit(input: SubmitJobInput): Promise<JobView & { replayed?: boolean }> {
+  async submit(
+    input: SubmitJobInput,
+  ): Promise<JobView & { replayed?: boolean; position?: number }> {
     const jobId = input.idempotency
       ? await jobIdForIdempotencyKey(input.idempotency.key)
       : input.job_id ?? crypto.randomUUID();
@@ -188,15 +190,16 @@ export class JobCommands {
         { type: "job.queued", data: { queued_at: now, reason: "submitted" } },
       ],
     }]);
+    let recorded;
     try {
-      await commit;
+      recorded = await commit;
     } catch (error) {
       // Two requests with one key raced: the loser answers with the winner's job.
       const winner = error instanceof InvalidTransitionError && this.#replayed(jobId, input);
       if (winner) return winner;
       throw error;
     }
-    return this.view(jobId)!;
+    return { ...this.view(jobId)!, position: recorded[recorded.length - 1].globalPosition };
   }
 
   #replayed(jobId: string, input: SubmitJobInput): (JobView & { replayed: true }) | undefined {

@@ -13,10 +13,12 @@ import {
   type RecordedEvent,
   type SqlEventStore,
   subscribeAll,
+  subscribeDirect,
   type Subscription,
 } from "../events/mod.ts";
 import type { DashboardMetrics } from "../projections/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
+import { Scheduler } from "../schedules/mod.ts";
 import { JobCommands } from "./job_commands.ts";
 import { JobDispatcher } from "./job_dispatcher.ts";
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig, EngineCore } from "./orchestrator_engine.ts";
@@ -39,6 +41,8 @@ export class Orchestrator {
   readonly jobs: JobCommands;
   readonly dispatcher: JobDispatcher;
   readonly sessions: RobotSessions;
+  /** The reference's JobScheduler: schedules that submit jobs on their ticks. */
+  readonly scheduler: Scheduler;
   #subscription: Subscription | null = null;
 
   /** The live subscription (after `start()`), e.g. to wait until an event was applied. */
@@ -56,6 +60,26 @@ export class Orchestrator {
     this.sessions = new RobotSessions(this.core, options.robotToken);
     this.dispatcher = new JobDispatcher(this.core, this.sessions);
     this.sessions.attach(this.dispatcher);
+    this.scheduler = new Scheduler({
+      store: options.store,
+      clock: this.core.clock,
+      submitJob: async (input) => {
+        if (!input.workflow) {
+          throw new TypeError(
+            `Schedule ${input.schedule_id}: workflow_id ${input.workflow_id} has no stored workflow`,
+          );
+        }
+        const job = await this.jobs.submit({
+          workflow: input.workflow,
+          workflow_id: input.workflow_id ?? undefined,
+          variables: input.variables,
+          priority: input.priority,
+          robot_id: input.robot_id,
+          job_id: input.job_id,
+        });
+        return { job_id: job.job_id };
+      },
+    });
     this.jobs = new JobCommands(this.core, {
       sendCancel: (robotId, jobId, leaseId, reason) =>
         this.sessions.send(robotId, "cancel_job", { job_id: jobId, lease_id: leaseId, reason }),
@@ -88,14 +112,19 @@ export class Orchestrator {
         this.dispatcher.armDeadline(jobId, c.lease_id, c.deadline);
       }
     }
-    this.#subscription = subscribeAll(store, {
-      after: this.core.position,
-      onEvents: (events: RecordedEvent[]) => {
-        this.core.applyFromLog(events);
-        this.dispatcher.request();
-      },
-      onError: (error) => console.error("log subscription:", error),
-    });
+    // An exclusive store (PGlite) hands over its own appends; others are read back
+    // gap-safely, since other processes may write too.
+    const onEvents = (events: readonly RecordedEvent[]) => {
+      this.core.applyFromLog(events);
+      this.dispatcher.request();
+    };
+    this.#subscription = store.exclusive
+      ? subscribeDirect(store, { after: this.core.position, onEvents })
+      : subscribeAll(store, {
+        after: this.core.position,
+        onEvents,
+        onError: (error: unknown) => console.error("log subscription:", error),
+      });
     this.#subscription.done.catch((error) => {
       // The fold met history it cannot read (or the handler failed): stop serving stale
       // read models rather than skipping events. /healthz reports it.
@@ -109,6 +138,8 @@ export class Orchestrator {
     this.#ready = true;
     this.dispatcher.request();
     this.#scheduleSeal();
+    // After the jobs are replayed, so that a catch-up tick finds the job it already made.
+    await this.scheduler.start();
   }
 
   /** Seals the log every `sealInterval` seconds (a seal writes nothing when nothing changed). */
@@ -133,6 +164,7 @@ export class Orchestrator {
 
   /** Stops following the log, closes robot connections and timers (not the store). */
   async stop(): Promise<void> {
+    await this.scheduler.stop();
     this.#ready = false;
     if (this.#absentTimer !== null) this.core.clock.clearTimeout(this.#absentTimer);
     if (this.#sealTimer !== null) this.core.clock.clearTimeout(this.#sealTimer);
@@ -158,6 +190,15 @@ export class Orchestrator {
       if (signal.aborted) done();
       else signal.addEventListener("abort", done);
     });
+  }
+
+  /**
+   * Resolves once the read models have applied the event at `position`, or after
+   * `timeoutMs` (default 5000 ms) — never rejects: a client is answered either way.
+   */
+  async settled(position: number, timeoutMs = 5000): Promise<void> {
+    await this.#subscription?.waitFor(position, { signal: AbortSignal.timeout(timeoutMs) })
+      .catch(() => {});
   }
 
   /** Robots known to the log, by robot id. */

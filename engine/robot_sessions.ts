@@ -411,7 +411,6 @@ export class RobotSessions {
     // A dropped connection (no goodbye) may be a network blip: the robot keeps its jobs
     // for the grace period and keeps them for good if it re-registers with them in
     // `active_job_ids`; otherwise they are requeued when the grace period ends.
-    await this.#disconnected(robotId, "connection_lost");
     this.#clearGrace(robotId);
     this.#graces.set(
       robotId,
@@ -423,6 +422,8 @@ export class RobotSessions {
         );
       }, grace * 1000),
     );
+    // The grace starts when the connection dropped, before the write of that fact.
+    await this.#disconnected(robotId, "connection_lost");
   }
 
   #clearGrace(robotId: string): void {

@@ -4,7 +4,13 @@
  * @module
  */
 
-import type { AppendResult, EventStore, ReadAllOptions, StreamAppend } from "./event_store.ts";
+import type {
+  AppendResult,
+  EventStore,
+  ReadAllOptions,
+  RecordedEvent,
+  StreamAppend,
+} from "./event_store.ts";
 import type { ListenOptions, SqlClient, SqlTx } from "./sql_client.ts";
 import { DEFAULT_MAX_EVENT_BYTES, validateAppend } from "./_validate_append.ts";
 import { COLUMNS, type EventRecordRow, toRecorded } from "./_event_rows.ts";
@@ -45,7 +51,15 @@ export interface SqlEventStore extends EventStore {
    *
    * @returns A function that removes the listener.
    */
-  onAppended(listener: (position: number) => void): () => void;
+  onAppended(
+    listener: (position: number, events: readonly RecordedEvent[]) => void,
+  ): () => void;
+  /**
+   * True when this store object is the only writer of its database (PGlite: one process
+   * per data directory, one transaction at a time). Its appends then commit in log order,
+   * and {@linkcode onAppended} listeners see every event, in order.
+   */
+  readonly exclusive: boolean;
   /**
    * Listens to the `NOTIFY` of appends from every process (channel
    * {@linkcode EVENTS_CHANNEL}). A wake-up hint only: notifications sent while the LISTEN
@@ -136,13 +150,17 @@ export function createSqlEventStore(
   if (!Number.isSafeInteger(maxEventBytes) || maxEventBytes < 1) {
     throw new RangeError(`maxEventBytes must be an integer >= 1, got ${maxEventBytes}`);
   }
-  const appendedListeners = new Set<(position: number) => void>();
+  const appendedListeners = new Set<
+    (position: number, events: readonly RecordedEvent[]) => void
+  >();
   const announce = (result: AppendResult) => {
-    const last = result.events.reduce((max, e) => Math.max(max, e.globalPosition), 0);
-    for (const listener of appendedListeners) queueMicrotask(() => listener(last));
+    const events = [...result.events].sort((a, b) => a.globalPosition - b.globalPosition);
+    const last = events[events.length - 1]?.globalPosition ?? 0;
+    for (const listener of appendedListeners) queueMicrotask(() => listener(last, events));
   };
 
   const store: SqlEventStore = {
+    exclusive: client.exclusive === true,
     async append(writes: StreamAppend[]): Promise<AppendResult> {
       const rows = validateAppend(writes, { newId, maxEventBytes });
       const outcome = await client.transaction((tx) =>

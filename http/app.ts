@@ -12,6 +12,7 @@ import { JobNotFoundError, replayLog } from "../engine/mod.ts";
 import type { RecordedEvent } from "../events/mod.ts";
 import { verifyLog } from "../audit/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
+import { scheduleRoutes } from "./schedule_routes.ts";
 import { parseSubmitJob } from "./job_requests.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
@@ -137,6 +138,8 @@ export function createApp(options: AppOptions): Hono {
     }),
   );
 
+  app.route("/", scheduleRoutes(orch.scheduler));
+
   app.post("/api/v1/jobs", async (c) => {
     let body: unknown;
     try {
@@ -155,6 +158,8 @@ export function createApp(options: AppOptions): Hono {
     try {
       const job = await orch.jobs.submit(input);
       if (job.replayed) c.header("Idempotent-Replayed", "true");
+      // Read your writes: answer once every read model (queue, dashboard) shows the job.
+      if (job.position) await orch.settled(job.position);
       return c.json({ job_id: job.job_id, status: job.status }, job.replayed ? 200 : 201);
     } catch (error) {
       // The store refuses data Postgres cannot hold (NUL, lone surrogates, too deep or too
