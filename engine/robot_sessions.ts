@@ -8,7 +8,12 @@
  *
  * @module
  */
-import { InvalidTransitionError, type JobResult } from "../actors/mod.ts";
+import {
+  InvalidTransitionError,
+  type JobResult,
+  type JobStatus,
+  TERMINAL_STATUSES,
+} from "../actors/mod.ts";
 import type { JobDispatcher } from "./job_dispatcher.ts";
 import type { Change, EngineCore } from "./orchestrator_engine.ts";
 import { type Envelope, envelope, isFrameError, parseFrame } from "./protocol.ts";
@@ -244,14 +249,16 @@ export class RobotSessions {
           events: [{ type: "job.logged", data: { lease_id: leaseId, entries: p.entries } }],
         }]);
         return;
-      case "job_result":
-        return await this.#result(
-          s.robotId,
-          jobId,
-          leaseId,
-          validateResult(p),
-          job.value === "dispatched",
-        );
+      case "job_result": {
+        const result = validateResult(p);
+        // A result resent after a lost acknowledgement: already recorded for this lease.
+        if (!TERMINAL_STATUSES.has(job.value as JobStatus)) {
+          await this.#result(s.robotId, jobId, leaseId, result, job.value === "dispatched");
+        }
+        const status = this.#core.jobStatus(jobId);
+        this.#send(s, "job_result_ack", { job_id: jobId, lease_id: leaseId, status }, msg.id);
+        return;
+      }
     }
   }
 

@@ -53,6 +53,9 @@ const OUTBOX_LIMIT = 10_000;
  * await robot.start();
  * ```
  */
+/** Most unacknowledged results kept for resending (oldest dropped first). */
+const UNACKED_LIMIT = 1000;
+
 export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
   /** The robot's id (`robotId` option, default its name). */
   readonly robotId: string;
@@ -67,6 +70,8 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
   #state: RobotClientState = "idle";
   #ws?: WebSocket;
   #outbox: Envelope<unknown>[] = [];
+  /** `job_result`s not yet acknowledged by the orchestrator, by job id. */
+  #unacked = new Map<string, Envelope<unknown>>();
   #paused = false;
   #stopping?: { graceful: boolean; reason: string };
   #attempt = 0;
@@ -123,7 +128,7 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
   }
 
   #heldJobIds(): string[] {
-    const ids = new Set(this.#jobs.ids);
+    const ids = new Set([...this.#jobs.ids, ...this.#unacked.keys()]);
     for (const env of this.#outbox) {
       const jobId = (env.payload as { job_id?: unknown }).job_id;
       if (typeof jobId === "string") ids.add(jobId);
@@ -200,6 +205,16 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
       now: this.#o.now?.(),
       correlationId: opts.correlationId,
     });
+    if (type === "job_result") {
+      // Held until the orchestrator acknowledges it (`job_result_ack`): a result written to
+      // a socket is not yet recorded, and the orchestrator may die before it is.
+      const jobId = String((payload as { job_id?: unknown }).job_id);
+      this.#unacked.delete(jobId);
+      this.#unacked.set(jobId, env);
+      if (this.#unacked.size > UNACKED_LIMIT) {
+        this.#unacked.delete(this.#unacked.keys().next().value!);
+      }
+    }
     const ws = this.#ws;
     if (ws?.readyState === WebSocket.OPEN && (this.#state === "online" || opts.direct)) {
       ws.send(JSON.stringify(env));
@@ -304,6 +319,9 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
         return this.#onRegistered(p as unknown as RobotRegisteredPayload);
       case "heartbeat_ack":
         return;
+      case "job_result_ack":
+        this.#unacked.delete(String(p.job_id));
+        return;
       case "job_assignment":
         return this.#jobs.assign(
           env,
@@ -365,6 +383,12 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
     if (Array.isArray(p.resume_job_ids)) {
       info.resumeJobIds = p.resume_job_ids.map(String);
       const dropped = this.#jobs.abandonAllExcept(new Set(info.resumeJobIds));
+      for (const jobId of [...this.#unacked.keys()]) {
+        if (!info.resumeJobIds.includes(jobId)) {
+          this.#unacked.delete(jobId);
+          dropped.add(jobId);
+        }
+      }
       this.#outbox = this.#outbox.filter((env) =>
         !dropped.has(String((env.payload as { job_id?: unknown }).job_id))
       );
@@ -372,7 +396,18 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
     this.#state = "online";
     this.#attempt = 0;
     this.#everRegistered = true;
-    for (const env of this.#outbox.splice(0)) this.#ws!.send(JSON.stringify(env));
+    const flushed = new Set<string>();
+    for (const env of this.#outbox.splice(0)) {
+      if (env.type === "job_result") {
+        flushed.add(String((env.payload as { job_id?: unknown }).job_id));
+      }
+      this.#ws!.send(JSON.stringify(env));
+    }
+    // Results sent before the connection dropped but never acknowledged: send them again
+    // (the orchestrator acknowledges a result it already recorded without recording twice).
+    for (const [jobId, env] of this.#unacked) {
+      if (!flushed.has(jobId)) this.#ws!.send(JSON.stringify(env));
+    }
     this.#heartbeat();
     this.#timers.heartbeat = setInterval(() => this.#heartbeat(), interval * 1000);
     this.#log.info(`Registered as ${this.robotId} (heartbeat every ${interval} s)`);

@@ -355,3 +355,27 @@ Deno.test("RobotClient options are checked", () => {
     RangeError,
   );
 });
+
+Deno.test("RobotClient resends a result that was never acknowledged, and stops once it is", async () => {
+  await withRobot({ random: () => 0 }, async ({ orch, robot }) => {
+    assign(orch, "j9", await workflowFile("stress_task_3.json"));
+    const first = await orch.next("job_result", forJob("j9"));
+    assert.equal(first.payload.status, "completed");
+    // The orchestrator died before recording it: no acknowledgement, the socket drops.
+    const reconnected = robot.once("registered", (d) => d.reconnected);
+    orch.sockets[0].close(1011, "orchestrator crashed");
+    const again = await orch.next("register", (e) => e.socket === orch.sockets[1]);
+    assert.deepEqual(again.payload.active_job_ids, ["j9"]);
+    await reconnected;
+    const resent = await orch.next("job_result", (e) => e.socket === orch.sockets[1]);
+    assert.equal(resent.payload.job_id, "j9");
+    assert.equal(resent.id, first.id);
+    orch.send("job_result_ack", { job_id: "j9", lease_id: "lease-j9", status: "completed" }, {
+      socket: orch.sockets[1],
+    });
+    await robot.once("message", (m) => m.type === "job_result_ack");
+    orch.sockets[1].close(1011, "again");
+    const third = await orch.next("register", (e) => e.socket === orch.sockets[2]);
+    assert.deepEqual(third.payload.active_job_ids, []);
+  });
+});

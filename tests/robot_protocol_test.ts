@@ -135,8 +135,9 @@ Deno.test("a job runs out of time at its deadline: cancel_job is sent and it end
       status: "completed",
       execution_time: 11,
     });
-    const err = await raw.next("error");
-    assert.equal(err.payload.code, "invalid_transition");
+    // A late result is acknowledged with the job's final state and changes nothing.
+    const ack = await raw.next("job_result_ack");
+    assert.equal(ack.payload.status, "timeout");
     assert.equal(o.orchestrator.jobs.view(job_id)?.status, "timeout");
   } finally {
     raw.kill();
@@ -225,6 +226,34 @@ Deno.test("a robot that drops and reconnects within the grace period keeps its j
     first.kill();
     back?.kill();
     late?.kill();
+    await o.stop();
+  }
+});
+
+Deno.test("results are acknowledged; a result resent after a lost acknowledgement is recorded once", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  const raw = new RawRobot(o.wsUrl, o.robotToken, "robot-ack");
+  try {
+    await raw.register();
+    const jobId = (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW })).body.job_id;
+    const a = await raw.next("job_assignment");
+    raw.send("job_accepted", { job_id: jobId, lease_id: a.payload.lease_id }, a.id);
+    const result = {
+      job_id: jobId,
+      lease_id: a.payload.lease_id,
+      status: "completed",
+      execution_time: 1,
+    };
+    const first = raw.send("job_result", result);
+    const ack = await raw.next("job_result_ack");
+    assert.equal(ack.correlation_id, first);
+    assert.equal(ack.payload.status, "completed");
+    raw.send("job_result", result); // the robot never saw the ack: it sends again
+    assert.equal((await raw.next("job_result_ack")).payload.status, "completed");
+    const types = (await o.store.readStream(`job-${jobId}`)).map((e) => e.type);
+    assert.equal(types.filter((t) => t === "job.completed").length, 1);
+  } finally {
+    raw.kill();
     await o.stop();
   }
 });
