@@ -9,7 +9,21 @@ import { parseArgs } from "node:util";
 import { replayLog } from "../engine/mod.ts";
 import { openConfiguredStore, progressBar } from "./open_configured_store.ts";
 
-const { values } = parseArgs({ args: Deno.args, options: { until: { type: "string" } } });
+const USAGE = "Usage: deno task replay [--until <RFC 3339 instant>]";
+let values: { until?: string; help?: boolean };
+try {
+  ({ values } = parseArgs({
+    args: Deno.args,
+    options: { until: { type: "string" }, help: { type: "boolean", short: "h" } },
+  }));
+} catch (error) {
+  console.error(`${(error as Error).message}\n${USAGE}`);
+  Deno.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 const until = values.until === undefined ? undefined : new Date(values.until);
 if (values.until !== undefined && (!until || Number.isNaN(until.getTime()))) {
   console.error(`--until must be an RFC 3339 instant, got ${JSON.stringify(values.until)}`);

@@ -14,6 +14,7 @@ import {
 } from "../actors/mod.ts";
 import type { EngineCore } from "./orchestrator_engine.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
+import { uuidFromSha256 } from "../schedules/schedule_state.ts";
 
 /** Input of {@linkcode JobCommands.submit}, already validated by the caller. */
 export interface SubmitJobInput {
@@ -53,15 +54,9 @@ export class IdempotencyKeyReusedError extends Error {
   }
 }
 
-/** The job id an idempotency key stands for (a UUID-shaped SHA-256 of the key). */
-export async function jobIdForIdempotencyKey(key: string): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`job:${key}`)),
-  );
-  const hex = Array.from(digest.slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
-    hex.slice(20, 32)
-  }`;
+/** The job id an idempotency key stands for (a name-based UUID of the key). */
+export function jobIdForIdempotencyKey(key: string): Promise<string> {
+  return uuidFromSha256(`job:${key}`);
 }
 
 /** A job as the API shows it: the reference's `Job` fields plus progress and lease. */

@@ -101,9 +101,11 @@ export class Orchestrator {
   async start(): Promise<void> {
     const store = this.core.store;
     for (;;) {
-      const batch = await store.readAll({ after: this.core.position, limit: 5000 });
+      const batch = await store.readAll({ after: this.core.position, limit: 2000 });
       if (batch.length === 0) break;
       this.core.applyFromLog(batch);
+      // Let the server answer (/healthz: 503 "starting") between batches of a long replay.
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
     for (const [jobId, state] of this.core.jobs) {
       const c = state.snapshot.context;

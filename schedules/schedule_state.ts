@@ -87,11 +87,16 @@ export function applyScheduleEvent(
   }
 }
 
-/** A UUID-shaped SHA-256 of `text` (the first 16 bytes). */
+/**
+ * A name-based UUID from the SHA-256 of `text`: the first 16 bytes, with the version set
+ * to 8 and the RFC 9562 variant bits, so strict UUID parsers accept it (RFC 9562 §5.8).
+ */
 export async function uuidFromSha256(text: string): Promise<string> {
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
   );
+  digest[6] = (digest[6] & 0x0f) | 0x80;
+  digest[8] = (digest[8] & 0x3f) | 0x80;
   const hex = Array.from(digest.slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
     hex.slice(20, 32)
