@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { timingSafeEqual } from "../config/tokens.ts";
 import {
   InvalidTransitionError,
   type JobResult,
@@ -495,12 +496,4 @@ export class RobotSessions {
 
 function numOrNull(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
-}
-
-function timingSafeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
 }

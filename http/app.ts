@@ -9,7 +9,8 @@ import { bodyLimit } from "hono/body-limit";
 import type { JobStatus } from "../actors/mod.ts";
 import type { Orchestrator } from "../engine/mod.ts";
 import { JobNotFoundError, replayLog } from "../engine/mod.ts";
-import type { RecordedEvent } from "../events/mod.ts";
+import { canonicalJson, type RecordedEvent } from "../events/mod.ts";
+import { timingSafeEqual } from "../config/tokens.ts";
 import { verifyLog } from "../audit/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
 import { scheduleRoutes } from "./schedule_routes.ts";
@@ -61,27 +62,6 @@ function intParam(value: string | undefined, field: string, fallback: number, ma
 
 /** Largest request body, in bytes (1 MiB, as the robot protocol's frames). */
 export const MAX_BODY_BYTES = 1024 * 1024;
-
-/** Compares two strings in time independent of where they differ. */
-export function timingSafeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
-}
-
-/** JSON with object keys sorted at every level (for hashing a request body). */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
 
 async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -153,9 +133,11 @@ export function createApp(options: AppOptions): Hono {
       if (key.length < 1 || key.length > 255) {
         throw new ValidationError("Idempotency-Key", "Idempotency-Key must be 1-255 characters");
       }
-      input.idempotency = { key, request_sha256: await sha256Hex(canonicalJson(body)) };
     }
     try {
+      if (key !== undefined) {
+        input.idempotency = { key, request_sha256: await sha256Hex(canonicalJson(body)) };
+      }
       const job = await orch.jobs.submit(input);
       if (job.replayed) c.header("Idempotent-Replayed", "true");
       // Read your writes: answer once every read model (queue, dashboard) shows the job.
