@@ -257,3 +257,22 @@ Deno.test("results are acknowledged; a result resent after a lost acknowledgemen
     await o.stop();
   }
 });
+
+Deno.test("a job no robot can take stays queued with the reason visible in the API", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  const raw = new RawRobot(o.wsUrl, o.robotToken, "robot-plain");
+  try {
+    await raw.register({ capabilities: ["excel"] });
+    const { job_id } = (await o.api("POST", "/api/v1/jobs", {
+      workflow: WORKFLOW,
+      required_capabilities: ["browser"],
+    })).body;
+    await o.waitUntil(() => o.orchestrator.dispatcher.waitReasons.has(job_id));
+    const view = (await o.api("GET", `/api/v1/jobs/${job_id}`)).body;
+    assert.equal(view.status, "queued");
+    assert.match(view.queue_reason, /robot-plain: lacks capabilities browser/);
+  } finally {
+    raw.kill();
+    await o.stop();
+  }
+});
