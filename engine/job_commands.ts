@@ -90,6 +90,23 @@ export interface JobView {
   result: JobContext["result"];
 }
 
+/** Filters and paging of {@linkcode JobCommands.list}. Instants are RFC 3339 UTC. */
+export interface JobListOptions {
+  status?: JobStatus;
+  workflow_id?: string;
+  /** Robot holding (or that last held) the job. */
+  robot_id?: string;
+  /** Only jobs created strictly after / before these instants. */
+  created_after?: string;
+  created_before?: string;
+  /** @default "desc" (newest first) */
+  order?: "asc" | "desc";
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+  /** @default 100 */
+  limit?: number;
+}
+
 /** Thrown when a job id is unknown. */
 export class JobNotFoundError extends Error {
   override name = "JobNotFoundError";
@@ -246,19 +263,36 @@ export class JobCommands {
     return toJobView(state.snapshot.value as JobStatus, state.snapshot.context);
   }
 
-  /** Jobs, newest first, optionally of one status; at most `limit` (default 100). */
-  list(options: { status?: JobStatus; limit?: number } = {}): JobView[] {
+  /**
+   * Jobs matching the filters, sorted by `created_at` then `job_id` (newest first unless
+   * `order` is `"asc"`), at most `limit` (default 100) after the `cursor` position.
+   * @returns the page and the cursor of its last job when more may follow, else null.
+   */
+  list(options: JobListOptions = {}): { jobs: JobView[]; next_cursor: string | null } {
+    const asc = options.order === "asc";
+    const key = (v: JobView) => `${v.created_at}|${v.job_id}`;
     const views: JobView[] = [];
     for (const state of this.#core.jobs.values()) {
-      if (state.snapshot.context.job_id === null) continue;
+      const c = state.snapshot.context;
+      if (c.job_id === null) continue;
       if (options.status && state.snapshot.value !== options.status) continue;
-      views.push(toJobView(state.snapshot.value as JobStatus, state.snapshot.context));
+      if (options.workflow_id && c.workflow?.workflow_id !== options.workflow_id) continue;
+      if (options.robot_id && c.robot_id !== options.robot_id) continue;
+      if (options.created_after && c.created_at! <= options.created_after) continue;
+      if (options.created_before && c.created_at! >= options.created_before) continue;
+      const view = toJobView(state.snapshot.value as JobStatus, c);
+      if (options.cursor && (asc ? key(view) <= options.cursor : key(view) >= options.cursor)) {
+        continue;
+      }
+      views.push(view);
     }
-    views.sort((
-      a,
-      b,
-    ) => (a.created_at! < b.created_at! ? 1 : a.created_at! > b.created_at! ? -1 : 0));
-    return views.slice(0, options.limit ?? 100);
+    views.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0) * (asc ? 1 : -1));
+    const limit = options.limit ?? 100;
+    const page = views.slice(0, limit);
+    return {
+      jobs: page,
+      next_cursor: views.length > limit ? key(page[page.length - 1]) : null,
+    };
   }
 }
 

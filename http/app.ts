@@ -160,8 +160,36 @@ export function createApp(options: AppOptions): Hono {
       throw new ValidationError("status", `status must be one of ${[...JOB_STATUSES].join(", ")}`);
     }
     const limit = intParam(c.req.query("limit"), "limit", 100, 1000);
-    const jobs = orch.jobs.list({ status: status as JobStatus | undefined, limit });
-    return c.json({ jobs });
+    const instant = (field: string): string | undefined => {
+      const v = c.req.query(field);
+      if (v === undefined || v === "") return undefined;
+      const t = new Date(v);
+      if (Number.isNaN(t.getTime())) {
+        throw new ValidationError(field, `${field} must be an RFC 3339 instant, got ${v}`);
+      }
+      return t.toISOString();
+    };
+    const order = c.req.query("order") ?? "desc";
+    if (order !== "asc" && order !== "desc") {
+      throw new ValidationError("order", "order must be asc or desc");
+    }
+    return c.json(orch.jobs.list({
+      status: status as JobStatus | undefined,
+      workflow_id: c.req.query("workflow_id") || undefined,
+      robot_id: c.req.query("robot_id") || undefined,
+      created_after: instant("created_after"),
+      created_before: instant("created_before"),
+      order,
+      cursor: c.req.query("cursor") || undefined,
+      limit,
+    }));
+  });
+
+  app.get("/api/v1/jobs/:id/events", async (c) => {
+    const jobId = c.req.param("id");
+    if (!orch.jobs.view(jobId)) throw new JobNotFoundError(jobId);
+    const events = await orch.core.store.readStream(`job-${jobId}`);
+    return c.json({ events: events.map(eventJson) });
   });
 
   app.get("/api/v1/jobs/:id", (c) => {

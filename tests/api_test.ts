@@ -3,6 +3,7 @@
  * the field, and nothing written.
  */
 import assert from "node:assert/strict";
+import { ManualClock } from "../engine/mod.ts";
 import { openEventStore } from "../events/mod.ts";
 import { startOrchestrator } from "./_harness.ts";
 
@@ -169,6 +170,52 @@ Deno.test("an unknown job event type stops the read models with a clear error in
     assert.equal(body.status, "failed");
     assert.match(body.error, /job\.teleported/);
     assert.match(body.error, new RegExp(`Event ${event.globalPosition} `));
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("the jobs list filters by status, workflow and time, sorts, and pages with a cursor", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }), {}, clock);
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const workflow = { metadata: { name: i % 2 ? "odd" : "even" }, nodes: {} };
+      ids.push((await o.api("POST", "/api/v1/jobs", { workflow })).body.job_id);
+      clock.advance(1000);
+    }
+    await o.api("POST", `/api/v1/jobs/${ids[0]}/cancel`);
+    const page1 = (await o.api("GET", "/api/v1/jobs?limit=2")).body;
+    assert.deepEqual(page1.jobs.map((j: { job_id: string }) => j.job_id), [ids[4], ids[3]]);
+    const page2 =
+      (await o.api("GET", `/api/v1/jobs?limit=2&cursor=${encodeURIComponent(page1.next_cursor)}`))
+        .body;
+    assert.deepEqual(page2.jobs.map((j: { job_id: string }) => j.job_id), [ids[2], ids[1]]);
+    const page3 =
+      (await o.api("GET", `/api/v1/jobs?limit=2&cursor=${encodeURIComponent(page2.next_cursor)}`))
+        .body;
+    assert.deepEqual(page3.jobs.map((j: { job_id: string }) => j.job_id), [ids[0]]);
+    assert.equal(page3.next_cursor, null);
+    const asc = (await o.api("GET", "/api/v1/jobs?order=asc&workflow_id=even")).body;
+    assert.deepEqual(asc.jobs.map((j: { job_id: string }) => j.job_id), [ids[0], ids[2], ids[4]]);
+    const cancelled = (await o.api("GET", "/api/v1/jobs?status=cancelled")).body;
+    assert.deepEqual(cancelled.jobs.map((j: { job_id: string }) => j.job_id), [ids[0]]);
+    const window = (await o.api(
+      "GET",
+      "/api/v1/jobs?created_after=2026-06-01T12:00:00.500Z&created_before=2026-06-01T12:00:03Z",
+    )).body;
+    assert.deepEqual(window.jobs.map((j: { job_id: string }) => j.job_id), [ids[2], ids[1]]);
+    const bad = await o.api("GET", "/api/v1/jobs?created_after=soon");
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.field, "created_after");
+    const history = (await o.api("GET", `/api/v1/jobs/${ids[0]}/events`)).body;
+    assert.deepEqual(history.events.map((e: { type: string }) => e.type), [
+      "job.submitted",
+      "job.queued",
+      "job.cancelled",
+    ]);
+    assert.equal((await o.api("GET", "/api/v1/jobs/nope/events")).status, 404);
   } finally {
     await o.stop();
   }

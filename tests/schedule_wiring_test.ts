@@ -29,8 +29,8 @@ Deno.test("a schedule created over the API submits a job on each tick, once per 
     );
     assert.deepEqual(next.body.next_runs, ["2026-06-01T12:00:01Z", "2026-06-01T12:00:02Z"]);
     for (let i = 0; i < 3; i++) clock.advance(1000);
-    await o.waitUntil(() => o.orchestrator.jobs.list().length === 3);
-    const jobs = o.orchestrator.jobs.list();
+    await o.waitUntil(() => o.orchestrator.jobs.list().jobs.length === 3);
+    const { jobs } = o.orchestrator.jobs.list();
     assert.equal(jobs.length, 3);
     assert.ok(jobs.every((j) => j.priority === "high" && j.status === "queued"));
     const bad = await o.api("POST", "/api/v1/schedules", {
