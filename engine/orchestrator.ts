@@ -203,6 +203,26 @@ export class Orchestrator {
       .catch(() => {});
   }
 
+  /**
+   * Pauses or resumes a robot from the API: records `robot.paused` / `robot.resumed` and
+   * tells the robot (`pause` / `resume`). A paused robot gets no new job; its running jobs
+   * go on.
+   * @throws {InvalidTransitionError} when the robot is offline (or already in that state).
+   */
+  async setRobotPaused(robotId: string, paused: boolean): Promise<void> {
+    const at = this.core.nowIso();
+    await this.core.commit([{
+      streamId: `robot-${robotId}`,
+      events: [
+        paused
+          ? { type: "robot.paused", data: { paused_at: at, reason: "paused by operator" } }
+          : { type: "robot.resumed", data: { resumed_at: at } },
+      ],
+    }]);
+    this.sessions.send(robotId, paused ? "pause" : "resume", { robot_id: robotId });
+    if (!paused) this.dispatcher.request();
+  }
+
   /** Robots known to the log, by robot id. */
   robots(): RobotView[] {
     return [...this.core.robots.keys()].sort().map((id) => this.robot(id)!).filter(Boolean);

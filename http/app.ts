@@ -215,6 +215,20 @@ export function createApp(options: AppOptions): Hono {
     return c.json(robot);
   });
 
+  for (const action of ["pause", "resume"] as const) {
+    app.post(`/api/v1/robots/:id/${action}`, async (c) => {
+      const robotId = c.req.param("id");
+      if (!orch.robot(robotId)) {
+        return c.json(
+          { error: { code: "not_found", message: `Robot ${robotId} does not exist` } },
+          404,
+        );
+      }
+      await orch.setRobotPaused(robotId, action === "pause");
+      return c.json(orch.robot(robotId));
+    });
+  }
+
   app.get("/api/v1/metrics/dashboard", (c) => c.json(orch.dashboard()));
 
   app.get("/api/v1/metrics/projections", async (c) => {

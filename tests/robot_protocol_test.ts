@@ -276,3 +276,28 @@ Deno.test("a job no robot can take stays queued with the reason visible in the A
     await o.stop();
   }
 });
+
+Deno.test("an operator pauses a robot (no new jobs) and resumes it (it gets the queued job)", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  const raw = new RawRobot(o.wsUrl, o.robotToken, "robot-p");
+  try {
+    await raw.register();
+    const paused = await o.api("POST", "/api/v1/robots/robot-p/pause");
+    assert.equal(paused.status, 200);
+    assert.equal(paused.body.status, "paused");
+    assert.equal((await raw.next("pause")).payload.robot_id, "robot-p");
+    const { job_id } = (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW })).body;
+    await o.waitUntil(() => o.orchestrator.jobs.view(job_id)?.status === "queued");
+    const again = await o.api("POST", "/api/v1/robots/robot-p/pause");
+    assert.equal(again.status, 409);
+    const resumed = await o.api("POST", "/api/v1/robots/robot-p/resume");
+    assert.equal(resumed.body.status, "online");
+    await raw.next("resume");
+    const a = await raw.next("job_assignment");
+    assert.equal(a.payload.job_id, job_id);
+    assert.equal((await o.api("POST", "/api/v1/robots/nope/pause")).status, 404);
+  } finally {
+    raw.kill();
+    await o.stop();
+  }
+});
