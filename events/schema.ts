@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { EventRecordRow } from "./_event_rows.ts";
 import type { SqlClient, SqlTx } from "./sql_client.ts";
 import { eventHash, GENESIS_HASH } from "./hash_chain.ts";
 
@@ -91,16 +92,7 @@ export async function migrateEventsSchema(client: SqlClient): Promise<void> {
 }
 
 /** Rows read to backfill a stream's hashes. */
-interface BackfillRow {
-  global_position: number;
-  stream_id: string;
-  stream_version: number;
-  event_id: string;
-  type: string;
-  data: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  hash: string | null;
-}
+type BackfillRow = Omit<EventRecordRow, "recorded_at"> & { hash: string | null };
 
 /**
  * Computes the missing hashes of streams written before the hash chain existed, over the
