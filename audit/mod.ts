@@ -30,3 +30,13 @@ export {
   type VerifyProgress,
 } from "./verify_log.ts";
 export { sealLog } from "./seal_log.ts";
+export {
+  checkJobEvents,
+  checkJobInvariants,
+  type JobInvariantOptions,
+  type JobInvariantReport,
+  type JobInvariantRule,
+  type JobInvariantSource,
+  type JobInvariantViolation,
+  TERMINAL_JOB_EVENTS,
+} from "./job_invariants.ts";
