@@ -164,8 +164,35 @@ export class Orchestrator {
     }
   }
 
+  /**
+   * Asks the event store for its position: null when it answers within `timeoutMs`, else
+   * why it did not (for `/healthz`: "degraded" while the database cannot be reached).
+   * @param timeoutMs Longest wait in milliseconds. @default 2000
+   */
+  async storeProblem(timeoutMs = 2000): Promise<string | null> {
+    let timer: unknown = null;
+    try {
+      await Promise.race([
+        this.core.store.currentPosition(),
+        new Promise((_, reject) => {
+          timer = this.core.clock.setTimeout(
+            () => reject(new Error(`no answer in ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+      return null;
+    } catch (error) {
+      return `event store unreachable: ${error instanceof Error ? error.message : error}`;
+    } finally {
+      if (timer !== null) this.core.clock.clearTimeout(timer);
+    }
+  }
+
   /** Stops following the log, closes robot connections and timers (not the store). */
   async stop(): Promise<void> {
+    // Appends waiting for an unreachable database give up, so that stopping cannot hang.
+    this.core.stopRetrying();
     await this.scheduler.stop();
     this.#ready = false;
     if (this.#absentTimer !== null) this.core.clock.clearTimeout(this.#absentTimer);

@@ -24,9 +24,12 @@ import {
   upcast,
 } from "../actors/mod.ts";
 import {
+  type AppendResult,
+  isStoreUnavailable,
   type NewEvent,
   type RecordedEvent,
   type SqlEventStore,
+  type StreamAppend,
   WrongExpectedVersionError,
 } from "../events/mod.ts";
 import { DashboardProjection, QueueProjection } from "../projections/mod.ts";
@@ -115,9 +118,16 @@ export class EngineCore {
   position = 0;
   /** Source of jitter for retry delays, in [0, 1). */
   random: () => number = Math.random;
+  /**
+   * Why the store could not be reached, while appends wait for it (null when the last
+   * append went through).
+   */
+  storeFailure: Error | null = null;
   #pending: PendingCommand[] = [];
   #flushing = false;
   #listeners = new Set<EventListener>();
+  #stopRetrying: (() => void) | null = null;
+  #retrying = true;
 
   constructor(store: SqlEventStore, clock: Clock, config: EngineConfig) {
     this.store = store;
@@ -215,6 +225,9 @@ export class EngineCore {
               type: e.type,
               data: e.data,
               metadata: { ...schemaMetadata(e.type), ...cmd.metadata },
+              // Chosen here, so that an append sent again after a lost connection is an
+              // idempotent replay when its first try was committed after all.
+              eventId: crypto.randomUUID(),
             });
           }
         }
@@ -227,7 +240,7 @@ export class EngineCore {
     if (accepted.length === 0) return;
     const order = [...eventsOf.keys()];
     try {
-      const result = await this.store.append(order.map((streamId) => ({
+      const result = await this.#appendThroughOutage(order.map((streamId) => ({
         streamId,
         expectedVersion: base.get(streamId)!,
         events: eventsOf.get(streamId)!,
@@ -258,6 +271,50 @@ export class EngineCore {
         for (const { cmd } of accepted) cmd.reject(error);
       }
     }
+  }
+
+  /**
+   * Appends; while the database cannot be reached (connection refused or dropped, server
+   * restarting: {@linkcode isStoreUnavailable}) sends the same append again after 50 ms,
+   * 100 ms… up to 2 s, until it goes through or {@linkcode EngineCore.stopRetrying} is
+   * called. Commands wait meanwhile (later ones queue behind), so a database restart
+   * delays writes but loses none and leaves nothing half-done; the fixed event ids make a
+   * retry of an append that was in fact committed a replay, not a second write.
+   */
+  async #appendThroughOutage(writes: StreamAppend[]): Promise<AppendResult> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        const result = await this.store.append(writes);
+        if (this.storeFailure) {
+          console.error("event store reachable again; waiting appends went through");
+          this.storeFailure = null;
+        }
+        return result;
+      } catch (error) {
+        if (!isStoreUnavailable(error) || !this.#retrying) throw error;
+        if (!this.storeFailure) {
+          console.error(`event store unreachable, appends wait for it: ${error}`);
+        }
+        this.storeFailure = error as Error;
+        await new Promise<void>((resolve) => {
+          const handle = this.clock.setTimeout(() => {
+            this.#stopRetrying = null;
+            resolve();
+          }, Math.min(2000, 50 * 2 ** Math.min(attempt, 6)));
+          this.#stopRetrying = () => {
+            this.clock.clearTimeout(handle);
+            resolve();
+          };
+        });
+      }
+    }
+  }
+
+  /** Makes appends waiting for an unreachable store fail now, and later ones at once. */
+  stopRetrying(): void {
+    this.#retrying = false;
+    this.#stopRetrying?.();
+    this.#stopRetrying = null;
   }
 
   async #load(streamId: string): Promise<ActorState<typeof jobMachine | typeof robotMachine>> {

@@ -55,6 +55,7 @@ export { openEventStore, type OpenEventStoreOptions } from "./open_store.ts";
 export { subscribeDirect } from "./direct_subscription.ts";
 export { DEFAULT_MAX_EVENT_BYTES, EVENT_TYPE_PATTERN } from "./_validate_append.ts";
 export { canonicalJson } from "./canonical_json.ts";
+export { isStoreUnavailable } from "./store_unavailable.ts";
 export {
   canonicalEventContent,
   type ChainedEvent,

@@ -32,6 +32,14 @@ export interface PostgresClientOptions {
 
 type Sql = postgres.Sql<Record<string, never>>;
 
+/** A LISTEN of the client, kept to be moved to a new pool. */
+interface ListenEntry {
+  channel: string;
+  onNotify: (payload: string) => void;
+  opts?: ListenOptions;
+  stop?: () => Promise<void>;
+}
+
 /**
  * Connects to PostgreSQL and wraps the pool as a {@linkcode SqlClient}.
  *
@@ -61,25 +69,55 @@ export async function createPostgresClient(
     application_name: options.applicationName ?? "orchestrator-events",
   };
   if (schema !== undefined) connection.search_path = schema;
-  const sql: Sql = postgres(options.url, {
-    max: options.max ?? 10,
-    onnotice: () => {},
-    connection,
-    types: {
-      int8: {
-        to: 20,
-        from: [20],
-        serialize: (value: number | bigint) => String(value),
-        parse: (value: string) => Number(value),
+  const connect = (): Sql =>
+    postgres(options.url, {
+      max: options.max ?? 10,
+      onnotice: () => {},
+      connection,
+      types: {
+        int8: {
+          to: 20,
+          from: [20],
+          serialize: (value: number | bigint) => String(value),
+          parse: (value: string) => Number(value),
+        },
       },
-    },
-  }) as unknown as Sql;
+    }) as unknown as Sql;
+  let sql = connect();
   try {
     if (schema !== undefined) await sql.unsafe(`create schema if not exists ${schema}`);
   } catch (error) {
     await sql.end();
     throw error;
   }
+
+  // postgres.js 3.4.9 defers small writes with setImmediate; when the server closes the
+  // connection first, the deferred write runs on a null socket and throws where no caller
+  // can catch it (porsager/postgres#1154, #1208; denoland/deno#34667), which would end the
+  // process, and leaves that connection unable to write again. Such an error is stopped
+  // here and the whole pool is replaced: the queries of the old one fail with
+  // CONNECTION_ENDED (callers see an unreachable store and retry), LISTENs move over.
+  const listens = new Set<ListenEntry>();
+  const listenOn = async (pool: Sql, entry: ListenEntry) => {
+    const { unlisten } = await pool.listen(
+      entry.channel,
+      entry.onNotify,
+      () => entry.opts?.onListen?.(),
+    );
+    entry.stop = unlisten;
+  };
+  const onUncaught = (event: ErrorEvent) => {
+    if (!isClosedSocketWrite(event.error)) return;
+    event.preventDefault();
+    console.error(
+      "postgres.js wrote to a closed connection (porsager/postgres#1154); replacing the pool",
+    );
+    const old = sql;
+    sql = connect();
+    old.end({ timeout: 0 }).catch(() => {});
+    for (const entry of listens) listenOn(sql, entry).catch(() => {});
+  };
+  globalThis.addEventListener("error", onUncaught);
 
   const query = async <T>(tx: Sql, text: string, params: unknown[] = []) =>
     (await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[];
@@ -96,11 +134,23 @@ export async function createPostgresClient(
     async listen(channel: string, onNotify: (payload: string) => void, opts?: ListenOptions) {
       // postgres.js keeps one dedicated LISTEN connection; when it is lost it reconnects,
       // re-runs LISTEN and calls onlisten again.
-      const { unlisten } = await sql.listen(channel, onNotify, () => opts?.onListen?.());
+      const entry: ListenEntry = { channel, onNotify, opts };
+      await listenOn(sql, entry);
+      listens.add(entry);
       return async () => {
-        await unlisten();
+        listens.delete(entry);
+        await entry.stop?.();
       };
     },
-    close: () => sql.end(),
+    close: () => {
+      globalThis.removeEventListener("error", onUncaught);
+      return sql.end();
+    },
   };
+}
+
+/** The uncatchable TypeError of postgres.js's deferred write on a closed socket. */
+function isClosedSocketWrite(error: unknown): boolean {
+  return error instanceof TypeError && /reading 'write'/.test(error.message) &&
+    /postgres[\\/].*connection\.js/.test(error.stack ?? "") && /nextWrite/.test(error.stack ?? "");
 }

@@ -12,7 +12,7 @@ import {
   JobAlreadyFinishedError,
   JobNotFoundError,
 } from "../engine/mod.ts";
-import { WrongExpectedVersionError } from "../events/mod.ts";
+import { isStoreUnavailable, WrongExpectedVersionError } from "../events/mod.ts";
 
 /** A request that is wrong in one named field: answered 400. */
 export class ValidationError extends Error {
@@ -48,6 +48,12 @@ export function errorResponse(error: Error, c: Context): Response {
   }
   if (error instanceof InvalidTransitionError || error instanceof WrongExpectedVersionError) {
     return c.json({ error: { code: "conflict", message: error.message } }, 409);
+  }
+  if (isStoreUnavailable(error)) {
+    c.header("Retry-After", "1");
+    return c.json({
+      error: { code: "store_unavailable", message: "The event store cannot be reached; retry" },
+    }, 503);
   }
   console.error("request failed:", error);
   return c.json({ error: { code: "internal_error", message: "Internal server error" } }, 500);

@@ -77,8 +77,15 @@ export function createApp(options: AppOptions): Hono {
     c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404)
   );
 
-  app.get("/healthz", (c) => {
-    if (orch.ready) return c.json({ status: "ok", position: orch.core.position });
+  app.get("/healthz", async (c) => {
+    if (orch.ready) {
+      // Serving from memory, but writes wait while the database cannot be reached.
+      const problem = await orch.storeProblem();
+      if (problem) {
+        return c.json({ status: "degraded", error: problem, position: orch.core.position }, 503);
+      }
+      return c.json({ status: "ok", position: orch.core.position });
+    }
     if (orch.failure) {
       const body = { status: "failed", error: orch.failure.message, position: orch.core.position };
       return c.json(body, 503);

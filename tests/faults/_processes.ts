@@ -46,13 +46,13 @@ function spawn(args: string[], env: Record<string, string>): Child {
     }
   };
   const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]).catch(() => {});
+  let dead = false;
   const exited = child.status.then(async (s) => {
     await pumped;
+    dead = true;
     for (const w of [...waiters]) w();
     return s;
   });
-  let dead = false;
-  exited.then(() => (dead = true));
   return {
     child,
     output: () => text,
@@ -105,18 +105,43 @@ export interface FaultSite {
   drop(): Promise<void>;
 }
 
-/**
- * Creates a fresh schema and the environment of orchestrators on it.
- * @param config Extra environment of the orchestrator (HEARTBEAT_TIMEOUT…).
- * @param port Port of the orchestrators. @default a free one
- */
-export async function openFaultSite(
-  config: Record<string, string> = {},
-  port: number = freePort(),
-  fast = true,
-): Promise<FaultSite> {
+/** Options of {@linkcode openFaultSite}. */
+export interface FaultSiteOptions {
+  /** Extra environment of the orchestrator (HEARTBEAT_TIMEOUT…). @default {} */
+  config?: Record<string, string>;
+  /** Port of the orchestrators. @default a free one */
+  port?: number;
+  /**
+   * Connect the orchestrator as its own login role (created here, owner of the schema,
+   * dropped by `drop()`), so that a test can refuse its connections (`nologin`) without
+   * touching anyone else's. @default false (the test database's user)
+   */
+  ownRole?: boolean;
+}
+
+/** Creates a fresh schema and the environment of orchestrators on it. */
+export async function openFaultSite(options: FaultSiteOptions = {}): Promise<FaultSite> {
+  const { config = {}, port = freePort() } = options;
   const schema = `f_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   const applicationName = `orchestrator-${schema}`;
+  const role = options.ownRole ? `${schema}_role` : null;
+  const url = new URL(TEST_DATABASE_URL);
+  if (role) {
+    await admin(async (sql) => {
+      await sql.unsafe(`create role ${role} login`);
+      await sql.unsafe(`create schema ${schema} authorization ${role}`);
+      // `create schema if not exists` at start-up asks for it even when the schema exists.
+      await sql.unsafe(`grant create on database ${url.pathname.slice(1)} to ${role}`);
+    });
+    url.username = role;
+    url.password = "";
+  }
+  url.searchParams.set("application_name", applicationName);
+  // Commits do not wait for the WAL flush (synchronous_commit=off as a startup parameter
+  // of the orchestrator's connections): the faults here kill the orchestrator or its
+  // connections, never the database server's disk, and on a shared 2-core machine the
+  // fsync of each commit would otherwise set the pace of the whole suite.
+  url.searchParams.set("synchronous_commit", "off");
   const dataDir = await Deno.makeTempDir({ prefix: "orch-faults-" });
   const store = await openEventStore({
     databaseUrl: TEST_DATABASE_URL,
@@ -124,13 +149,9 @@ export async function openFaultSite(
     schema,
     maxConnections: 2,
     applicationName: `faults-checker-${schema}`,
+    // With its own role, the orchestrator creates (and owns) the table at its first start.
+    migrate: role === null,
   });
-  const sep = TEST_DATABASE_URL.includes("?") ? "&" : "?";
-  // Commits do not wait for the WAL flush (synchronous_commit=off as a startup parameter
-  // of the orchestrator's connections): the faults here kill the orchestrator or its
-  // connections, never the database server's disk, and on a shared 2-core machine the
-  // fsync of each commit would otherwise set the pace of the whole suite.
-  const urlParams = fast ? "&synchronous_commit=off" : "";
   return {
     schema,
     applicationName,
@@ -139,7 +160,7 @@ export async function openFaultSite(
     wsUrl: `ws://127.0.0.1:${port}/ws/robot`,
     store,
     env: {
-      DATABASE_URL: `${TEST_DATABASE_URL}${sep}application_name=${applicationName}${urlParams}`,
+      DATABASE_URL: url.href,
       DATABASE_SCHEMA: schema,
       DATA_DIR: dataDir,
       ORCHESTRATOR_HOST: "127.0.0.1",
@@ -151,15 +172,30 @@ export async function openFaultSite(
     },
     async drop() {
       await store.close();
-      const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
-      try {
+      await admin(async (sql) => {
         await sql.unsafe(`drop schema if exists ${schema} cascade`);
-      } finally {
-        await sql.end();
-      }
+        if (role) {
+          await sql.unsafe(
+            `select pg_terminate_backend(pid) from pg_stat_activity where usename = $1`,
+            [role],
+          );
+          await sql.unsafe(`drop owned by ${role}`);
+          await sql.unsafe(`drop role if exists ${role}`);
+        }
+      });
       await Deno.remove(dataDir, { recursive: true });
     },
   };
+}
+
+/** Runs `fn` on a connection of the test database's (super)user. */
+export async function admin<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end();
+  }
 }
 
 /** Starts `main.ts` on the site and resolves once it has replayed the log (`; ready`). */

@@ -50,7 +50,7 @@ Deno.test({
     const config = { HEARTBEAT_INTERVAL: "2", HEARTBEAT_TIMEOUT: "20", RECONNECT_GRACE: "10" };
     // Each round has its own schema (its own log) on the same port: the robots stay and
     // reconnect to each new orchestrator as they would after any restart.
-    let site = await openFaultSite(config);
+    let site = await openFaultSite({ config });
     let watch = watchLog(site.store);
     let orchestrator: Child = await startOrchestratorProcess(site);
     let fleet: Child | null = null;
@@ -93,7 +93,7 @@ Deno.test({
           await orchestrator.kill();
           await watch.close();
           await site.drop();
-          site = await openFaultSite(config, site.port);
+          site = await openFaultSite({ config, port: site.port });
           watch = watchLog(site.store);
           orchestrator = await startOrchestratorProcess(site);
         }
