@@ -3,8 +3,8 @@
  *
  * Start-up rebuilds every actor and projection by reading the whole log, re-arms the
  * deadlines of jobs that were dispatched or running, then follows the log live. Robots the
- * log says were connected get one heartbeat timeout to reconnect before they are declared
- * lost and their jobs requeued.
+ * log says were connected get one heartbeat timeout plus the reconnect grace to reconnect
+ * before they are declared lost and their jobs requeued.
  *
  * @module
  */
@@ -133,10 +133,16 @@ export class Orchestrator {
       this.#failure = error instanceof Error ? error : new Error(String(error));
       console.error("the read models stopped following the log:", this.#failure.message);
     });
+    // After a restart every robot's connection dropped without a goodbye: each gets the
+    // silence a live robot is allowed plus the grace of a dropped connection. The heartbeat
+    // timeout alone is not enough: a robot whose reconnect backoff reached its cap (30 s in
+    // the reference robot, the default heartbeat timeout) would lose its running job to
+    // another robot by a hair.
+    const { heartbeatTimeout, reconnectGrace } = this.core.config;
     this.#absentTimer = this.core.clock.setTimeout(() => {
       this.#absentTimer = null;
       this.#expireAbsentRobots().catch((e) => console.error("absent robots:", e));
-    }, this.core.config.heartbeatTimeout * 1000);
+    }, (heartbeatTimeout + reconnectGrace) * 1000);
     this.#ready = true;
     this.dispatcher.request();
     this.#scheduleSeal();

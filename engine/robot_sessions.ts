@@ -143,7 +143,12 @@ export class RobotSessions {
       return next;
     };
     return {
-      onMessage: (text) => enqueue(() => this.#onFrame(s, text, headerToken)),
+      onMessage: (text) => {
+        // Alive on arrival: a frame waiting behind a slow write (the database away) still
+        // shows that the robot is there.
+        s.lastSeen = this.#core.clock.now();
+        return enqueue(() => this.#onFrame(s, text, headerToken));
+      },
       onClose: () => enqueue(() => this.#onClose(s, "connection_closed")),
     };
   }
