@@ -1,70 +1,32 @@
 // deno-lint-ignore-file no-explicit-any -- JSON bodies of API answers in tests
 /**
- * Two orchestrator processes (`main.ts`) on one PostgreSQL schema, on the real clock: a
- * schedule created on one node is followed by the other without a restart, both fire
- * `* * * * * *`, and ten seconds make exactly ten jobs, one per tick. The test awaits the
- * fires through the events API's long poll; it never sleeps.
+ * Schedules in real `main.ts` processes: two orchestrators on one PostgreSQL schema, on the
+ * real clock (a schedule created on one node is followed by the other without a restart,
+ * both fire `* * * * * *`, and ten seconds make exactly ten jobs, one per tick; the test
+ * awaits the fires through the events API's long poll, it never sleeps), and a server
+ * started under `TZ=Australia/Sydney` answering in UTC.
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { TEST_DATABASE_URL } from "./_harness.ts";
+import { type MainProcess, startMain } from "./_processes.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const TOKEN = "two-nodes-api-token";
+const TOKEN = "processes-api-token";
 const WORKFLOW = { metadata: { name: "every-second" }, nodes: {}, connections: [] };
-
-interface Node {
-  child: Deno.ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-async function startNode(env: Record<string, string>): Promise<Node> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN],
-    env: { ...env, ORCHESTRATOR_HOST: "127.0.0.1", ORCHESTRATOR_PORT: "0", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const url = await new Promise<string>((resolve, reject) => {
-    const reader = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const chunk of stream) {
-        text += decoder.decode(chunk);
-        const m = text.match(/listening on (http:\/\/[\d.]+:\d+)/);
-        if (m && /; ready/.test(text)) resolve(m[1]);
-      }
-      reject(new Error(`orchestrator exited before listening:\n${text}`));
-    };
-    reader(child.stdout).catch(reject);
-    reader(child.stderr).catch(() => {});
-  });
-  return { child, url, output: () => text };
-}
-
-async function api(n: Node, method: string, path: string, body?: unknown) {
-  const res = await fetch(n.url + path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}` },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-}
 
 /**
  * Long-polls the node's events API on `stream` until `done(events so far)` holds.
  * @returns every event of the stream seen.
  */
 async function follow(
-  n: Node,
+  n: MainProcess,
   stream: string,
   done: (events: any[]) => boolean,
 ): Promise<any[]> {
   const seen: any[] = [];
   let after = 0;
   for (let i = 0; i < 200 && !done(seen); i++) {
-    const page = (await api(n, "GET", `/api/v1/events?stream=${stream}&after=${after}&wait=5`))
+    const page = (await n.api("GET", `/api/v1/events?stream=${stream}&after=${after}&wait=5`))
       .body;
     seen.push(...page.events);
     after = page.next_after;
@@ -96,13 +58,13 @@ Deno.test("two orchestrator processes on one PostgreSQL schema: * * * * * * for 
     ORCHESTRATOR_ROBOT_TOKEN: "two-nodes-robot-token",
     SEAL_INTERVAL: "0",
   });
-  const nodes: Node[] = [];
+  const nodes: MainProcess[] = [];
   const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
   try {
-    nodes.push(await startNode(env(dirs[0]))); // creates the schema
-    nodes.push(await startNode(env(dirs[1])));
+    nodes.push(await startMain(env(dirs[0]), TOKEN)); // creates the schema
+    nodes.push(await startMain(env(dirs[1]), TOKEN));
     const [a, b] = nodes;
-    const created = await api(a, "POST", "/api/v1/schedules", {
+    const created = await a.api("POST", "/api/v1/schedules", {
       schedule_id: "tick",
       workflow: WORKFLOW,
       cron_expression: "* * * * * *",
@@ -115,11 +77,11 @@ Deno.test("two orchestrator processes on one PostgreSQL schema: * * * * * * for 
     // Node B follows the log: it knows the schedule without a restart.
     const onB = await follow(b, "schedule-tick", (events) => firstTenSeconds(events) !== null);
     const window = firstTenSeconds(onB)!;
-    const seen = await api(b, "GET", "/api/v1/schedules/tick");
+    const seen = await b.api("GET", "/api/v1/schedules/tick");
     assert.equal(seen.status, 200, JSON.stringify(seen.body));
     assert.equal(seen.body.cron_expression, "* * * * * *");
     // ... and changes it: pausing on B stops both nodes.
-    assert.equal((await api(b, "POST", "/api/v1/schedules/tick/pause")).status, 200);
+    assert.equal((await b.api("POST", "/api/v1/schedules/tick/pause")).status, 200);
     await follow(a, "schedule-tick", (events) => events.some((e) => e.type === "schedule.paused"));
 
     // Ten consecutive seconds.
@@ -152,13 +114,42 @@ Deno.test("two orchestrator processes on one PostgreSQL schema: * * * * * * for 
     const jobsInWindow = new Set(inWindow.map((r) => `job-${r.data.job_id}`));
     assert.equal(submitted.filter((r) => jobsInWindow.has(r.stream_id)).length, 10);
   } finally {
-    for (const n of nodes) {
-      n.child.kill("SIGKILL");
-      await n.child.status;
-      await n.child.stdout.cancel().catch(() => {});
-    }
+    for (const n of nodes) await n.kill();
     await sql.unsafe(`drop schema if exists ${schema} cascade`);
     await sql.end();
     for (const dir of dirs) await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a server started under TZ=Australia/Sydney: 0 0 * * * * in UTC after 2025-10-04T15:30:00Z is 16:00Z, 17:00Z, 18:00Z", async () => {
+  const dir = await Deno.makeTempDir();
+  const node = await startMain({
+    DATA_DIR: dir,
+    TZ: "Australia/Sydney",
+    ORCHESTRATOR_API_TOKEN: TOKEN,
+    ORCHESTRATOR_ROBOT_TOKEN: "processes-robot-token",
+    SEAL_INTERVAL: "0",
+  }, TOKEN);
+  try {
+    const created = await node.api("POST", "/api/v1/schedules", {
+      schedule_id: "hourly-utc",
+      workflow: WORKFLOW,
+      cron_expression: "0 0 * * * *",
+      timezone: "UTC",
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const path = "/api/v1/schedules/hourly-utc/next-runs?after=2025-10-04T15:30:00Z&count=3";
+    assert.deepEqual((await node.api("GET", path)).body.next_runs, [
+      "2025-10-04T16:00:00Z",
+      "2025-10-04T17:00:00Z",
+      "2025-10-04T18:00:00Z",
+    ]);
+    // The same through the offset form of `after`, as Sydney's clock reads it (AEST).
+    const local =
+      "/api/v1/schedules/hourly-utc/next-runs?after=2025-10-05T01:30:00%2B10:00&count=1";
+    assert.deepEqual((await node.api("GET", local)).body.next_runs, ["2025-10-04T16:00:00Z"]);
+  } finally {
+    await node.kill();
+    await Deno.remove(dir, { recursive: true });
   }
 });
