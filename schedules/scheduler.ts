@@ -56,6 +56,8 @@ export class Scheduler {
   #queues = new Map<string, Promise<void>>();
   /** Schedule id by the job id of its previous run. */
   #runOf = new Map<string, string>();
+  /** Schedules whose events arrived with a gap: re-read from the store before use. */
+  #stale = new Set<string>();
   #running = false;
 
   constructor(options: SchedulerOptions) {
@@ -239,9 +241,6 @@ export class Scheduler {
     if (!s || s.removed) throw new ScheduleNotFoundError(id);
     return s;
   }
-
-  /** Streams whose events arrived with a gap: re-read before their next use. */
-  #stale = new Set<string>();
 
   #put(id: string, state: ScheduleState | undefined): void {
     if (!state) return;
