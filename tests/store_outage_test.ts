@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import type { AppendResult, SqlEventStore, StreamAppend } from "../events/mod.ts";
-import { isStoreUnavailable } from "../events/mod.ts";
-import { postgresBackend, startOrchestrator } from "./_harness.ts";
+import { createPostgresClient, isStoreUnavailable } from "../events/mod.ts";
+import { postgresBackend, startOrchestrator, TEST_DATABASE_URL } from "./_harness.ts";
 
 /** An error as postgres.js raises it when the server closed the connection. */
 function connectionClosed(): Error {
@@ -61,5 +61,38 @@ Deno.test("[postgres] an append that lost its connection is sent again; one comm
   } finally {
     await o.stop();
     await drop();
+  }
+});
+
+Deno.test("[postgres] postgres.js's uncatchable write on a closed socket replaces the pool instead of ending the process", async () => {
+  const client = await createPostgresClient({ url: TEST_DATABASE_URL, max: 2 });
+  const channel = `faults_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  let listening = Promise.withResolvers<void>();
+  const heard = Promise.withResolvers<string>();
+  const unlisten = await client.listen!(channel, (payload) => heard.resolve(payload), {
+    onListen: () => listening.resolve(),
+  });
+  try {
+    await listening.promise;
+    listening = Promise.withResolvers<void>();
+    // What postgres.js 3.4.9 throws from a setImmediate (porsager/postgres#1154).
+    const error = new TypeError("Cannot read properties of null (reading 'write')");
+    error.stack = `${error.message}\n    at Immediate.nextWrite ` +
+      "(file:///cache/npm/registry.npmjs.org/postgres/3.4.9/src/connection.js:255:22)";
+    const event = new ErrorEvent("error", { error, cancelable: true });
+    globalThis.dispatchEvent(event);
+    assert.equal(event.defaultPrevented, true, "the process would have ended");
+    const other = new ErrorEvent("error", { error: new TypeError("x"), cancelable: true });
+    globalThis.dispatchEvent(other);
+    assert.equal(other.defaultPrevented, false, "other uncaught errors are not hidden");
+
+    const [row] = await client.query<{ n: number }>("select 7::int8 as n"); // the new pool
+    assert.equal(row.n, 7);
+    await listening.promise; // the LISTEN moved to the new pool
+    await client.query("select pg_notify($1, 'after')", [channel]);
+    assert.equal(await heard.promise, "after");
+  } finally {
+    await unlisten();
+    await client.close();
   }
 });
