@@ -146,19 +146,15 @@ export class RobotSessions {
    * Admits a frame under the connection's rate limit (`robotMessageRate` per second,
    * bursts of twice that) and the limit of frames waiting to be handled. A refused frame
    * is dropped; the robot gets one `error {code: "rate_limited"}` per second saying how
-   * many were dropped, and a connection that goes on at more than three times the rate is
-   * closed (1008).
+   * many were dropped, and a connection with more than a burst of frames refused within
+   * a second of that notice is closed (1008).
    */
   #admit(s: Session): boolean {
     const now = this.#core.clock.now();
     s.lastSeen = now;
     if (s.pending < MAX_PENDING_FRAMES && s.bucket.take(now)) return true;
     s.refused++;
-    if (s.refused > s.bucket.burst) {
-      s.link.close(1008, "rate limit exceeded");
-      return false;
-    }
-    if (s.refused === 1 || now - s.refusedNoticeAt >= 1000) {
+    if (now - s.refusedNoticeAt >= 1000) {
       this.#error(
         s,
         "rate_limited",
@@ -168,6 +164,8 @@ export class RobotSessions {
       );
       s.refusedNoticeAt = now;
       s.refused = 0;
+    } else if (s.refused > s.bucket.burst) {
+      s.link.close(1008, "rate limit exceeded");
     }
     return false;
   }
@@ -188,7 +186,7 @@ export class RobotSessions {
       bucket: new TokenBucket({ ratePerSecond: this.#core.config.robotMessageRate, nowMs: now }),
       pending: 0,
       refused: 0,
-      refusedNoticeAt: 0,
+      refusedNoticeAt: -Infinity,
       lastSeen: now,
       cpu_percent: null,
       memory_percent: null,
