@@ -544,13 +544,24 @@ export class RobotSessions {
 
   async #disconnected(robotId: string, reason: string): Promise<void> {
     if (this.#core.robotStatus(robotId) === "offline") return;
-    await this.#core.commit([{
-      streamId: `robot-${robotId}`,
-      events: [{
-        type: "robot.disconnected",
-        data: { disconnected_at: this.#core.nowIso(), reason },
-      }],
-    }]);
+    try {
+      await this.#core.commit([{
+        streamId: `robot-${robotId}`,
+        events: [{
+          type: "robot.disconnected",
+          data: { disconnected_at: this.#core.nowIso(), reason },
+        }],
+      }]);
+    } catch (error) {
+      // Two losses of one robot raced (a goodbye and a close, or two connections): the
+      // other one, decided first in the same group commit, records it.
+      if (
+        error instanceof InvalidTransitionError && error.state === "offline"
+      ) {
+        return;
+      }
+      throw error;
+    }
   }
 
   /** Records a robot as disconnected and requeues every job it held. */

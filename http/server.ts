@@ -57,9 +57,12 @@ export function serve(options: ServeOptions): Deno.HttpServer<Deno.NetAddr> {
       }, authorization);
       socket.onmessage = (e) => {
         const text = typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data);
-        conn.onMessage(text);
+        // Handlers answer bad frames themselves; whatever escapes is logged, never thrown
+        // into the event loop (an unhandled rejection would end the process).
+        conn.onMessage(text).catch((e) => console.error("robot frame failed:", e));
       };
-      socket.onclose = () => void conn.onClose();
+      socket.onclose = () =>
+        void conn.onClose().catch((e) => console.error("robot connection close failed:", e));
       socket.onerror = () => {};
       return response;
     }
