@@ -37,6 +37,7 @@ async function main(): Promise<number> {
     databaseUrl: config.databaseUrl ?? undefined,
     dataDir: config.dataDir,
     schema: config.databaseSchema ?? undefined,
+    pooler: config.databasePooler,
     maxConnections: 2,
     applicationName: "orchestrator-verify",
     migrate: values.seal,
