@@ -111,6 +111,7 @@ export async function archiveStreams(
     lock: !client.exclusive,
   };
   const total: ArchiveStreamsResult = { streams: 0, events: 0, records: 0 };
+  let after = 0;
   for (;;) {
     const moved = await client.transaction((tx) =>
       moveBatch(tx, {
@@ -120,10 +121,13 @@ export async function archiveStreams(
         streamPrefix,
         closedTypes,
         limit: batchStreams,
+        after,
         appendOptions,
       })
     );
-    if (moved.streams === 0) break;
+    if (moved.last === after) break; // walked to the end
+    after = moved.last;
+    if (moved.streams === 0) continue; // every candidate changed meanwhile
     total.streams += moved.streams;
     total.events += moved.events;
     total.records++;
@@ -138,6 +142,8 @@ interface BatchOptions {
   streamPrefix: string;
   closedTypes: readonly string[];
   limit: number;
+  /** Global position the batch's walk starts after. */
+  after: number;
   appendOptions: Parameters<typeof validateAppend>[1] & { notify: boolean; lock: boolean };
 }
 
@@ -145,39 +151,45 @@ interface BatchOptions {
 async function moveBatch(
   tx: SqlTx,
   o: BatchOptions,
-): Promise<{ streams: number; events: number }> {
+): Promise<{ streams: number; events: number; last: number }> {
   const [seal] = await tx.query<{ version: number; horizon: string }>(
     `select stream_version as version, data->>'horizon' as horizon from events
      where stream_id = $1 and type = $2 order by stream_version desc limit 1`,
     [SEAL_STREAM, SEAL_EVENT_TYPE],
   );
-  if (!seal) return { streams: 0, events: 0 };
+  if (!seal) return { streams: 0, events: 0, last: o.after };
   // Candidates first, then their locks, then the same question again under the locks.
+  // A finished stream's head is a closed event below the horizon and the cut with nothing
+  // after it (versions grow with positions and transaction ids, so the whole stream is
+  // below both). Walk the primary key from `after`: each batch starts where the last one
+  // stopped, never over the rows it already moved.
   const select = (restrictTo?: string[]) =>
-    tx.query<{ stream_id: string; version: number; events: number; hash: string }>(
-      `select h.stream_id, h.version, h.events, encode(e.hash, 'hex') as hash
-       from (
-         select stream_id, max(stream_version) as version, count(*) as events,
-           max(transaction_id::text::numeric) as last_tx, max(${o.cut.column}) as last_at
-         from events
-         where starts_with(stream_id, $1) ${restrictTo ? "and stream_id = any($6::text[])" : ""}
-         group by stream_id
-       ) as h
-       join events e on e.stream_id = h.stream_id and e.stream_version = h.version
-       where h.last_tx < $2::numeric and h.last_at <= $3::${o.cut.cast}
-         and e.type = any($4::text[])
-       order by h.stream_id collate "C" limit $5::int8`,
+    tx.query<{ stream_id: string; version: number; hash: string; global_position: number }>(
+      `select e.stream_id, e.stream_version as version, encode(e.hash, 'hex') as hash,
+         e.global_position
+       from events e
+       where e.global_position > $6::int8 and starts_with(e.stream_id, $1)
+         and e.type = any($4::text[]) and e.transaction_id < $2::xid8
+         and e.${o.cut.column} <= $3::${o.cut.cast}
+         and not exists (
+           select 1 from events n
+           where n.stream_id = e.stream_id and n.stream_version > e.stream_version
+         )
+         ${restrictTo ? "and e.stream_id = any($7::text[])" : ""}
+       order by e.global_position limit $5::int8`,
       [
         o.streamPrefix,
         seal.horizon,
         o.cut.value,
         [...o.closedTypes],
         o.limit,
+        o.after,
         ...(restrictTo ? [restrictTo] : []),
       ],
     );
   const candidates = await select();
-  if (candidates.length === 0) return { streams: 0, events: 0 };
+  if (candidates.length === 0) return { streams: 0, events: 0, last: o.after };
+  const last = candidates.at(-1)!.global_position;
   if (o.appendOptions.lock) {
     await tx.query(
       `select pg_advisory_xact_lock(key) from (
@@ -191,7 +203,7 @@ async function moveBatch(
   // meanwhile has a later horizon and records the same heads for these streams.
   const heads = (await select(candidates.map((c) => c.stream_id)))
     .sort((a, b) => compareCodePoints(a.stream_id, b.stream_id));
-  if (heads.length === 0) return { streams: 0, events: 0 };
+  if (heads.length === 0) return { streams: 0, events: 0, last };
   const ids = heads.map((h) => h.stream_id);
   const [copied] = await tx.query<{ n: number }>(
     `with moved as (
@@ -205,7 +217,7 @@ async function moveBatch(
      select count(*)::int8 as n from gone`,
     [ids],
   );
-  const events = heads.reduce((sum, h) => sum + h.events, 0);
+  const events = heads.reduce((sum, h) => sum + h.version, 0); // versions have no holes
   if (copied.n !== events || deleted.n !== events) {
     throw new Error(
       `Archive batch moved ${copied.n} and deleted ${deleted.n} events, expected ${events}`,
@@ -231,5 +243,5 @@ async function moveBatch(
     }],
   }];
   await appendInTx(tx, writes, validateAppend(writes, o.appendOptions), o.appendOptions);
-  return { streams: heads.length, events };
+  return { streams: heads.length, events, last };
 }
