@@ -32,6 +32,10 @@ export interface RobotFleetOptions {
   workMs: number;
   /** Called with the job id and the wall-clock ms when a robot receives its assignment. */
   onAssigned(jobId: string, at: number): void;
+  /** Robots connecting at once; the next wave starts when they are registered. @default all */
+  connectBatch?: number;
+  /** Robot names are `<namePrefix>-<i>`. @default "bench" */
+  namePrefix?: string;
 }
 
 /** Starts the robots and waits until each is registered; returns a closer. */
@@ -52,7 +56,7 @@ export async function startRobots(
     new RobotClient({
       url: o.url,
       token: o.token,
-      name: `bench-${i}`,
+      name: `${o.namePrefix ?? "bench"}-${i}`,
       maxConcurrentJobs: o.slots,
       executor: executor as never,
       logger: { debug() {}, info() {}, warn() {}, error() {} },
@@ -64,7 +68,10 @@ export async function startRobots(
       }
     });
   }
-  await Promise.all(robots.map((r) => r.start()));
+  const wave = o.connectBatch ?? robots.length;
+  for (let i = 0; i < robots.length; i += wave) {
+    await Promise.all(robots.slice(i, i + wave).map((r) => r.start()));
+  }
   return { close: async () => void await Promise.all(robots.map((r) => r.close())) };
 }
 
@@ -133,6 +140,8 @@ async function main(): Promise<void> {
       "work-ms": { type: "string", default: "0" },
       jobs: { type: "string", default: "0" },
       concurrency: { type: "string", default: "50" },
+      "connect-batch": { type: "string", default: "0" },
+      "name-prefix": { type: "string", default: "bench" },
     },
   });
   const print = (line: unknown) => console.log(JSON.stringify(line));
@@ -144,6 +153,8 @@ async function main(): Promise<void> {
     slots: Number(values.slots),
     workMs: Number(values["work-ms"]),
     onAssigned: (id, at) => (assigned[id] = at),
+    connectBatch: Number(values["connect-batch"]) || undefined,
+    namePrefix: values["name-prefix"],
   });
   print({ type: "ready" });
   let sent: Record<string, number> = {};
