@@ -59,6 +59,8 @@ export interface FleetResult {
   orchestrator_cpu_cores: number;
   /** Highest RSS of the orchestrator's process sampled every 50 ms during the run, MiB. */
   orchestrator_peak_rss_mib: number;
+  /** 1-minute load average of the machine at the start and the end of the run. */
+  load_average: [number, number];
   /** Throughput and latency per 250 ms bucket. */
   series: SeriesPoint[];
 }
@@ -175,6 +177,7 @@ export async function runFleet(backend: Backend, o: FleetOptions): Promise<Fleet
   let peakRss = Deno.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss)), 50);
   const cpuBefore = process.cpuUsage();
+  const loadBefore = Deno.loadavg()[0];
   counting = true;
   const start = wallNow();
   if (load) {
@@ -235,6 +238,7 @@ export async function runFleet(backend: Backend, o: FleetOptions): Promise<Fleet
     orchestrator_cpu_seconds: round2(cpuSeconds),
     orchestrator_cpu_cores: round2(cpuSeconds / seconds),
     orchestrator_peak_rss_mib: Math.round(peakRss / 2 ** 20),
+    load_average: [loadBefore, Deno.loadavg()[0]],
     series: timeSeries(start, end, completedAt, samples),
   };
 }
@@ -319,6 +323,11 @@ async function main(): Promise<void> {
   console.log(`\n${title}\n`);
   console.log(FLEET_HEADER);
   for (const r of results) console.log(fleetRow(r));
+  console.log(
+    `\n${navigator.hardwareConcurrency} CPUs; 1-min load average per run (start → end): ${
+      results.map((r) => `${r.backend} ${r.load_average[0]} → ${r.load_average[1]}`).join(", ")
+    }`,
+  );
   const base = resultPath("fleet");
   await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
   for (const r of results) {

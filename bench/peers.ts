@@ -64,6 +64,7 @@ async function main(): Promise<void> {
     await run("npm", ["ci", "--no-audit", "--no-fund", "--prefer-offline"], PEERS_DIR);
   }
   const node = (await run("node", ["--version"])).trim();
+  const loadStart = Deno.loadavg()[0];
 
   console.log(`orchestrator (postgres) …`);
   const ours = await runFleet(postgresBackend, o);
@@ -122,8 +123,16 @@ async function main(): Promise<void> {
       }  ${String(r.cpu_seconds).padStart(5)}  ${String(r.peak_rss_mib).padStart(7)}`,
     );
   }
+  const machine = {
+    cpus: navigator.hardwareConcurrency,
+    load_average_1m: [loadStart, Deno.loadavg()[0]],
+  };
   console.log(
-    "\nlatency: orchestrator = submit to assignment received by the robot; peers = enqueue to " +
+    `\nmachine: ${machine.cpus} CPUs, 1-min load average ${machine.load_average_1m[0]} at ` +
+      `the start, ${machine.load_average_1m[1]} at the end (other work shares the machine)`,
+  );
+  console.log(
+    "latency: orchestrator = submit to assignment received by the robot; peers = enqueue to " +
       "handler start. CPU s and RSS: the orchestrator's process / the peer's worker process.",
   );
   const base = resultPath("peers");
@@ -140,6 +149,7 @@ async function main(): Promise<void> {
         at: new Date().toISOString(),
         deno: Deno.version.deno,
         node,
+        machine,
         workload: o,
         table: rows,
         ratios,

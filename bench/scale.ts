@@ -84,6 +84,9 @@ interface OrchestratorProcess {
   stop(): Promise<void>;
 }
 
+/** Extra flags of the orchestrator's `deno run` (`--profile DIR`: a V8 CPU profile there). */
+const orchestratorFlags: string[] = [];
+
 async function spawnOrchestrator(schema: string): Promise<OrchestratorProcess> {
   const dataDir = await Deno.makeTempDir({ prefix: "orch-scale-" });
   const started = performance.now();
@@ -94,6 +97,7 @@ async function spawnOrchestrator(schema: string): Promise<OrchestratorProcess> {
     "--allow-read",
     "--allow-write",
     "--allow-sys",
+    ...orchestratorFlags,
     new URL("../main.ts", import.meta.url).pathname,
   ], {
     env: {
@@ -296,8 +300,10 @@ async function main(): Promise<void> {
       batch: { type: "string", default: "100" },
       rounds: { type: "string", default: "5" },
       events: { type: "string", default: "1000000" },
+      profile: { type: "string" },
     },
   });
+  if (values.profile) orchestratorFlags.push("--cpu-prof", `--cpu-prof-dir=${values.profile}`);
   const run = positionals[0];
   let result: unknown;
   const command = `deno task bench:scale ${Deno.args.join(" ")}`;
@@ -323,7 +329,14 @@ async function main(): Promise<void> {
   await Deno.writeTextFile(
     file,
     JSON.stringify(
-      { at: new Date().toISOString(), command, deno: Deno.version.deno, result },
+      {
+        at: new Date().toISOString(),
+        command,
+        deno: Deno.version.deno,
+        cpus: navigator.hardwareConcurrency,
+        load_average_at_end: Deno.loadavg(),
+        result,
+      },
       null,
       2,
     ) + "\n",
