@@ -325,7 +325,9 @@ async function main(): Promise<void> {
   for (const r of results) console.log(fleetRow(r));
   console.log(
     `\n${navigator.hardwareConcurrency} CPUs; 1-min load average per run (start → end): ${
-      results.map((r) => `${r.backend} ${r.load_average[0]} → ${r.load_average[1]}`).join(", ")
+      results.map((r) =>
+        `${r.backend} ${r.load_average[0].toFixed(2)} → ${r.load_average[1].toFixed(2)}`
+      ).join(", ")
     }`,
   );
   const base = resultPath("fleet");

@@ -128,8 +128,12 @@ async function main(): Promise<void> {
     load_average_1m: [loadStart, Deno.loadavg()[0]],
   };
   console.log(
-    `\nmachine: ${machine.cpus} CPUs, 1-min load average ${machine.load_average_1m[0]} at ` +
-      `the start, ${machine.load_average_1m[1]} at the end (other work shares the machine)`,
+    `\nmachine: ${machine.cpus} CPUs, 1-min load average ${
+      machine.load_average_1m[0].toFixed(2)
+    } at ` +
+      `the start, ${
+        machine.load_average_1m[1].toFixed(2)
+      } at the end (other work shares the machine)`,
   );
   console.log(
     "latency: orchestrator = submit to assignment received by the robot; peers = enqueue to " +

@@ -110,9 +110,14 @@ async function spawnOrchestrator(schema: string): Promise<OrchestratorProcess> {
       ORCHESTRATOR_ROBOT_TOKEN: ROBOT_TOKEN,
     },
   }).spawn();
-  const out = lines(child.stdout);
+  // One reader of stdout (breaking out of a for-await would close the generator).
+  const out = lines(child.stdout)[Symbol.asyncIterator]();
+  const nextLine = async () => {
+    const { value, done } = await out.next();
+    return done ? null : value;
+  };
   let url = "";
-  for await (const line of out) {
+  for (let line = await nextLine(); line !== null; line = await nextLine()) {
     const m = line.match(/listening on (http:\/\/[\d.]+:\d+)/);
     if (m) {
       url = m[1];
@@ -121,11 +126,20 @@ async function spawnOrchestrator(schema: string): Promise<OrchestratorProcess> {
   }
   if (!url) throw new Error("orchestrator did not start");
   const listeningMs = performance.now() - started;
-  // Keep draining stdout so that the child never blocks on a full pipe.
-  (async () => {
-    for await (const _ of out) { /* drained */ }
+  // Keep draining stdout so that the child never blocks on a full pipe; main.ts installs
+  // its SIGTERM handler right after printing "…; ready" (a little after /healthz is 200).
+  const handlersInstalled = (async () => {
+    for (let line = await nextLine(); line !== null; line = await nextLine()) {
+      if (line.endsWith("; ready")) break;
+    }
+    (async () => {
+      while (await nextLine() !== null) { /* drained */ }
+    })();
   })();
+  let exited: Deno.CommandStatus | null = null;
+  child.status.then((status) => (exited = status));
   for (;;) {
+    if (exited) throw new Error(`orchestrator exited during start: ${JSON.stringify(exited)}`);
     const res = await fetch(`${url}/healthz`).catch(() => null);
     await res?.body?.cancel();
     if (res?.status === 200) break;
@@ -140,10 +154,15 @@ async function spawnOrchestrator(schema: string): Promise<OrchestratorProcess> {
     listeningMs,
     readyMs,
     async stop() {
+      await handlersInstalled;
       const t = performance.now();
       child.kill("SIGTERM");
-      await child.status;
-      console.error(`orchestrator stopped in ${Math.round(performance.now() - t)} ms`);
+      const status = await child.status;
+      console.error(
+        `orchestrator stopped in ${Math.round(performance.now() - t)} ms: ${
+          JSON.stringify(status)
+        }`,
+      );
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     },
   };
