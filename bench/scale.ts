@@ -203,10 +203,12 @@ async function idleRobots(robots: number, processes: number) {
       "--connect-batch=100",
       `--name-prefix=idle${p}`,
     ], { stdin: "piped" }).spawn();
-    return { child, out: lines(child.stdout) };
+    return { child, out: lines(child.stdout)[Symbol.asyncIterator]() };
   });
   for (const { out } of loads) {
-    for await (const line of out) if (line.includes('"ready"')) break;
+    for (let r = await out.next(); !r.done; r = await out.next()) {
+      if (r.value.includes('"ready"')) break;
+    }
   }
   const connectSeconds = (performance.now() - t0) / 1000;
   const res = await fetch(`${orch.url}/api/v1/robots`, {
@@ -228,7 +230,7 @@ async function idleRobots(robots: number, processes: number) {
     await w.close();
   }
   await Promise.all(loads.map(async ({ child, out }) => {
-    for await (const _ of out) { /* drain until exit */ }
+    while (!(await out.next()).done) { /* drain until exit */ }
     await child.status;
   }));
   await orch.stop();
