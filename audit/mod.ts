@@ -40,3 +40,4 @@ export {
   type JobInvariantViolation,
   TERMINAL_JOB_EVENTS,
 } from "./job_invariants.ts";
+export { verifyArchive, type VerifyArchiveOptions } from "./verify_archive.ts";
