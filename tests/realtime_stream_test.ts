@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { RobotClient } from "../robot/robot_client.ts";
-import { BACKENDS, startOrchestrator, type TestOrchestrator } from "./_harness.ts";
+import { BACKENDS, postgresBackend, startOrchestrator, type TestOrchestrator } from "./_harness.ts";
 import { SseClient, type SseMessage } from "./_sse_client.ts";
 
 const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -142,7 +142,7 @@ for (const backend of BACKENDS) {
 }
 
 Deno.test("the stream needs the API token (header or ?token=) and a valid Last-Event-ID", async () => {
-  const { store, drop } = await BACKENDS[0].open();
+  const { store, drop } = await postgresBackend.open();
   const t = await startOrchestrator(store);
   let stopped = false;
   try {
@@ -188,7 +188,7 @@ Deno.test("the stream needs the API token (header or ?token=) and a valid Last-E
 });
 
 Deno.test("the dashboard page and its files are served without a token; other paths are 404", async () => {
-  const { store, drop } = await BACKENDS[0].open();
+  const { store, drop } = await postgresBackend.open();
   const t = await startOrchestrator(store);
   try {
     const page = await fetch(`${t.url}/`);

@@ -59,6 +59,13 @@ export function when(iso, timeZone) {
   });
 }
 
+/** A time of day when `iso` is today, else a date and time. @param {string | null} iso */
+export function clock(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : when(iso);
+}
+
 /** Seconds as "1.2 s", "3 min 4 s", "2 h 5 min". @param {number | null} seconds */
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";

@@ -228,11 +228,11 @@ Deno.test({
         assert.equal(await page.locator("figure.chart canvas").count(), 4);
         const summary = (await page.textContent(".toolbar .muted"))!;
         assert.match(summary, /5 submitted, 3 completed, 0 failed, 1 cancelled/);
+        await screenshot(page, "metrics");
         await page.selectOption("#metrics-range", "24h");
         await page.waitForFunction(() =>
           /one point per 360 s/.test(document.querySelector(".toolbar .muted")!.textContent!)
         );
-        await screenshot(page, "metrics");
       });
 
       await t.step(

@@ -5,7 +5,7 @@
  */
 import { get } from "../api.js";
 import { timeChart } from "../charts.js";
-import { debounce, describe, duration, h, NOISY, when } from "../format.js";
+import { clock, debounce, describe, duration, h, NOISY } from "../format.js";
 
 const CARDS = [
   ["online_robots", "Robots online"],
@@ -72,7 +72,7 @@ export function dashboardPanel(main, ctx) {
     const item = h(
       "li",
       null,
-      h("time", { datetime: e.recorded_at }, when(e.recorded_at)),
+      h("time", { datetime: e.recorded_at }, clock(e.recorded_at)),
       " ",
       describe(e),
     );

@@ -6,7 +6,7 @@
  * @module
  */
 import { get, post } from "../api.js";
-import { age, badge, debounce, describe, h, short, when } from "../format.js";
+import { age, badge, clock, debounce, describe, h, short, when } from "../format.js";
 
 /** @param {HTMLElement} main @param {any} ctx */
 export function robotsPanel(main, ctx) {
@@ -65,7 +65,7 @@ export function robotsPanel(main, ctx) {
           "th",
           { scope: "row" },
           h("button.link", { type: "button", onclick: () => select(r.robot_id) }, r.name),
-          h("small", null, ` ${r.robot_id}`),
+          r.name === r.robot_id ? null : h("small", null, ` ${r.robot_id}`),
         ),
         h("td", null, badge(r.status)),
         h(
@@ -154,7 +154,7 @@ export function robotsPanel(main, ctx) {
         "ol.activity",
         null,
         events.slice(-20).reverse().map((e) =>
-          h("li", null, h("time", null, when(e.recorded_at)), " ", describe(e))
+          h("li", null, h("time", null, clock(e.recorded_at)), " ", describe(e))
         ),
       ),
     );
