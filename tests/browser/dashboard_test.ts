@@ -199,6 +199,25 @@ Deno.test({
         await page.waitForSelector(`tr[data-job-id="${jobId}"][data-status=cancelled]`);
         assert.equal((await api(o, "GET", `/api/v1/jobs/${jobId}`)).body.status, "cancelled");
         assert.equal(await page.isVisible("#job-retry"), true);
+        // Retry runs it again as a new job, shown at once.
+        await page.click("#job-retry");
+        await page.waitForURL((url) =>
+          !url.hash.endsWith(jobId) && /#\/jobs\/[0-9a-f-]{36}$/.test(url.hash)
+        );
+        const retried = page.url().split("/").at(-1)!;
+        await page.waitForSelector(
+          `section.details[data-job-id="${retried}"][data-status=running]`,
+          { timeout: 20_000 },
+        );
+        assert.equal(
+          (await api(o, "GET", `/api/v1/jobs/${retried}`)).body.workflow_name,
+          "Long wait",
+        );
+        await page.click("#job-cancel");
+        await page.waitForSelector(
+          `section.details[data-job-id="${retried}"][data-status=cancelled]`,
+          { timeout: 20_000 },
+        );
         await page.evaluate(() => ((globalThis as any).__sameLoad = true));
       });
 
@@ -227,7 +246,7 @@ Deno.test({
         assert.ok(points.every((n) => n > 0), `every chart has points: ${points}`);
         assert.equal(await page.locator("figure.chart canvas").count(), 4);
         const summary = (await page.textContent(".toolbar .muted"))!;
-        assert.match(summary, /5 submitted, 3 completed, 0 failed, 1 cancelled/);
+        assert.match(summary, /6 submitted, 3 completed, 0 failed, 2 cancelled/);
         await screenshot(page, "metrics");
         await page.selectOption("#metrics-range", "24h");
         await page.waitForFunction(() =>
@@ -287,11 +306,50 @@ Deno.test({
         },
       );
 
-      await t.step("workflows: the panel says when the API is not there", async () => {
-        await page.click("a[data-panel=workflows]");
-        await page.waitForSelector("main section.card[data-state]");
-        await screenshot(page, "workflows");
-      });
+      await t.step(
+        'workflows: folder tree, details and a run from the panel (or "not available")',
+        async () => {
+          const probe = await api(o, "GET", "/api/v1/workflows");
+          await page.click("a[data-panel=workflows]");
+          if (probe.status === 404) {
+            await page.waitForSelector("main [data-state=unavailable]:has-text('Not available')");
+            await screenshot(page, "workflows");
+            return;
+          }
+          const created = await api(o, "POST", "/api/v1/workflows", {
+            workflow_id: "numbers-report",
+            name: "Numbers report",
+            folder: "/finance/reports",
+            content: sample,
+          });
+          assert.equal(created.status, 201);
+          const published = await api(o, "PUT", "/api/v1/workflows/numbers-report", {
+            status: "published",
+          });
+          assert.equal(published.status, 200);
+          await page.waitForSelector(
+            'details[data-folder="/finance/reports"] li[data-workflow-id="numbers-report"]',
+          );
+          await page.click('li[data-workflow-id="numbers-report"] a');
+          await page.waitForSelector('section.details[data-workflow-id="numbers-report"]');
+          const versions = await page.locator("table[aria-label=Versions] tbody tr").count();
+          assert.equal(
+            versions,
+            (await api(o, "GET", "/api/v1/workflows/numbers-report/versions")).body.versions.length,
+          );
+          await screenshot(page, "workflows");
+          await page.fill("#workflow-run-variables", '{"from": "tree"}');
+          await page.click("#workflow-run");
+          await page.waitForURL(/#\/jobs\/[0-9a-f-]{36}$/);
+          const jobId = page.url().split("/").at(-1)!;
+          await page.waitForSelector(`tr[data-job-id="${jobId}"][data-status=completed]`, {
+            timeout: 20_000,
+          });
+          const job = (await api(o, "GET", `/api/v1/jobs/${jobId}`)).body;
+          assert.equal(job.workflow_id, "numbers-report");
+          assert.deepEqual(job.variables, { from: "tree" });
+        },
+      );
 
       await t.step("phone width: panels fit without horizontal scrolling of the page", async () => {
         await page.setViewportSize({ width: 390, height: 844 });

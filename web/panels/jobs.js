@@ -4,7 +4,7 @@
  * with cancel and retry. Live: job events refresh the rows they touch and the details.
  * @module
  */
-import { get, post } from "../api.js";
+import { ApiError, get, post } from "../api.js";
 import { badge, between, debounce, describe, duration, fill, h, short, when } from "../format.js";
 
 const STATUSES = [
@@ -157,7 +157,8 @@ export function jobsPanel(main, ctx) {
         message.textContent = "";
         try {
           const body = {
-            workflow: submitted.workflow,
+            // job.submitted keeps {workflow_id, name, version, content}; the API takes the file.
+            workflow: submitted.workflow?.content ?? submitted.workflow,
             variables: submitted.variables,
             priority: submitted.priority,
           };
@@ -165,7 +166,14 @@ export function jobsPanel(main, ctx) {
           if (submitted.required_capabilities?.length) {
             body.required_capabilities = submitted.required_capabilities;
           }
-          const again = await post("/api/v1/jobs", body);
+          // The API's retry (a new job linked by retry_of) when the orchestrator has it,
+          // else the same submission again.
+          const again = await post(`/api/v1/jobs/${job.job_id}/retry`).catch((e) => {
+            if (e instanceof ApiError && e.status === 404 && /^No route/.test(e.message)) {
+              return post("/api/v1/jobs", body);
+            }
+            throw e;
+          });
           ctx.navigate(`jobs/${again.job_id}`);
         } catch (e) {
           message.textContent = `Retry: ${e.message}`;
