@@ -89,7 +89,11 @@ addEventListener("unauthorized", () => {
   $("signin-error").textContent = "The token was refused; sign in again.";
 });
 
-addEventListener("hashchange", route);
+addEventListener("hashchange", () => {
+  route();
+  // Keyboard and screen-reader users land on the new panel, not on the link they used.
+  if (!document.querySelector("dialog[open]")) main.focus({ preventScroll: true });
+});
 
 // The submit-job dialog, opened from the header, a robot (robot preset) or a retry.
 const dialog = $("submit-dialog");

@@ -233,6 +233,12 @@ Deno.test({
           document.querySelectorAll("tbody tr[data-job-id]").length === 1
         );
         assert.equal(await page.getAttribute("tbody tr[data-job-id]", "data-job-id"), done[0]);
+        // The filter and the search stay while jobs are opened; cleared here for what follows.
+        await page.click(`tbody tr[data-job-id="${done[0]}"] a`);
+        await page.waitForSelector(`section.details[data-job-id="${done[0]}"]`);
+        assert.equal(await page.inputValue("#job-status"), "completed");
+        await page.fill("#job-search", "");
+        await page.selectOption("#job-status", "");
       });
 
       await t.step("metrics: the charts have data points for the chosen range", async () => {

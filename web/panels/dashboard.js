@@ -88,9 +88,16 @@ export function dashboardPanel(main, ctx) {
 
   const refreshKpis = debounce(loadKpis, 150);
   const refreshChart = debounce(loadChart, 2000);
+  // Bursts of events are added once per animation frame, only the newest 15.
+  let incoming = [];
+  const flushActivity = () => {
+    const batch = incoming.filter((e) => !NOISY.has(e.type)).slice(-15);
+    incoming = [];
+    for (const e of batch) addActivity(e, true);
+  };
   const offEvent = ctx.live.on((e) => {
     refreshKpis();
-    addActivity(e, true);
+    if (incoming.push(e) === 1) requestAnimationFrame(flushActivity);
     if (e.type === "job.completed" || e.type === "job.failed" || e.type === "job.timed_out") {
       refreshChart();
     }

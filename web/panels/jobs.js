@@ -23,12 +23,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const pre = (value) => h("pre.json", null, JSON.stringify(value ?? null, null, 2));
 
+/** Filter, search and page, kept while the operator opens jobs (each one is a new route). */
+const kept = { status: "", search: "", cursors: [null] };
+
 /** @param {HTMLElement} main @param {any} ctx */
 export function jobsPanel(main, ctx) {
   const selected = ctx.params[0] ?? null;
   let rows = [];
   let nextCursor = null;
-  const cursors = [null];
+  const cursors = kept.cursors;
   const status = h(
     "select",
     { id: "job-status", "aria-label": "Filter by status" },
@@ -293,11 +296,17 @@ export function jobsPanel(main, ctx) {
 
   const refresh = debounce(load, 250);
   const refreshDetails = debounce(showDetails, 250);
+  status.value = kept.status;
+  search.value = kept.search;
   status.addEventListener("change", () => {
+    kept.status = status.value;
     cursors.length = 1;
     load().catch((e) => (message.textContent = e.message));
   });
-  search.addEventListener("input", render);
+  search.addEventListener("input", () => {
+    kept.search = search.value;
+    render();
+  });
   search.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && UUID.test(search.value.trim())) {
       ctx.navigate(`jobs/${search.value.trim().toLowerCase()}`);
