@@ -343,6 +343,15 @@ Deno.test({
             versions,
             (await api(o, "GET", "/api/v1/workflows/numbers-report/versions")).body.versions.length,
           );
+          // Deploy it on a robot from the detail panel.
+          await page.selectOption("#workflow-deploy-robot", robots[0].robotId);
+          await page.click("button:has-text('Deploy')");
+          await page.waitForSelector(
+            `section.details li:has-text("${robots[0].robotId}: version")`,
+          );
+          const deployment =
+            (await api(o, "GET", "/api/v1/workflows/numbers-report/deployment")).body;
+          assert.deepEqual(deployment.robots.map((r: any) => r.robot_id), [robots[0].robotId]);
           await screenshot(page, "workflows");
           await page.fill("#workflow-run-variables", '{"from": "tree"}');
           await page.click("#workflow-run");
