@@ -208,7 +208,11 @@ export function realtimeRoutes(options: RealtimeOptions): Hono {
             try {
               events = await orch.core.store.readAll({ after: cursor, limit: batchSize });
             } catch (error) {
-              if (!(error instanceof RangeError)) throw error;
+              if (!(error instanceof RangeError)) {
+                // The store failed: end this stream (the client resumes from its last id).
+                applied.close();
+                throw error;
+              }
               cursor = orch.core.position;
               send(
                 `event: reset\nid: ${cursor}\ndata: ${JSON.stringify({ checkpoint: cursor })}\n\n`,
