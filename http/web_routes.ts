@@ -77,8 +77,8 @@ export function stepFor(rangeMs: number, points = 240): number {
  *   last hour up to now), `step` seconds, a multiple of 10 (default: at most 240 points);
  *   400 naming the field when invalid or when it would give more than
  *   {@linkcode MAX_HISTORY_POINTS} points.
- * - `GET /api/v1/activity?limit=` → `{events}`: the latest events of the log (oldest first,
- *   `limit` 1–100, default 20).
+ * - `GET /api/v1/activity?limit=&robot_id=` → `{events}`: the latest events of the log, or
+ *   of one robot's stream (oldest first, `limit` 1–100, default 20; 404 for an unknown robot).
  */
 export function webRoutes(options: WebRoutesOptions): Hono {
   const { orchestrator: orch, apiToken } = options;
@@ -170,6 +170,21 @@ export function webRoutes(options: WebRoutesOptions): Hono {
     const limit = Number(limitParam);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
       return badRequest(c, "limit", `limit must be an integer from 1 to 100, got ${limitParam}`);
+    }
+    const robotId = c.req.query("robot_id");
+    if (robotId !== undefined && robotId !== "") {
+      // The tail of one robot's stream: its own log, newest last.
+      const version = orch.core.robots.get(robotId)?.version;
+      if (version === undefined) {
+        return c.json(
+          { error: { code: "not_found", message: `Robot ${robotId} does not exist` } },
+          404,
+        );
+      }
+      const events = await orch.core.store.readStream(`robot-${robotId}`, {
+        fromVersion: Math.max(1, version - limit + 1),
+      });
+      return c.json({ events: events.slice(-limit).map(eventJson) });
     }
     await catchUp();
     return c.json({ events: history.recent(limit).map(eventJson), checkpoint: cursor });

@@ -133,6 +133,10 @@ for (const backend of BACKENDS) {
         assert.equal(bad.body.error.field, field, query);
       }
       assert.equal((await t.api("GET", "/api/v1/activity?limit=0")).body.error.field, "limit");
+      const robotLog = await t.api("GET", "/api/v1/activity?robot_id=robot-h&limit=2");
+      const robotStream = log.filter((e) => e.stream_id === "robot-robot-h");
+      assert.deepEqual(robotLog.body.events, robotStream.slice(-2));
+      assert.equal((await t.api("GET", "/api/v1/activity?robot_id=nobody")).status, 404);
     } finally {
       await robot.close();
       await t.stop();

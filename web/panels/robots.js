@@ -116,7 +116,7 @@ export function robotsPanel(main, ctx) {
       return;
     }
     const { events } = await get(
-      `/api/v1/events?stream=${encodeURIComponent(`robot-${r.robot_id}`)}&limit=1000`,
+      `/api/v1/activity?robot_id=${encodeURIComponent(r.robot_id)}&limit=20`,
     );
     details.hidden = false;
     details.replaceChildren(
@@ -153,7 +153,7 @@ export function robotsPanel(main, ctx) {
       h(
         "ol.activity",
         null,
-        events.slice(-20).reverse().map((e) =>
+        [...events].reverse().map((e) =>
           h("li", null, h("time", null, clock(e.recorded_at)), " ", describe(e))
         ),
       ),
