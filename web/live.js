@@ -80,7 +80,16 @@ export class Live {
       // The browser retries by itself while CONNECTING; a refused answer (503 while the
       // orchestrator starts, 401) closes the source: retry from the last id ourselves.
       if (source.readyState === EventSource.CLOSED && this.source === source) {
-        this.retryTimer = setTimeout(() => this.start(), 2000);
+        this.retryTimer = setTimeout(async () => {
+          this.retryTimer = null;
+          // A refused token signs out (api() announces a 401); anything else: retry.
+          const res = await fetch("/api/v1/metrics/dashboard", {
+            headers: { authorization: `Bearer ${this.token() ?? ""}` },
+          }).catch(() => null);
+          await res?.body?.cancel();
+          if (res?.status === 401) dispatchEvent(new CustomEvent("unauthorized"));
+          else if (this.source === source) this.start();
+        }, 2000);
       }
     });
   }

@@ -239,6 +239,18 @@ Deno.test({
         assert.equal(await page.inputValue("#job-status"), "completed");
         await page.fill("#job-search", "");
         await page.selectOption("#job-status", "");
+        // The robot filter asks the API for that robot's jobs.
+        await page.selectOption("#job-robot", robots[1].robotId);
+        const ofRobot =
+          (await api(o, "GET", `/api/v1/jobs?robot_id=${robots[1].robotId}`)).body.jobs;
+        await page.waitForFunction(
+          (ids) =>
+            [...document.querySelectorAll("tbody tr[data-job-id]")].map((r) =>
+              (r as HTMLElement).dataset.jobId
+            ).join() === ids.join(),
+          ofRobot.map((j: any) => j.job_id),
+        );
+        await page.selectOption("#job-robot", "");
       });
 
       await t.step("metrics: the charts have data points for the chosen range", async () => {

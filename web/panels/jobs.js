@@ -24,7 +24,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const pre = (value) => h("pre.json", null, JSON.stringify(value ?? null, null, 2));
 
 /** Filter, search and page, kept while the operator opens jobs (each one is a new route). */
-const kept = { status: "", search: "", cursors: [null] };
+const kept = { status: "", robot: "", search: "", cursors: [null] };
 
 /** @param {HTMLElement} main @param {any} ctx */
 export function jobsPanel(main, ctx) {
@@ -37,6 +37,11 @@ export function jobsPanel(main, ctx) {
     { id: "job-status", "aria-label": "Filter by status" },
     h("option", { value: "" }, "all statuses"),
     STATUSES.map((s) => h("option", { value: s }, s)),
+  );
+  const robot = h(
+    "select",
+    { id: "job-robot", "aria-label": "Filter by robot" },
+    h("option", { value: "" }, "all robots"),
   );
   const search = h("input", {
     id: "job-search",
@@ -52,7 +57,7 @@ export function jobsPanel(main, ctx) {
   const details = h("section.card.details", { "aria-label": "Job details", hidden: true });
   main.append(
     h("h1", null, "Jobs"),
-    h("div.toolbar", null, status, search, newer, older, pageInfo),
+    h("div.toolbar", null, status, robot, search, newer, older, pageInfo),
     message,
     h(
       "div.table-wrap",
@@ -119,6 +124,7 @@ export function jobsPanel(main, ctx) {
   const load = async () => {
     const params = new URLSearchParams({ limit: String(PAGE) });
     if (status.value) params.set("status", status.value);
+    if (kept.robot) params.set("robot_id", kept.robot);
     const cursor = cursors[cursors.length - 1];
     if (cursor) params.set("cursor", cursor);
     const page = await get(`/api/v1/jobs?${params}`);
@@ -297,6 +303,15 @@ export function jobsPanel(main, ctx) {
   const refresh = debounce(load, 250);
   const refreshDetails = debounce(showDetails, 250);
   status.value = kept.status;
+  get("/api/v1/robots").then(({ robots }) => {
+    robot.append(...robots.map((r) => h("option", { value: r.robot_id }, r.name)));
+    robot.value = kept.robot;
+  }).catch(() => {});
+  robot.addEventListener("change", () => {
+    kept.robot = robot.value;
+    cursors.length = 1;
+    load().catch((e) => (message.textContent = e.message));
+  });
   search.value = kept.search;
   status.addEventListener("change", () => {
     kept.status = status.value;
