@@ -378,6 +378,27 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "keyboard: panels, a job's details and the submit dialog work without a mouse",
+        async () => {
+          await page.focus("a[data-panel=jobs]");
+          await page.keyboard.press("Enter");
+          await page.waitForSelector("main[data-panel=jobs] tbody tr[data-job-id]");
+          // Focus moved to the panel; the first Tab stops on the toolbar.
+          await page.keyboard.press("Tab");
+          assert.equal(await page.evaluate(() => document.activeElement?.id), "job-status");
+          await page.focus("tbody tr[data-job-id] a");
+          await page.keyboard.press("Enter");
+          await page.waitForSelector("section.details[data-job-id]");
+          await page.focus("#submit-job-open");
+          await page.keyboard.press("Enter");
+          await page.waitForSelector("#submit-dialog[open]");
+          assert.equal(await page.evaluate(() => document.activeElement?.id), "submit-workflow");
+          await page.keyboard.press("Escape");
+          await page.waitForSelector("#submit-dialog", { state: "hidden" });
+        },
+      );
+
       await t.step("phone width: panels fit without horizontal scrolling of the page", async () => {
         await page.setViewportSize({ width: 390, height: 844 });
         for (const panel of ["dashboard", "jobs", "robots"]) {
