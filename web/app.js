@@ -45,6 +45,8 @@ function route() {
   if (typeof dispose === "function") dispose();
   main.replaceChildren();
   main.dataset.panel = PANELS[name] ? name : "dashboard";
+  const title = main.dataset.panel;
+  document.title = `${title[0].toUpperCase()}${title.slice(1)} · Orchestrator`;
   dispose = panel(main, { live, params: rest.map(decodeURIComponent), navigate, openSubmit });
 }
 
