@@ -13,5 +13,6 @@ export * from "./robot_sessions.ts";
 export * from "./read_models.ts";
 export * from "./replay_log.ts";
 export * from "./retry_policy.ts";
+export * from "./leader_election.ts";
 export * from "./graceful_shutdown.ts";
 export * from "./rate_limiter.ts";
