@@ -8,3 +8,4 @@ export * from "./robot_machine.ts";
 export * from "./fold.ts";
 export * from "./event_schemas.ts";
 export * from "./compiled_machine.ts";
+export * from "./machine_version.ts";

@@ -13,3 +13,4 @@ export * from "./robot_sessions.ts";
 export * from "./read_models.ts";
 export * from "./replay_log.ts";
 export * from "./retry_policy.ts";
+export * from "./actor_snapshots.ts";

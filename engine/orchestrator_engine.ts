@@ -16,13 +16,12 @@ import {
   initialState,
   jobMachine,
   type JobStatus,
-  replay,
   robotMachine,
   type RobotStatus,
   schemaMetadata,
   TERMINAL_STATUSES,
-  upcast,
 } from "../actors/mod.ts";
+import { loadActor, saveActorSnapshot, upcastEvent } from "./actor_snapshots.ts";
 import {
   type NewEvent,
   type RecordedEvent,
@@ -60,6 +59,12 @@ export interface EngineConfig {
   retryableErrors: readonly string[];
   /** Retry policy of jobs that neither set one nor have `settings.retry_count`. */
   retry: RetryPolicy;
+  /**
+   * A stream's actor is snapshotted each time this node's appends carry its version past
+   * a multiple of this number of events (robot streams grow by two per job); 0 = never.
+   * Snapshots only bound the work of re-loading a stream (see `actor_snapshots.ts`).
+   */
+  snapshotEvery: number;
 }
 
 /** Default configuration (heartbeat figures after Hatchet: beat often, lost after 30 s). */
@@ -73,6 +78,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   sealInterval: 300,
   retryableErrors: DEFAULT_RETRYABLE_ERRORS,
   retry: DEFAULT_RETRY_POLICY,
+  snapshotEvery: 1000,
 };
 
 /** One stream's part of a command: the events the machine must accept, in order. */
@@ -116,6 +122,7 @@ export class EngineCore {
   /** Source of jitter for retry delays, in [0, 1). */
   random: () => number = Math.random;
   #pending: PendingCommand[] = [];
+  #snapshotting: Promise<void> = Promise.resolve();
   #flushing = false;
   #listeners = new Set<EventListener>();
 
@@ -240,6 +247,7 @@ export class EngineCore {
         list.push(e);
       }
       for (const e of result.events) this.#advanceActor(e);
+      this.#snapshotCrossed(result.events, base);
       for (const { cmd, slots } of accepted) {
         cmd.resolve(slots.map(([streamId, i]) => recorded.get(streamId)![i]));
       }
@@ -265,11 +273,37 @@ export class EngineCore {
       ? this.jobs.get(streamId.slice(4))
       : this.robots.get(streamId.slice(6));
     if (cached) return cached;
-    const events = (await this.store.readStream(streamId)).map(upcastEvent)
-      .filter((e): e is RecordedEvent => e !== null);
-    const state = replay(machineOf(streamId), events);
+    const { state } = await loadActor(this.store, machineOf(streamId), streamId);
     this.#setActor(streamId, state);
     return state;
+  }
+
+  /**
+   * Snapshots every stream of an append whose version went past a multiple of
+   * `snapshotEvery`, in the background (a snapshot is a cache: a failed write is logged).
+   */
+  #snapshotCrossed(events: readonly RecordedEvent[], base: Map<string, number>): void {
+    const every = this.config.snapshotEvery;
+    if (!(every > 0)) return;
+    const last = new Map<string, RecordedEvent>();
+    for (const e of events) last.set(e.streamId, e);
+    for (const [streamId, e] of last) {
+      if (Math.floor(e.streamVersion / every) <= Math.floor((base.get(streamId) ?? 0) / every)) {
+        continue;
+      }
+      const state = streamId.startsWith("job-")
+        ? this.jobs.get(streamId.slice(4))
+        : this.robots.get(streamId.slice(6));
+      if (state?.version !== e.streamVersion) continue;
+      this.#snapshotting = this.#snapshotting
+        .then(() => saveActorSnapshot(this.store, machineOf(streamId), streamId, state, e.eventId))
+        .catch((error) => console.error(`snapshot of ${streamId} failed:`, error));
+    }
+  }
+
+  /** Resolves once the snapshots started so far are written (or have failed). */
+  snapshotsWritten(): Promise<void> {
+    return this.#snapshotting;
   }
 
   #forget(streamId: string): void {
@@ -335,17 +369,6 @@ export class EngineCore {
   isTerminal(jobId: string): boolean {
     return TERMINAL_STATUSES.has(this.jobStatus(jobId));
   }
-}
-
-/**
- * The event with its data at the current schema version, or null when its category is
- * not folded here. Throws {@linkcode UnknownEventTypeError} for an unknown job or robot
- * event, which stops the fold rather than skipping history.
- */
-function upcastEvent(event: RecordedEvent): RecordedEvent | null {
-  const data = upcast(event);
-  if (data === null) return null;
-  return data === event.data ? event : { ...event, data };
 }
 
 function machineOf(streamId: string): typeof jobMachine | typeof robotMachine {

@@ -53,7 +53,13 @@ export {
 } from "./subscription.ts";
 export { openEventStore, type OpenEventStoreOptions } from "./open_store.ts";
 export { subscribeDirect } from "./direct_subscription.ts";
-export type { ScanLogOptions } from "./_scan_log.ts";
+export type { ScanFormat, ScanLogOptions } from "./_scan_log.ts";
+export {
+  createSnapshotStore,
+  SNAPSHOT_SCHEMA_STATEMENTS,
+  type SnapshotStore,
+  type StreamSnapshot,
+} from "./snapshot_store.ts";
 export { DEFAULT_MAX_EVENT_BYTES, EVENT_TYPE_PATTERN } from "./_validate_append.ts";
 export { canonicalJson } from "./canonical_json.ts";
 export {
