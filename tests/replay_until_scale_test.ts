@@ -7,7 +7,7 @@
  * PostgreSQL only (a real `deno task replay` process reads it through DATABASE_URL).
  */
 import assert from "node:assert/strict";
-import { type NewEvent, openEventStore, type StreamAppend } from "../events/mod.ts";
+import { type NewEvent, openEventStore, type StreamAppend, subscribeAll } from "../events/mod.ts";
 import postgres from "postgres";
 import { TEST_DATABASE_URL } from "./_harness.ts";
 
@@ -77,6 +77,7 @@ Deno.test("[postgres] deno task replay --until T reproduces the state at T of a 
     let robotVersion = 2;
     /** recorded_at of each batch's append (milliseconds). */
     const recordedAt: number[] = [];
+    let lastPosition = 0;
     for (let b = 0; b < BATCHES + 2; b++) {
       const writes: StreamAppend[] = [];
       const robot: NewEvent[] = [];
@@ -142,8 +143,15 @@ Deno.test("[postgres] deno task replay --until T reproduces the state at T of a 
       }
       const { events } = await store.append(writes);
       recordedAt.push(events[0].recordedAt.getTime());
+      lastPosition = Math.max(...events.map((e) => e.globalPosition));
     }
+    // Wait until every event is past the gap-safe horizon (other sessions' transactions on
+    // a shared server hold it back for a while).
+    const sub = subscribeAll(store, { onEvents: () => {} });
+    await sub.waitFor(lastPosition);
+    await sub.close();
     const total = await store.currentPosition();
+    assert.equal(total, lastPosition);
     assert.ok(total >= 100_000, `only ${total} events`);
 
     // Instants that fall strictly between two appends (ms precision) can be replayed to.
