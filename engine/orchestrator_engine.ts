@@ -88,7 +88,8 @@ export interface Change {
 }
 
 type JobState = ActorState<typeof jobMachine>;
-type AnyActorState = ActorState<typeof jobMachine | typeof robotMachine>;
+type AnyMachine = typeof jobMachine | typeof robotMachine;
+type AnyActorState = ActorState<AnyMachine>;
 
 /** Most commands written in one append (one transaction). */
 const MAX_COMMANDS_PER_APPEND = 500;
@@ -320,22 +321,20 @@ export class EngineCore {
 
   /** Applies an event to its actor's cached state, once per stream version. */
   #advanceActor(event: RecordedEvent): void {
-    const isJob = event.streamId.startsWith("job-");
-    if (!isJob && !event.streamId.startsWith("robot-")) return;
-    const machine = machineOf(event.streamId);
-    const cached =
-      (isJob ? this.jobs.get(event.streamId.slice(4)) : this.robots.get(event.streamId.slice(6))) ??
-        initialState(machine);
+    const streamId = event.streamId;
+    const isJob = streamId.startsWith("job-");
+    if (!isJob && !streamId.startsWith("robot-")) return;
+    const actors: Map<string, AnyActorState> = isJob ? this.jobs : this.robots;
+    const id = streamId.slice(isJob ? 4 : 6);
+    const machine = isJob ? jobMachine : robotMachine;
+    const cached = actors.get(id) ?? initialState(machine as AnyMachine);
     if (event.streamVersion <= cached.version) return;
     if (event.streamVersion !== cached.version + 1) {
       // A gap means this node missed writes (another node's); reload on next use.
-      this.#forget(event.streamId);
+      actors.delete(id);
       return;
     }
-    this.#setActor(
-      event.streamId,
-      applyEvent(machine, cached as ActorState<typeof machine>, event, event.streamVersion),
-    );
+    actors.set(id, applyEvent(machine as AnyMachine, cached, event, event.streamVersion));
   }
 
   /** Feeds events read from the log, in global order, to the actors and projections. */
