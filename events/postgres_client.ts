@@ -86,13 +86,33 @@ export async function createPostgresClient(
 
   return {
     query: <T>(text: string, params?: unknown[]) => query<T>(sql, text, params),
-    transaction: <T>(fn: (tx: SqlTx) => Promise<T>) =>
-      sql.begin((tx) =>
-        fn({
-          query: <R>(text: string, params?: unknown[]) =>
-            query<R>(tx as unknown as Sql, text, params),
-        })
-      ) as Promise<T>,
+    // A transaction on a reserved connection, with BEGIN pipelined ahead of the first
+    // statements instead of awaited on its own (what `sql.begin` does): one round trip
+    // fewer per transaction, so an append is three (statements, insert, COMMIT). The
+    // statements are queued behind BEGIN on the same connection, so they run inside it.
+    async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+      const connection = await sql.reserve();
+      try {
+        const begin = connection.unsafe("begin").execute();
+        // A failed BEGIN fails the statements behind it; its own rejection is awaited below.
+        begin.catch(() => {});
+        let result: T;
+        try {
+          result = await fn({
+            query: <R>(text: string, params?: unknown[]) =>
+              query<R>(connection as unknown as Sql, text, params),
+          });
+          await begin;
+        } catch (error) {
+          await connection.unsafe("rollback").catch(() => {});
+          throw error;
+        }
+        await connection.unsafe("commit");
+        return result;
+      } finally {
+        connection.release();
+      }
+    },
     async listen(channel: string, onNotify: (payload: string) => void, opts?: ListenOptions) {
       // postgres.js keeps one dedicated LISTEN connection; when it is lost it reconnects,
       // re-runs LISTEN and calls onlisten again.
