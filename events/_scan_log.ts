@@ -46,9 +46,9 @@ function pageSource(after: number, until: boolean): string {
 
 /** The page as one JSON text of `[position, stream, version, id, type, data, metadata, ms]`. */
 function jsonPageQuery(after: number, until: boolean): string {
-  return `select string_agg(
+  return `select '[' || string_agg(
       json_build_array(${COLUMNS}, floor(extract(epoch from recorded_at) * 1000)::int8)::text,
-      ',' order by transaction_id, global_position) as page
+      ',' order by transaction_id, global_position) || ']' as page
     from (${pageSource(after, until)}) as page`;
 }
 
@@ -116,17 +116,23 @@ async function jsonPage(
     jsonPageQuery(after, until),
     params,
   );
-  const rows = page === null ? [] : JSON.parse(`[${page}]`) as Row[];
-  return rows.map((r) => ({
-    globalPosition: r[0],
-    streamId: r[1],
-    streamVersion: r[2],
-    eventId: r[3],
-    type: r[4],
-    data: r[5],
-    metadata: r[6],
-    recordedAt: new Date(r[7]),
-  }));
+  if (page === null) return [];
+  const rows = JSON.parse(page) as Row[];
+  const events = new Array<RecordedEvent>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    events[i] = {
+      globalPosition: r[0],
+      streamId: r[1],
+      streamVersion: r[2],
+      eventId: r[3],
+      type: r[4],
+      data: r[5],
+      metadata: r[6],
+      recordedAt: new Date(r[7]),
+    };
+  }
+  return events;
 }
 
 /**
