@@ -59,29 +59,29 @@ for (const backend of BACKENDS) {
   Deno.test(`[${backend.name}] a robot stream loads from its snapshot plus the tail, with the state of the whole fold; without snapshots the state is identical`, async () => {
     const { store, drop } = await backend.open();
     try {
-      await writeRobotStream(store, 600);
+      await writeRobotStream(store, 300);
       const events = await store.readStream("robot-r1");
-      assert.equal(events.length, 1201);
+      assert.equal(events.length, 601);
 
       const whole = await loadActor(store, robotMachine, "robot-r1");
       assert.equal(whole.snapshotVersion, 0);
-      assert.equal(whole.eventsFolded, 1201);
-      assert.equal(whole.state.version, 1201);
+      assert.equal(whole.eventsFolded, 601);
+      assert.equal(whole.state.version, 601);
       assert.equal(whole.state.snapshot.value, "busy");
-      assert.equal(whole.state.snapshot.context.jobs_assigned, 600);
-      assert.deepEqual(whole.state.snapshot.context.current_jobs, ["j599"]);
+      assert.equal(whole.state.snapshot.context.jobs_assigned, 300);
+      assert.deepEqual(whole.state.snapshot.context.current_jobs, ["j299"]);
 
-      const at1000 = replay(robotMachine, events.slice(0, 1000));
-      await saveActorSnapshot(store, robotMachine, "robot-r1", at1000, events[999].eventId);
+      const at500 = replay(robotMachine, events.slice(0, 500));
+      await saveActorSnapshot(store, robotMachine, "robot-r1", at500, events[499].eventId);
       const fromSnapshot = await loadActor(store, robotMachine, "robot-r1");
-      assert.equal(fromSnapshot.snapshotVersion, 1000);
-      assert.equal(fromSnapshot.eventsFolded, 201);
+      assert.equal(fromSnapshot.snapshotVersion, 500);
+      assert.equal(fromSnapshot.eventsFolded, 101);
       assert.deepEqual(json(fromSnapshot.state), json(whole.state));
 
       // An older snapshot never replaces a newer one.
       const at10 = replay(robotMachine, events.slice(0, 10));
       await saveActorSnapshot(store, robotMachine, "robot-r1", at10, events[9].eventId);
-      assert.equal((await loadActor(store, robotMachine, "robot-r1")).snapshotVersion, 1000);
+      assert.equal((await loadActor(store, robotMachine, "robot-r1")).snapshotVersion, 500);
 
       // The cache goes away: same state, from the whole stream.
       assert.equal(await store.snapshots.clear(), 1);
@@ -90,12 +90,12 @@ for (const backend of BACKENDS) {
       assert.deepEqual(json(again.state), json(whole.state));
 
       // A snapshot of another machine version is ignored, however wrong its state.
-      const bogus = { value: "paused", context: { ...at1000.snapshot.context, name: "x" } };
+      const bogus = { value: "paused", context: { ...at500.snapshot.context, name: "x" } };
       await store.snapshots.save({
         streamId: "robot-r1",
         machineVersion: "0000000000000000",
-        streamVersion: 1000,
-        eventId: events[999].eventId,
+        streamVersion: 500,
+        eventId: events[499].eventId,
         state: { ...bogus, status: "active" },
       });
       const otherMachine = await loadActor(store, robotMachine, "robot-r1");
@@ -106,8 +106,8 @@ for (const backend of BACKENDS) {
       await store.snapshots.save({
         streamId: "robot-r1",
         machineVersion: machineVersion(robotMachine),
-        streamVersion: 1000,
-        eventId: events[998].eventId,
+        streamVersion: 500,
+        eventId: events[498].eventId,
         state: { ...bogus, status: "active" },
       });
       const mismatch = await loadActor(store, robotMachine, "robot-r1");
