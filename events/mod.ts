@@ -60,6 +60,13 @@ export {
   type SnapshotStore,
   type StreamSnapshot,
 } from "./snapshot_store.ts";
+export {
+  ARCHIVE_EVENT_TYPE,
+  type ArchiveCut,
+  archiveStreams,
+  type ArchiveStreamsOptions,
+  type ArchiveStreamsResult,
+} from "./archive_streams.ts";
 export { DEFAULT_MAX_EVENT_BYTES, EVENT_TYPE_PATTERN } from "./_validate_append.ts";
 export { canonicalJson } from "./canonical_json.ts";
 export {
