@@ -15,6 +15,7 @@ import { verifyLog } from "../audit/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
 import { scheduleRoutes } from "./schedule_routes.ts";
 import { parseSubmitJob } from "./job_requests.ts";
+import { webRoutes } from "./web_routes.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
@@ -89,6 +90,8 @@ export function createApp(options: AppOptions): Hono {
     }
     return c.json({ status: "starting" }, 503);
   });
+
+  app.route("/", webRoutes({ orchestrator: orch, apiToken })); // the dashboard: checks its own token
 
   app.use("/api/*", async (c, next) => {
     if (!orch.ready) {
