@@ -1,21 +1,23 @@
 /**
  * Replaying and deciding with pure XState v5 machines.
  *
- * An actor's state is never a live actor: it is the snapshot obtained by folding the
- * stream's events through `transition(machine, snapshot, event)` (xstate's pure API, which
- * runs no actions). A command is accepted when the machine can take its event in the
- * current snapshot; the caller then appends that event with the stream's version as the
- * expected version.
+ * An actor's state is never a live actor: it is the plain snapshot (state value, context,
+ * status) obtained by folding the stream's events through the machine's transition
+ * function — compiled from the machine by {@linkcode compileMachine}, and proven equal to
+ * xstate's pure `transition(machine, snapshot, event)` by a test. A command is accepted
+ * when xstate says the machine can take its event in the current snapshot; the caller then
+ * appends that event with the stream's version as the expected version.
  *
  * @module
  */
 import {
   type AnyActorScope,
   type AnyStateMachine,
+  type ContextFrom,
   createActor,
-  initialTransition,
   type SnapshotFrom,
 } from "xstate";
+import { compileMachine, type FoldedSnapshot } from "./compiled_machine.ts";
 
 const scopes = new WeakMap<AnyStateMachine, AnyActorScope>();
 
@@ -66,22 +68,22 @@ export class InvalidTransitionError extends Error {
   }
 }
 
-/** An actor's snapshot and the stream version it reflects (0 = no events). */
+/** An actor's folded snapshot and the stream version it reflects (0 = no events). */
 export interface ActorState<M extends AnyStateMachine> {
-  snapshot: SnapshotFrom<M>;
+  snapshot: FoldedSnapshot<ContextFrom<M>>;
   version: number;
 }
 
-/** The state of an actor whose stream has no events. */
+/** The state of an actor whose stream has no events (shared and frozen: never mutate). */
 export function initialState<M extends AnyStateMachine>(machine: M): ActorState<M> {
-  const [snapshot] = initialTransition(machine as AnyStateMachine);
-  return { snapshot: snapshot as SnapshotFrom<M>, version: 0 };
+  return { snapshot: compileMachine(machine).initial, version: 0 };
 }
 
 /**
- * Applies one recorded event to a state. Events that the machine refuses are kept out
- * (the state is returned unchanged but the version still advances), so a replay never
- * stops on history written by an older machine.
+ * Applies one recorded event to a state, with the machine's compiled transition function
+ * (equal to xstate's `transition()`, see `compiled_machine.ts`). Events that the machine
+ * refuses are kept out (the state is returned unchanged but the version still advances),
+ * so a replay never stops on history written by an older machine.
  */
 export function applyEvent<M extends AnyStateMachine>(
   machine: M,
@@ -90,23 +92,28 @@ export function applyEvent<M extends AnyStateMachine>(
   version: number,
 ): ActorState<M> {
   const machineEvent = { ...event.data, type: event.type };
-  const [next] = transition(machine, state.snapshot, machineEvent as never);
-  return { snapshot: next as SnapshotFrom<M>, version };
+  const next = compileMachine(machine).step(state.snapshot, machineEvent);
+  return { snapshot: next ?? state.snapshot, version };
 }
 
 /** Folds a whole stream (in version order) into the actor's state. */
 export function replay<M extends AnyStateMachine>(
   machine: M,
   events: Iterable<{ type: string; data: Record<string, unknown>; streamVersion: number }>,
+  from: ActorState<M> = initialState(machine),
 ): ActorState<M> {
-  let state = initialState(machine);
-  for (const e of events) state = applyEvent(machine, state, e, e.streamVersion);
+  let state = from;
+  for (const e of events) {
+    if (e.streamVersion <= state.version) continue;
+    state = applyEvent(machine, state, e, e.streamVersion);
+  }
   return state;
 }
 
 /**
- * Checks that the machine accepts an event in the current state and returns the next
- * snapshot.
+ * Checks with xstate itself that the machine accepts an event in the current state and
+ * returns the next snapshot: commands are decided by the machine's interpreter, history
+ * is folded by its compiled transition function.
  * @throws {InvalidTransitionError} when it does not.
  */
 export function decide<M extends AnyStateMachine>(
@@ -114,14 +121,15 @@ export function decide<M extends AnyStateMachine>(
   streamId: string,
   state: ActorState<M>,
   event: { type: string } & Record<string, unknown>,
-): SnapshotFrom<M> {
-  const snapshot = state.snapshot as unknown as {
-    can(e: unknown): boolean;
-    value: unknown;
-  };
+): FoldedSnapshot<ContextFrom<M>> {
+  const snapshot = machine.resolveState({
+    value: state.snapshot.value,
+    context: state.snapshot.context,
+  } as never) as unknown as { can(e: unknown): boolean };
   if (!snapshot.can(event)) {
-    throw new InvalidTransitionError(streamId, String(snapshot.value), event.type);
+    throw new InvalidTransitionError(streamId, state.snapshot.value, event.type);
   }
-  const [next] = transition(machine, state.snapshot, event as never);
-  return next as SnapshotFrom<M>;
+  const [next] = transition(machine, snapshot as SnapshotFrom<M>, event as never);
+  const n = next as unknown as FoldedSnapshot<ContextFrom<M>>;
+  return { value: n.value, context: n.context, status: n.status === "done" ? "done" : "active" };
 }

@@ -7,3 +7,5 @@ export * from "./job_machine.ts";
 export * from "./robot_machine.ts";
 export * from "./fold.ts";
 export * from "./event_schemas.ts";
+export * from "./compiled_machine.ts";
+export * from "./machine_version.ts";

@@ -13,6 +13,7 @@ export * from "./robot_sessions.ts";
 export * from "./read_models.ts";
 export * from "./replay_log.ts";
 export * from "./retry_policy.ts";
+export * from "./actor_snapshots.ts";
 export * from "./leader_election.ts";
 export * from "./graceful_shutdown.ts";
 export * from "./rate_limiter.ts";

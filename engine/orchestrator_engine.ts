@@ -16,13 +16,12 @@ import {
   initialState,
   jobMachine,
   type JobStatus,
-  replay,
   robotMachine,
   type RobotStatus,
   schemaMetadata,
   TERMINAL_STATUSES,
-  upcast,
 } from "../actors/mod.ts";
+import { loadActor, saveActorSnapshot, upcastEvent } from "./actor_snapshots.ts";
 import {
   type AppendResult,
   isStoreUnavailable,
@@ -64,6 +63,12 @@ export interface EngineConfig {
   /** Retry policy of jobs that neither set one nor have `settings.retry_count`. */
   retry: RetryPolicy;
   /**
+   * A stream's actor is snapshotted each time this node's appends carry its version past
+   * a multiple of this number of events (robot streams grow by two per job); 0 = never.
+   * Snapshots only bound the work of re-loading a stream (see `actor_snapshots.ts`).
+   */
+  snapshotEvery: number;
+  /**
    * Messages per second one robot connection may send on average (bursts of twice that);
    * frames beyond it are refused with `error {code: "rate_limited"}`.
    */
@@ -89,6 +94,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   sealInterval: 300,
   retryableErrors: DEFAULT_RETRYABLE_ERRORS,
   retry: DEFAULT_RETRY_POLICY,
+  snapshotEvery: 1000,
   robotMessageRate: 500,
   pingTimeout: 20,
   drainTimeout: 30,
@@ -101,7 +107,8 @@ export interface Change {
 }
 
 type JobState = ActorState<typeof jobMachine>;
-type AnyActorState = ActorState<typeof jobMachine | typeof robotMachine>;
+type AnyMachine = typeof jobMachine | typeof robotMachine;
+type AnyActorState = ActorState<AnyMachine>;
 
 /** Most commands written in one append (one transaction). */
 const MAX_COMMANDS_PER_APPEND = 500;
@@ -140,6 +147,7 @@ export class EngineCore {
    */
   storeFailure: Error | null = null;
   #pending: PendingCommand[] = [];
+  #snapshotting: Promise<void> = Promise.resolve();
   #flushing = false;
   #listeners = new Set<EventListener>();
   #stopRetrying: (() => void) | null = null;
@@ -269,6 +277,7 @@ export class EngineCore {
         list.push(e);
       }
       for (const e of result.events) this.#advanceActor(e);
+      this.#snapshotCrossed(result.events, base);
       for (const { cmd, slots } of accepted) {
         cmd.resolve(slots.map(([streamId, i]) => recorded.get(streamId)![i]));
       }
@@ -338,11 +347,37 @@ export class EngineCore {
       ? this.jobs.get(streamId.slice(4))
       : this.robots.get(streamId.slice(6));
     if (cached) return cached;
-    const events = (await this.store.readStream(streamId)).map(upcastEvent)
-      .filter((e): e is RecordedEvent => e !== null);
-    const state = replay(machineOf(streamId), events);
+    const { state } = await loadActor(this.store, machineOf(streamId), streamId);
     this.#setActor(streamId, state);
     return state;
+  }
+
+  /**
+   * Snapshots every stream of an append whose version went past a multiple of
+   * `snapshotEvery`, in the background (a snapshot is a cache: a failed write is logged).
+   */
+  #snapshotCrossed(events: readonly RecordedEvent[], base: Map<string, number>): void {
+    const every = this.config.snapshotEvery;
+    if (!(every > 0)) return;
+    const last = new Map<string, RecordedEvent>();
+    for (const e of events) last.set(e.streamId, e);
+    for (const [streamId, e] of last) {
+      if (Math.floor(e.streamVersion / every) <= Math.floor((base.get(streamId) ?? 0) / every)) {
+        continue;
+      }
+      const state = streamId.startsWith("job-")
+        ? this.jobs.get(streamId.slice(4))
+        : this.robots.get(streamId.slice(6));
+      if (state?.version !== e.streamVersion) continue;
+      this.#snapshotting = this.#snapshotting
+        .then(() => saveActorSnapshot(this.store, machineOf(streamId), streamId, state, e.eventId))
+        .catch((error) => console.error(`snapshot of ${streamId} failed:`, error));
+    }
+  }
+
+  /** Resolves once the snapshots started so far are written (or have failed). */
+  snapshotsWritten(): Promise<void> {
+    return this.#snapshotting;
   }
 
   #forget(streamId: string): void {
@@ -359,22 +394,20 @@ export class EngineCore {
 
   /** Applies an event to its actor's cached state, once per stream version. */
   #advanceActor(event: RecordedEvent): void {
-    const isJob = event.streamId.startsWith("job-");
-    if (!isJob && !event.streamId.startsWith("robot-")) return;
-    const machine = machineOf(event.streamId);
-    const cached =
-      (isJob ? this.jobs.get(event.streamId.slice(4)) : this.robots.get(event.streamId.slice(6))) ??
-        initialState(machine);
+    const streamId = event.streamId;
+    const isJob = streamId.startsWith("job-");
+    if (!isJob && !streamId.startsWith("robot-")) return;
+    const actors: Map<string, AnyActorState> = isJob ? this.jobs : this.robots;
+    const id = streamId.slice(isJob ? 4 : 6);
+    const machine = isJob ? jobMachine : robotMachine;
+    const cached = actors.get(id) ?? initialState(machine as AnyMachine);
     if (event.streamVersion <= cached.version) return;
     if (event.streamVersion !== cached.version + 1) {
       // A gap means this node missed writes (another node's); reload on next use.
-      this.#forget(event.streamId);
+      actors.delete(id);
       return;
     }
-    this.#setActor(
-      event.streamId,
-      applyEvent(machine, cached as ActorState<typeof machine>, event, event.streamVersion),
-    );
+    actors.set(id, applyEvent(machine as AnyMachine, cached, event, event.streamVersion));
   }
 
   /** Feeds events read from the log, in global order, to the actors and projections. */
@@ -408,17 +441,6 @@ export class EngineCore {
   isTerminal(jobId: string): boolean {
     return TERMINAL_STATUSES.has(this.jobStatus(jobId));
   }
-}
-
-/**
- * The event with its data at the current schema version, or null when its category is
- * not folded here. Throws {@linkcode UnknownEventTypeError} for an unknown job or robot
- * event, which stops the fold rather than skipping history.
- */
-function upcastEvent(event: RecordedEvent): RecordedEvent | null {
-  const data = upcast(event);
-  if (data === null) return null;
-  return data === event.data ? event : { ...event, data };
 }
 
 function machineOf(streamId: string): typeof jobMachine | typeof robotMachine {

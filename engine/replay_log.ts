@@ -14,9 +14,9 @@ import { type ReadModelsSummary, summarizeReadModels } from "./read_models.ts";
 export interface ReplayLogOptions {
   /** Fold only events recorded at or before this instant. @default no limit */
   until?: Date;
-  /** Events read per query. @default 10_000 */
+  /** Events read per query. @default the store's (1000) */
   batchSize?: number;
-  /** Called after each batch with the number of events folded so far. */
+  /** Called after each page with the number of events folded so far. */
   onProgress?: (folded: number) => void;
   signal?: AbortSignal;
 }
@@ -42,33 +42,33 @@ const frozenClock = (ms: number): Clock => ({
 /**
  * Replays the log into fresh read models.
  *
- * The log is read in its gap-safe order; events are folded while their `recorded_at` is at
- * or before `until`. Because appends commit in transaction order, an event recorded
- * before `until` never follows one recorded after it by more than the length of one
- * transaction, so the replay reads on until a whole batch lies past `until`.
+ * The log is read in its gap-safe order with `scanAll` (large pages, one ahead of the
+ * fold); only events whose `recorded_at` is at or before `until` (at millisecond
+ * precision) are folded — filtered by the database, so an event that committed late with
+ * an early `recorded_at` is still found. Each event goes through the machines' compiled
+ * transition functions and the projections, exactly as at start-up.
  *
  * @throws {DOMException} `AbortError` when `signal` aborts.
+ * @throws {UnknownEventTypeError} when the log holds an event this version cannot read.
  */
 export async function replayLog(
   store: SqlEventStore,
   options: ReplayLogOptions = {},
 ): Promise<ReplayResult> {
-  const until = options.until?.getTime() ?? Infinity;
-  const nowMs = Number.isFinite(until) ? until : Date.now();
+  const nowMs = options.until?.getTime() ?? Date.now();
   const core = new EngineCore(store, frozenClock(nowMs), DEFAULT_ENGINE_CONFIG);
   const started = performance.now();
-  let after = 0;
   let folded = 0;
-  for (;;) {
-    options.signal?.throwIfAborted();
-    const batch = await store.readAll({ after, limit: options.batchSize ?? 10_000 });
-    if (batch.length === 0) break;
-    after = batch[batch.length - 1].globalPosition;
-    const inRange = batch.filter((e) => e.recordedAt.getTime() <= until);
-    if (inRange.length) core.applyFromLog(inRange);
-    folded += inRange.length;
+  for await (
+    const page of store.scanAll({
+      until: options.until,
+      pageSize: options.batchSize,
+      signal: options.signal,
+    })
+  ) {
+    core.applyFromLog(page);
+    folded += page.length;
     options.onProgress?.(folded);
-    if (inRange.length === 0) break;
   }
   return {
     events: folded,

@@ -53,6 +53,13 @@ export {
 } from "./subscription.ts";
 export { openEventStore, type OpenEventStoreOptions } from "./open_store.ts";
 export { subscribeDirect } from "./direct_subscription.ts";
+export type { ScanFormat, ScanLogOptions } from "./_scan_log.ts";
+export {
+  createSnapshotStore,
+  SNAPSHOT_SCHEMA_STATEMENTS,
+  type SnapshotStore,
+  type StreamSnapshot,
+} from "./snapshot_store.ts";
 export {
   ARCHIVE_EVENT_TYPE,
   type ArchiveCut,

@@ -7,6 +7,7 @@
 import type { EventRecordRow } from "./_event_rows.ts";
 import type { SqlClient, SqlTx } from "./sql_client.ts";
 import { eventHash, GENESIS_HASH } from "./hash_chain.ts";
+import { SNAPSHOT_SCHEMA_STATEMENTS } from "./snapshot_store.ts";
 
 /**
  * Advisory lock key that serialises concurrent migrations (two processes opening the same
@@ -80,6 +81,7 @@ export async function migrateEventsSchema(client: SqlClient): Promise<void> {
   await client.transaction(async (tx) => {
     await tx.query("select pg_advisory_xact_lock($1::int8)", [MIGRATION_LOCK_KEY]);
     for (const statement of EVENTS_SCHEMA_STATEMENTS) await tx.query(statement);
+    for (const statement of SNAPSHOT_SCHEMA_STATEMENTS) await tx.query(statement);
     const [column] = await tx.query<{ not_null: boolean }>(
       `select attnotnull as not_null from pg_attribute
        where attrelid = 'events'::regclass and attname = 'hash'`,

@@ -16,6 +16,8 @@ import { DEFAULT_MAX_EVENT_BYTES, validateAppend } from "./_validate_append.ts";
 import { COLUMNS, type EventRecordRow, toRecorded } from "./_event_rows.ts";
 import { appendInTx, EVENTS_CHANNEL } from "./_append_in_tx.ts";
 import { sealInTx } from "./_seal_in_tx.ts";
+import { scanLog, type ScanLogOptions } from "./_scan_log.ts";
+import { createSnapshotStore, type SnapshotStore } from "./snapshot_store.ts";
 import type { ChainedEvent, ReadChainOptions, Seal } from "./hash_chain.ts";
 
 export { EVENTS_CHANNEL };
@@ -25,6 +27,19 @@ const GAP_SAFE = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
 
 /** The SQL event store: {@linkcode EventStore} plus what subscriptions need. */
 export interface SqlEventStore extends EventStore {
+  /**
+   * Reads the log from `after` to its current end in `readAll` order, in large pages
+   * fetched one ahead (what replays and start-up use): the same events as repeated
+   * `readAll` calls, several times faster.
+   *
+   * @throws {RangeError} When `after` is not 0 or a recorded position, or `pageSize` < 1.
+   */
+  scanAll(options?: ScanLogOptions): AsyncGenerator<RecordedEvent[], void, void>;
+  /**
+   * Snapshots of folded streams (table `actor_snapshots`): a cache beside the log that
+   * readers of long streams may use; never a source of truth.
+   */
+  readonly snapshots: SnapshotStore;
   /**
    * Global position of the last event in `readAll` order that readers can see now
    * (gap-safe), or 0 when there is none. Start a live-only subscription from it.
@@ -161,6 +176,7 @@ export function createSqlEventStore(
 
   const store: SqlEventStore = {
     exclusive: client.exclusive === true,
+    snapshots: createSnapshotStore(client),
     async append(writes: StreamAppend[]): Promise<AppendResult> {
       const rows = validateAppend(writes, { newId, maxEventBytes });
       const outcome = await client.transaction((tx) =>
@@ -264,6 +280,10 @@ export function createSqlEventStore(
       if (rows.length === 0 && after > 0) await assertRecorded(client, after, "after");
       signal?.throwIfAborted();
       return rows.map(toRecorded);
+    },
+
+    scanAll(opts?: ScanLogOptions) {
+      return scanLog(client, opts);
     },
 
     async currentPosition() {
