@@ -13,3 +13,6 @@ export * from "./robot_sessions.ts";
 export * from "./read_models.ts";
 export * from "./replay_log.ts";
 export * from "./retry_policy.ts";
+export * from "./workflow_registry.ts";
+export * from "./workflow_state.ts";
+export * from "./workflow_validation.ts";

@@ -12,6 +12,7 @@ import {
   JobAlreadyFinishedError,
   JobNotFoundError,
 } from "../engine/mod.ts";
+import { workflowErrorResponse } from "./workflow_errors.ts";
 import { WrongExpectedVersionError } from "../events/mod.ts";
 
 /** A request that is wrong in one named field: answered 400. */
@@ -46,6 +47,8 @@ export function errorResponse(error: Error, c: Context): Response {
       409,
     );
   }
+  const workflowError = workflowErrorResponse(error, c);
+  if (workflowError) return workflowError;
   if (error instanceof InvalidTransitionError || error instanceof WrongExpectedVersionError) {
     return c.json({ error: { code: "conflict", message: error.message } }, 409);
   }

@@ -15,6 +15,7 @@ import { verifyLog } from "../audit/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
 import { scheduleRoutes } from "./schedule_routes.ts";
 import { parseSubmitJob } from "./job_requests.ts";
+import { withStoredWorkflow, workflowRoutes } from "./workflow_routes.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
@@ -119,6 +120,7 @@ export function createApp(options: AppOptions): Hono {
   );
 
   app.route("/", scheduleRoutes(orch.scheduler));
+  app.route("/", workflowRoutes(orch.workflows));
 
   app.post("/api/v1/jobs", async (c) => {
     let body: unknown;
@@ -127,7 +129,8 @@ export function createApp(options: AppOptions): Hono {
     } catch {
       throw new ValidationError("body", "Body is not valid JSON");
     }
-    const input = parseSubmitJob(body);
+    const named = withStoredWorkflow(orch.workflows, body);
+    const input = { ...parseSubmitJob(named.body), ...named.stored };
     const key = c.req.header("idempotency-key");
     if (key !== undefined) {
       if (key.length < 1 || key.length > 255) {
