@@ -16,3 +16,4 @@ export * from "./retry_policy.ts";
 export * from "./workflow_registry.ts";
 export * from "./workflow_state.ts";
 export * from "./workflow_validation.ts";
+export * from "./job_retry.ts";

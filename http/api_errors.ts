@@ -10,6 +10,7 @@ import { InvalidTransitionError } from "../actors/mod.ts";
 import {
   IdempotencyKeyReusedError,
   JobAlreadyFinishedError,
+  JobNotFinishedError,
   JobNotFoundError,
 } from "../engine/mod.ts";
 import { workflowErrorResponse } from "./workflow_errors.ts";
@@ -46,6 +47,9 @@ export function errorResponse(error: Error, c: Context): Response {
       { error: { code: "already_finished", message: error.message }, job: error.job },
       409,
     );
+  }
+  if (error instanceof JobNotFinishedError) {
+    return c.json({ error: { code: "not_finished", message: error.message } }, 409);
   }
   const workflowError = workflowErrorResponse(error, c);
   if (workflowError) return workflowError;

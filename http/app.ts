@@ -16,6 +16,7 @@ import { errorResponse, ValidationError } from "./api_errors.ts";
 import { scheduleRoutes } from "./schedule_routes.ts";
 import { parseSubmitJob } from "./job_requests.ts";
 import { withStoredWorkflow, workflowRoutes } from "./workflow_routes.ts";
+import { jobRetryRoutes } from "./job_retry_routes.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
@@ -121,6 +122,7 @@ export function createApp(options: AppOptions): Hono {
 
   app.route("/", scheduleRoutes(orch.scheduler));
   app.route("/", workflowRoutes(orch.workflows));
+  app.route("/", jobRetryRoutes(orch));
 
   app.post("/api/v1/jobs", async (c) => {
     let body: unknown;
