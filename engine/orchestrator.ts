@@ -25,6 +25,7 @@ import { DEFAULT_ENGINE_CONFIG, type EngineConfig, EngineCore } from "./orchestr
 import { type RobotView, robotView } from "./read_models.ts";
 import { RobotSessions } from "./robot_sessions.ts";
 import { WorkflowRegistry } from "./workflow_registry.ts";
+import { FleetMetrics } from "./fleet_metrics.ts";
 
 /** Options of {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -46,6 +47,8 @@ export class Orchestrator {
   readonly scheduler: Scheduler;
   /** The workflow catalogue and its deployments (`workflow-<id>` streams). */
   readonly workflows: WorkflowRegistry;
+  /** Counters and histograms folded from the log (for `GET /metrics`). */
+  readonly metrics: FleetMetrics = new FleetMetrics();
   #subscription: Subscription | null = null;
 
   /** The live subscription (after `start()`), e.g. to wait until an event was applied. */
@@ -67,8 +70,10 @@ export class Orchestrator {
       store: options.store,
       clock: this.core.clock,
       robotExists: (id) => this.robot(id) !== undefined,
+      settled: (position) => this.settled(position),
     });
     this.core.onEvents((events) => this.workflows.apply(events));
+    this.core.onEvents((events) => this.metrics.apply(events));
     this.dispatcher.deployedRobots = (id) => this.workflows.deployedRobots(id);
     this.scheduler = new Scheduler({
       store: options.store,

@@ -144,6 +144,11 @@ export interface WorkflowRegistryOptions {
   clock: Clock;
   /** Whether a robot id is known (deployments name only known robots). */
   robotExists(robotId: string): boolean;
+  /**
+   * Awaited after each append with the global position of its event, so that a command
+   * answers once every read model shows it (read your writes).
+   */
+  settled?(position: number): Promise<void>;
 }
 
 /** The catalogue; see the module doc. */
@@ -468,6 +473,7 @@ export class WorkflowRegistry {
       events: [{ type, data, metadata: { schema_version: 1 } }],
     }]);
     this.apply(events);
+    await this.#options.settled?.(events[events.length - 1].globalPosition);
   }
 }
 

@@ -17,6 +17,7 @@ import { scheduleRoutes } from "./schedule_routes.ts";
 import { parseSubmitJob } from "./job_requests.ts";
 import { withStoredWorkflow, workflowRoutes } from "./workflow_routes.ts";
 import { jobRetryRoutes } from "./job_retry_routes.ts";
+import { metricsRoutes } from "./metrics_routes.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
@@ -87,6 +88,8 @@ export function createApp(options: AppOptions): Hono {
     }
     return c.json({ status: "starting" }, 503);
   });
+
+  app.route("/", metricsRoutes(orch, apiToken));
 
   app.use("/api/*", async (c, next) => {
     if (!orch.ready) {
