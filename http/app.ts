@@ -18,6 +18,7 @@ import { parseSubmitJob } from "./job_requests.ts";
 import { withStoredWorkflow, workflowRoutes } from "./workflow_routes.ts";
 import { jobRetryRoutes } from "./job_retry_routes.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
+import { openApiRoutes } from "./openapi_document.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
@@ -126,6 +127,7 @@ export function createApp(options: AppOptions): Hono {
   app.route("/", scheduleRoutes(orch.scheduler));
   app.route("/", workflowRoutes(orch.workflows));
   app.route("/", jobRetryRoutes(orch));
+  app.route("/", openApiRoutes());
 
   app.post("/api/v1/jobs", async (c) => {
     let body: unknown;
