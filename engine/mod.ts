@@ -18,3 +18,4 @@ export * from "./workflow_state.ts";
 export * from "./workflow_validation.ts";
 export * from "./job_retry.ts";
 export * from "./fleet_metrics.ts";
+export * from "./robot_tokens.ts";

@@ -26,6 +26,7 @@ import { type RobotView, robotView } from "./read_models.ts";
 import { RobotSessions } from "./robot_sessions.ts";
 import { WorkflowRegistry } from "./workflow_registry.ts";
 import { FleetMetrics } from "./fleet_metrics.ts";
+import { RobotTokens } from "./robot_tokens.ts";
 
 /** Options of {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -49,6 +50,8 @@ export class Orchestrator {
   readonly workflows: WorkflowRegistry;
   /** Counters and histograms folded from the log (for `GET /metrics`). */
   readonly metrics: FleetMetrics = new FleetMetrics();
+  /** Robots' own provisioning tokens (hashed, in `robot_token-<id>` streams). */
+  readonly robotTokens: RobotTokens;
   #subscription: Subscription | null = null;
 
   /** The live subscription (after `start()`), e.g. to wait until an event was applied. */
@@ -74,6 +77,13 @@ export class Orchestrator {
     });
     this.core.onEvents((events) => this.workflows.apply(events));
     this.core.onEvents((events) => this.metrics.apply(events));
+    this.robotTokens = new RobotTokens({
+      store: options.store,
+      clock: this.core.clock,
+      settled: (position) => this.settled(position),
+    });
+    this.core.onEvents((events) => this.robotTokens.apply(events));
+    this.sessions.ownTokenValid = (id, token) => this.robotTokens.verify(id, token);
     this.dispatcher.deployedRobots = (id) => this.workflows.deployedRobots(id);
     this.scheduler = new Scheduler({
       store: options.store,

@@ -19,6 +19,7 @@ import { withStoredWorkflow, workflowRoutes } from "./workflow_routes.ts";
 import { jobRetryRoutes } from "./job_retry_routes.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { openApiRoutes } from "./openapi_document.ts";
+import { robotTokenRoutes } from "./robot_token_routes.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
@@ -128,6 +129,7 @@ export function createApp(options: AppOptions): Hono {
   app.route("/", workflowRoutes(orch.workflows));
   app.route("/", jobRetryRoutes(orch));
   app.route("/", openApiRoutes());
+  app.route("/", robotTokenRoutes(orch));
 
   app.post("/api/v1/jobs", async (c) => {
     let body: unknown;

@@ -52,6 +52,10 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/robots/:id", summary: "One robot", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404 } },
   { method: "post", path: "/api/v1/robots/:id/pause", summary: "Stop giving the robot new jobs", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404, 409: E409 } },
   { method: "post", path: "/api/v1/robots/:id/resume", summary: "Give the robot jobs again", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404, 409: E409 } },
+  { method: "post", path: "/api/v1/robots", summary: "Provision a robot: its own token, shown once", tag: "robots", body: "ProvisionRobot", responses: { 201: ["The credential and its token", "RobotCredential"], 400: E400, 409: ["Already has an active token", "Error"] } },
+  { method: "post", path: "/api/v1/robots/:id/token", summary: "Rotate a robot's token (the old one stops working)", tag: "robots", responses: { 201: ["The credential and its new token", "RobotCredential"], 404: ["No active token", "Error"] } },
+  { method: "get", path: "/api/v1/robots/:id/token", summary: "A robot's credential (never the token)", tag: "robots", responses: { 200: ["The credential", "RobotCredential"], 404: ["Never provisioned", "Error"] } },
+  { method: "delete", path: "/api/v1/robots/:id/token", summary: "Revoke a robot's token; its connection on that token is closed", tag: "robots", responses: { 204: ["Revoked", null], 404: ["No active token", "Error"] } },
   // Workflows
   { method: "post", path: "/api/v1/workflows", summary: "Create a workflow (version 1)", tag: "workflows", body: "WorkflowInput", responses: { 201: ["The workflow", "Workflow"], 400: E400, 409: ["workflow_id taken", "Error"] } },
   { method: "get", path: "/api/v1/workflows", summary: "List workflows (no content) and the folder tree", tag: "workflows", query: [["folder", "folder path; includes sub-folders"], ["status", "draft, published or archived"], ["tag", "a tag"], ["q", "substring of the name"]], responses: { 200: ["Workflows", "WorkflowList"], 400: E400 } },

@@ -171,6 +171,15 @@ export const SCHEMAS: Record<string, Schema> = {
     max_concurrent_jobs: int(),
     metrics: { type: "object" },
   }, ["robot_id", "status"]),
+  ProvisionRobot: obj({ robot_id: str("default: a UUID"), name: str() }),
+  RobotCredential: obj({
+    robot_id: str(),
+    name: nullable(str()),
+    active: { type: "boolean" },
+    issued_at: instant("when the current token was issued"),
+    revoked_at: nullable(instant("when it was revoked")),
+    token: str("only in the answer that issues it"),
+  }, ["robot_id", "active"]),
   RobotList: obj({ robots: { type: "array", items: ref("Robot") } }, ["robots"]),
   WorkflowInput: obj({
     workflow_id: str("letters, digits, _ . -; default a UUID (create only)"),
