@@ -19,3 +19,5 @@ export * from "./workflow_validation.ts";
 export * from "./job_retry.ts";
 export * from "./fleet_metrics.ts";
 export * from "./robot_tokens.ts";
+export * from "./workflow_errors.ts";
+export * from "./workflow_views.ts";

@@ -18,6 +18,19 @@ import {
   type WorkflowVersion,
 } from "./workflow_state.ts";
 import {
+  WorkflowExistsError,
+  WorkflowNotFoundError,
+  WorkflowNotPublishedError,
+  WorkflowVersionConflictError,
+} from "./workflow_errors.ts";
+import {
+  type DeploymentView,
+  summaries,
+  view,
+  type WorkflowVersionSummary,
+  type WorkflowView,
+} from "./workflow_views.ts";
+import {
   inFolder,
   InvalidWorkflowError,
   normalizeFolder,
@@ -26,91 +39,6 @@ import {
   type WorkflowFields,
   type WorkflowStatus,
 } from "./workflow_validation.ts";
-
-/** Thrown for an unknown or deleted workflow id (the API answers 404). */
-export class WorkflowNotFoundError extends Error {
-  override name = "WorkflowNotFoundError";
-  readonly workflowId: string;
-  constructor(workflowId: string) {
-    super(`Workflow ${workflowId} does not exist`);
-    this.workflowId = workflowId;
-  }
-}
-
-/** Thrown when creating a workflow whose id is taken (the API answers 409). */
-export class WorkflowExistsError extends Error {
-  override name = "WorkflowExistsError";
-  readonly workflowId: string;
-  constructor(workflowId: string, options?: ErrorOptions) {
-    super(`Workflow ${workflowId} already exists`, options);
-    this.workflowId = workflowId;
-  }
-}
-
-/**
- * Thrown when a job or deployment asks for the published version of a workflow that has
- * none (never published, or archived); the API answers 409 `workflow_not_published`.
- */
-export class WorkflowNotPublishedError extends Error {
-  override name = "WorkflowNotPublishedError";
-  readonly workflowId: string;
-  readonly status: WorkflowStatus;
-  constructor(workflowId: string, status: WorkflowStatus) {
-    super(
-      `Workflow ${workflowId} has no published version (it is ${status}); publish it ` +
-        `(PUT {"status": "published"}) or name a workflow_version`,
-    );
-    this.workflowId = workflowId;
-    this.status = status;
-  }
-}
-
-/** Thrown when an update names an `expected_version` that is not the latest (409). */
-export class WorkflowVersionConflictError extends Error {
-  override name = "WorkflowVersionConflictError";
-  readonly workflowId: string;
-  readonly expected: number;
-  readonly actual: number;
-  constructor(workflowId: string, expected: number, actual: number) {
-    super(`Workflow ${workflowId} is at version ${actual}, not ${expected}: reload and retry`);
-    this.workflowId = workflowId;
-    this.expected = expected;
-    this.actual = actual;
-  }
-}
-
-/** One version as listed by `GET /workflows/:id/versions`. */
-export interface WorkflowVersionSummary {
-  version: number;
-  status: WorkflowStatus;
-  name: string;
-  /** RFC 3339 UTC. */
-  saved_at: string;
-}
-
-/** A workflow as the API shows it. `content` is left out of lists. */
-export interface WorkflowView {
-  /** Same as `workflow_id` (for generic tree views). */
-  id: string;
-  workflow_id: string;
-  name: string;
-  description: string;
-  /** Folder path, `/` for the root. */
-  folder: string;
-  /** Latest version number (1, 2, …). */
-  version: number;
-  /** Status of the latest version. */
-  status: WorkflowStatus;
-  tags: string[];
-  content?: Record<string, unknown>;
-  /** The version jobs run by default, or null. */
-  published_version: number | null;
-  created_at: string;
-  updated_at: string;
-  versions: WorkflowVersionSummary[];
-  /** Robots the workflow is deployed on, sorted. */
-  deployed_robot_ids: string[];
-}
 
 /** Filters of {@linkcode WorkflowRegistry.list}. */
 export interface WorkflowListOptions {
@@ -129,13 +57,6 @@ export interface ResolvedWorkflow {
   name: string;
   version: number;
   content: Record<string, unknown>;
-}
-
-/** A workflow's deployment as the API shows it. */
-export interface DeploymentView {
-  workflow_id: string;
-  published_version: number | null;
-  robots: { robot_id: string; version: number; deployed_at: string; current: boolean }[];
 }
 
 /** Options of {@linkcode WorkflowRegistry}. */
@@ -475,33 +396,4 @@ export class WorkflowRegistry {
     this.apply(events);
     await this.#options.settled?.(events[events.length - 1].globalPosition);
   }
-}
-
-function summaries(state: WorkflowState): WorkflowVersionSummary[] {
-  return state.versions.map((v) => ({
-    version: v.version,
-    status: v.status,
-    name: v.name,
-    saved_at: v.saved_at,
-  }));
-}
-
-function view(state: WorkflowState, withContent: boolean): WorkflowView {
-  const v = latestVersion(state);
-  return {
-    id: state.workflow_id,
-    workflow_id: state.workflow_id,
-    name: v.name,
-    description: v.description,
-    folder: v.folder,
-    version: v.version,
-    status: v.status,
-    tags: v.tags,
-    ...(withContent ? { content: v.content } : {}),
-    published_version: publishedVersion(state)?.version ?? null,
-    created_at: state.created_at,
-    updated_at: state.updated_at,
-    versions: summaries(state),
-    deployed_robot_ids: [...state.deployment.keys()].sort(),
-  };
 }

@@ -5,6 +5,7 @@
  * dispatch, and read models rebuilt from the log after a restart.
  */
 import assert from "node:assert/strict";
+import { ManualClock } from "../engine/mod.ts";
 import { openEventStore } from "../events/mod.ts";
 import { BACKENDS, startOrchestrator } from "./_harness.ts";
 import { RawRobot } from "./_raw_robot.ts";
@@ -339,6 +340,38 @@ Deno.test("saving a workflow validates its content and names the field and the n
     });
     assert.equal(bad.body.error.field, "content.nodes.a.node_type");
     assert.equal((await o.api("GET", "/api/v1/workflows/w")).body.version, 1, "nothing saved");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a schedule naming a stored workflow submits jobs that run its published version", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12, 0, 0, 500));
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }), {
+    heartbeatInterval: 600,
+    heartbeatTimeout: 3600,
+  }, clock);
+  try {
+    await o.api("POST", "/api/v1/workflows", {
+      workflow_id: "nightly",
+      content: CONTENT,
+      status: "published",
+    });
+    await o.api("PUT", "/api/v1/workflows/nightly", { content: SMALL, status: "draft" });
+    const created = await o.api("POST", "/api/v1/schedules", {
+      schedule_id: "s",
+      frequency: "cron",
+      cron_expression: "* * * * * *",
+      workflow_id: "nightly",
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    clock.advance(1000);
+    await o.waitUntil(() => o.orchestrator.jobs.list().jobs.length === 1);
+    const [job] = o.orchestrator.jobs.list().jobs;
+    assert.equal(job.workflow_id, "nightly");
+    assert.equal(job.workflow_version, "1");
+    const [submitted] = await o.store.readStream(`job-${job.job_id}`);
+    assert.deepEqual((submitted.data as any).workflow.content, CONTENT);
   } finally {
     await o.stop();
   }
