@@ -109,7 +109,15 @@ export class Orchestrator {
         });
         return { job_id: job.job_id };
       },
+      jobActive: (jobId) => {
+        const job = this.core.jobs.get(jobId);
+        return job !== undefined && job.snapshot.context.job_id !== null &&
+          !this.core.isTerminal(jobId);
+      },
     });
+    // The scheduler folds the log as the read models do (replay, then live, this node's and
+    // other nodes' events alike): schedules changed elsewhere are armed without a restart.
+    this.core.onEvents((events) => this.scheduler.observe(events));
     this.jobs = new JobCommands(this.core, {
       sendCancel: (robotId, jobId, leaseId, reason) =>
         this.sessions.send(robotId, "cancel_job", { job_id: jobId, lease_id: leaseId, reason }),
@@ -171,7 +179,7 @@ export class Orchestrator {
     this.dispatcher.request();
     this.#scheduleSeal();
     // After the jobs are replayed, so that a catch-up tick finds the job it already made.
-    await this.scheduler.start();
+    await this.scheduler.start({ readLog: false });
   }
 
   /** Seals the log every `sealInterval` seconds (a seal writes nothing when nothing changed). */

@@ -16,6 +16,8 @@ export {
 export {
   MISFIRE_POLICIES,
   type MisfirePolicy,
+  OVERLAP_POLICIES,
+  type OverlapPolicy,
   parseScheduleDefinition,
   type ScheduleDefinition,
 } from "./schedule_input.ts";
@@ -25,12 +27,11 @@ export {
   type ScheduleState,
   uuidFromSha256,
 } from "./schedule_state.ts";
+export { Scheduler, specOf } from "./scheduler.ts";
 export {
   type ScheduledJobInput,
   ScheduleExistsError,
   ScheduleNotFoundError,
-  Scheduler,
   type SchedulerOptions,
   type ScheduleView,
-  specOf,
-} from "./scheduler.ts";
+} from "./scheduler_types.ts";

@@ -11,6 +11,16 @@ export type MisfirePolicy = "skip" | "run_once" | "run_all";
 /** The misfire policies, for validation. */
 export const MISFIRE_POLICIES: readonly MisfirePolicy[] = ["skip", "run_once", "run_all"];
 
+/**
+ * What a tick does while the schedule's previous run (the job of its last fire) is still
+ * active: `allow` fires anyway, `skip` records the tick as skipped, `queue_one` holds it and
+ * fires it when the previous run ends, holding at most one such tick (later ones are
+ * skipped, like Temporal's `BUFFER_ONE` overlap policy).
+ */
+export type OverlapPolicy = "allow" | "skip" | "queue_one";
+/** The overlap policies, for validation. */
+export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ["allow", "skip", "queue_one"];
+
 /** A schedule's definition: everything a client sets. */
 export interface ScheduleDefinition {
   /** Display name. @default null */
@@ -40,8 +50,8 @@ export interface ScheduleDefinition {
   misfire_policy: MisfirePolicy;
   /** Seconds before "now" within which `run_all` catches up. @default 3600 */
   catch_up_window: number;
-  /** Only `allow` (runs may overlap) is implemented. @default "allow" */
-  overlap_policy: "allow";
+  /** See {@linkcode OverlapPolicy}. @default "allow" */
+  overlap_policy: OverlapPolicy;
 }
 
 const PRIORITY_NAMES: Record<string, number> = { low: 0, normal: 1, high: 2, critical: 3 };
@@ -132,8 +142,8 @@ export function parseScheduleDefinition(
   if (typeof window !== "number" || !Number.isFinite(window) || window < 0) {
     bad("catch_up_window", "catch_up_window must be a number of seconds >= 0");
   }
-  if (def.overlap_policy !== "allow") {
-    bad("overlap_policy", "overlap_policy must be allow (skip and queue_one are not implemented)");
+  if (!OVERLAP_POLICIES.includes(def.overlap_policy as OverlapPolicy)) {
+    bad("overlap_policy", `overlap_policy must be one of ${OVERLAP_POLICIES.join(", ")}`);
   }
   if (def.frequency === "cron") {
     def.start_at = null;

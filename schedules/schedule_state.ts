@@ -6,8 +6,17 @@
  * - `schedule.updated` `{changes, updated_at}` (only fields that changed)
  * - `schedule.paused` `{paused_at}`, `schedule.resumed` `{resumed_at}`
  * - `schedule.removed` `{removed_at}`
- * - `schedule.fired` `{scheduled_for, job_id, catch_up}`; its event id is derived from
- *   (`schedule_id`, `scheduled_for`), so recording a tick twice is a no-op.
+ * - `schedule.fired` `{scheduled_for, job_id, catch_up, queued?}`; its event id is derived from
+ *   (`schedule_id`, `scheduled_for`), so recording a tick twice is a no-op. `queued: true`
+ *   when it is the tick a `queue_one` schedule held until its previous run ended.
+ * - `schedule.skipped` `{scheduled_for, reason, active_job_id}`: the tick made no job because
+ *   the previous run `active_job_id` was still active (`reason` `"overlap"` under `skip`,
+ *   `"queue_full"` under `queue_one` when a tick is already held).
+ * - `schedule.queued` `{scheduled_for, active_job_id}`: `queue_one` holds the tick until
+ *   `active_job_id` ends.
+ *
+ * The event ids of `schedule.skipped` and `schedule.queued` are derived from
+ * (`schedule_id`, `scheduled_for`) too, so every decision about a tick is recorded once.
  *
  * @module
  */
@@ -33,6 +42,10 @@ export interface ScheduleState extends ScheduleDefinition {
   cursor: string;
   /** Version of the stream after the last applied event. */
   version: number;
+  /** Job of the last recorded fire: the "previous run" of the overlap policy. */
+  last_job_id: string | null;
+  /** Tick held by `queue_one` until the previous run ends (RFC 3339 UTC), else null. */
+  pending_run: string | null;
 }
 
 const later = (a: string, b: string): string =>
@@ -58,6 +71,8 @@ export function applyScheduleEvent(
       removed: false,
       cursor: at,
       version: event.streamVersion,
+      last_job_id: null,
+      pending_run: null,
     };
   }
   if (!state) return undefined;
@@ -80,7 +95,15 @@ export function applyScheduleEvent(
         ...next,
         last_run: state.last_run ? later(state.last_run, at) : at,
         cursor: later(state.cursor, at),
+        last_job_id: d.job_id as string,
+        pending_run: state.pending_run === at ? null : state.pending_run,
       };
+    }
+    case "schedule.skipped":
+      return { ...next, cursor: later(state.cursor, d.scheduled_for as string) };
+    case "schedule.queued": {
+      const at = d.scheduled_for as string;
+      return { ...next, cursor: later(state.cursor, at), pending_run: state.pending_run ?? at };
     }
     default:
       return next;

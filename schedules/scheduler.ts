@@ -5,10 +5,16 @@
  * event id derived from the same pair. A restart, a re-saved schedule or a second scheduler
  * on the same log can therefore never create a second job for one tick.
  *
+ * The overlap policy asks {@linkcode SchedulerOptions.jobActive} whether the schedule's
+ * previous run is still active and records each decision (`schedule.skipped`,
+ * `schedule.queued`, or a fire), so a restart replays them rather than deciding again. A
+ * node follows the log with {@linkcode Scheduler.observe}: schedules added or changed by
+ * another node are armed without a restart, and a tick held by `queue_one` fires as soon as
+ * the event that ends the previous run is applied.
+ *
  * @module
  */
-import type { Clock } from "../engine/clock.ts";
-import { canonicalJson, type EventStore, WrongExpectedVersionError } from "../events/mod.ts";
+import { canonicalJson, type RecordedEvent, WrongExpectedVersionError } from "../events/mod.ts";
 import { nextRuns, type NextRunsSpec } from "./next_runs.ts";
 import { parseScheduleDefinition, type ScheduleDefinition } from "./schedule_input.ts";
 import {
@@ -18,69 +24,13 @@ import {
   uuidFromSha256,
 } from "./schedule_state.ts";
 import { missedTicks } from "./_misfires.ts";
-
-/** What the scheduler asks the engine to run for one tick. */
-export interface ScheduledJobInput {
-  /** Derived from (`schedule_id`, `scheduled_for`): submitting twice must give one job. */
-  job_id: string;
-  schedule_id: string;
-  /** The tick, RFC 3339 UTC. */
-  scheduled_for: string;
-  workflow: Record<string, unknown> | null;
-  workflow_id: string | null;
-  variables: Record<string, unknown>;
-  /** 0-3. */
-  priority: number;
-  robot_id: string | null;
-}
-
-/** A schedule as the API shows it. */
-export type ScheduleView = ScheduleDefinition & {
-  schedule_id: string;
-  next_run: string | null;
-  last_run: string | null;
-  created_at: string;
-  updated_at: string;
-};
-
-/** Options of {@linkcode Scheduler}. */
-export interface SchedulerOptions {
-  store: Pick<EventStore, "append" | "readAll">;
-  clock: Clock;
-  /** Submits the tick's job; must be idempotent on `job_id`. */
-  submitJob(input: ScheduledJobInput): Promise<{ job_id: string }>;
-  /**
-   * Milliseconds a tick may be overdue and still count as on time (not a misfire).
-   * @default 5000
-   */
-  misfireGraceMs?: number;
-  /**
-   * Receives errors of timer-driven work; a failed fire is retried 1 s later (a tick then
-   * overdue beyond the grace follows the misfire policy).
-   * @default console.error
-   */
-  onError?: (error: unknown) => void;
-}
-
-/** Thrown for an unknown or removed schedule id (the API answers 404). */
-export class ScheduleNotFoundError extends Error {
-  override name = "ScheduleNotFoundError";
-  readonly scheduleId: string;
-  constructor(scheduleId: string) {
-    super(`Schedule ${scheduleId} does not exist`);
-    this.scheduleId = scheduleId;
-  }
-}
-
-/** Thrown when adding a schedule whose id is taken (the API answers 409). */
-export class ScheduleExistsError extends Error {
-  override name = "ScheduleExistsError";
-  readonly scheduleId: string;
-  constructor(scheduleId: string, options?: ErrorOptions) {
-    super(`Schedule ${scheduleId} already exists`, options);
-    this.scheduleId = scheduleId;
-  }
-}
+import {
+  ScheduleExistsError,
+  ScheduleNotFoundError,
+  type SchedulerOptions,
+  type ScheduleView,
+} from "./scheduler_types.ts";
+import { overlapDecision } from "./_overlap.ts";
 
 /** Milliseconds before a failed fire (e.g. the store is down) is tried again. */
 const RETRY_MS = 1000;
@@ -104,28 +54,61 @@ export class Scheduler {
   #states = new Map<string, ScheduleState>();
   #timers = new Map<string, unknown>();
   #queues = new Map<string, Promise<void>>();
+  /** Schedule id by the job id of its previous run. */
+  #runOf = new Map<string, string>();
+  /** Schedules whose events arrived with a gap: re-read from the store before use. */
+  #stale = new Set<string>();
   #running = false;
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
   }
 
-  /** Folds every `schedule-*` stream from the log, handles misfires and arms timers. */
-  async start(): Promise<void> {
+  /**
+   * Folds every `schedule-*` stream from the log, handles misfires and held ticks, and arms
+   * timers.
+   * @param options `readLog: false` when the log was already passed to
+   * {@linkcode Scheduler.observe} (the orchestrator does so while it replays). @default true
+   */
+  async start(options: { readLog?: boolean } = {}): Promise<void> {
     let after = 0;
-    for (;;) {
+    while (options.readLog ?? true) {
       const batch = await this.#options.store.readAll({ after, limit: 1000 });
       if (batch.length === 0) break;
-      for (const e of batch) {
-        if (!e.streamId.startsWith(SCHEDULE_STREAM_PREFIX)) continue;
-        const id = e.streamId.slice(SCHEDULE_STREAM_PREFIX.length);
-        this.#put(id, applyScheduleEvent(this.#states.get(id), e));
-      }
+      this.observe(batch);
       after = batch[batch.length - 1].globalPosition;
     }
+    for (const id of this.#stale) await this.#refresh(id);
     this.#running = true;
     for (const id of this.#states.keys()) this.#enqueue(id, () => this.#reconcile(id));
     await this.idle();
+  }
+
+  /**
+   * Follows the log: applies `schedule-*` events this scheduler has not applied yet (recorded
+   * by another node, or read before `start()`) and re-arms the schedules they change; on an
+   * event of a schedule's previous run that holds a tick (`queue_one`), fires the tick once
+   * the run has ended. Events already applied are ignored by stream version, so a node may
+   * pass every event it applies, its own included. Call it after the job read model that
+   * {@linkcode SchedulerOptions.jobActive} consults has applied the same events.
+   * @param events recorded events, in log order.
+   */
+  observe(events: readonly RecordedEvent[]): void {
+    for (const e of events) {
+      if (e.streamId.startsWith(SCHEDULE_STREAM_PREFIX)) {
+        const id = e.streamId.slice(SCHEDULE_STREAM_PREFIX.length);
+        if (!this.#apply(id, e) || !this.#running) continue;
+        this.#enqueue(id, async () => {
+          if (this.#stale.has(id)) await this.#refresh(id);
+          await this.#reconcile(id);
+        });
+      } else if (this.#running && e.streamId.startsWith("job-")) {
+        const id = this.#runOf.get(e.streamId.slice(4));
+        if (id !== undefined && this.#states.get(id)?.pending_run) {
+          this.#enqueue(id, () => this.#releaseHeld(id));
+        }
+      }
+    }
   }
 
   /** Clears every timer and waits for fires in progress. */
@@ -224,6 +207,8 @@ export class Scheduler {
       schedule_id: s.schedule_id,
       next_run: next?.toString() ?? null,
       last_run: s.last_run,
+      last_job_id: s.last_job_id,
+      pending_run: s.pending_run,
       created_at: s.created_at,
       updated_at: s.updated_at,
     };
@@ -258,7 +243,39 @@ export class Scheduler {
   }
 
   #put(id: string, state: ScheduleState | undefined): void {
-    if (state) this.#states.set(id, state);
+    if (!state) return;
+    const before = this.#states.get(id)?.last_job_id;
+    if (before && before !== state.last_job_id) this.#runOf.delete(before);
+    if (state.last_job_id && !state.removed) this.#runOf.set(state.last_job_id, id);
+    else if (state.last_job_id) this.#runOf.delete(state.last_job_id);
+    this.#states.set(id, state);
+  }
+
+  /**
+   * Applies one event of `schedule-<id>` once: an event at or below the folded version is
+   * ignored; one beyond the next version marks the stream stale (re-read before use).
+   * @returns whether the state changed or must be re-read.
+   */
+  #apply(id: string, e: RecordedEvent): boolean {
+    const current = this.#states.get(id);
+    const version = current?.version ?? 0;
+    if (e.streamVersion <= version) return false;
+    if (e.streamVersion > version + 1) {
+      this.#stale.add(id);
+      return true;
+    }
+    this.#put(id, applyScheduleEvent(current, e));
+    return true;
+  }
+
+  /** Folds `schedule-<id>` again from the store (after a gap). */
+  async #refresh(id: string): Promise<void> {
+    let state: ScheduleState | undefined;
+    for (const e of await this.#options.store.readStream(SCHEDULE_STREAM_PREFIX + id)) {
+      state = applyScheduleEvent(state, e);
+    }
+    this.#stale.delete(id);
+    this.#put(id, state);
   }
 
   async #append(
@@ -274,7 +291,8 @@ export class Scheduler {
       // Schema version 1 of every schedule event (see actors/event_schemas.ts).
       events: [{ type, data, metadata: { schema_version: 1 }, eventId }],
     }]);
-    for (const e of events) this.#put(id, applyScheduleEvent(this.#states.get(id), e));
+    for (const e of events) this.#apply(id, e);
+    if (this.#stale.has(id)) await this.#refresh(id);
   }
 
   /** Runs a command in the schedule's queue, then re-arms it; resolves with its view. */
@@ -326,8 +344,10 @@ export class Scheduler {
     const timer = this.#timers.get(id);
     if (timer !== undefined) this.#options.clock.clearTimeout(timer);
     this.#timers.delete(id);
+    if (!this.#running || !this.#states.get(id)?.enabled) return;
+    await this.#releaseHeld(id);
     const s = this.#states.get(id);
-    if (!this.#running || !s || s.removed || !s.enabled) return;
+    if (!s || s.removed || !s.enabled) return;
     const spec = specOf(s);
     const now = this.#now();
     const cursor = Temporal.Instant.from(s.cursor);
@@ -335,7 +355,7 @@ export class Scheduler {
     const grace = this.#options.misfireGraceMs ?? 5000;
     let after = cursor;
     if (first && now.epochMilliseconds - first.epochMilliseconds > grace) {
-      for (const tick of missedTicks(spec, s, now)) await this.#fire(id, tick, true);
+      for (const tick of missedTicks(spec, s, now)) await this.#tick(id, tick, true);
       after = now;
     }
     // A tick already due (within the grace) fires now; the first one ahead gets a timer.
@@ -343,7 +363,7 @@ export class Scheduler {
       const next = nextRuns(spec, after, 1)[0];
       if (!next) return;
       if (next.epochMilliseconds > this.#options.clock.now()) return this.#arm(id, next);
-      await this.#fire(id, next, false);
+      await this.#tick(id, next, false);
       after = next;
     }
   }
@@ -365,13 +385,54 @@ export class Scheduler {
     const s = this.#states.get(id);
     if (!s || s.removed || !s.enabled) return;
     if (Temporal.Instant.compare(tick, Temporal.Instant.from(s.cursor)) > 0) {
-      await this.#fire(id, tick, false);
+      await this.#tick(id, tick, false);
     }
     await this.#reconcile(id);
   }
 
+  /** Whether the schedule's previous run is still active. */
+  #previousActive(s: ScheduleState): boolean {
+    return s.last_job_id !== null && (this.#options.jobActive?.(s.last_job_id) ?? false);
+  }
+
+  /** Fires the tick held by `queue_one` once the previous run has ended (not while paused). */
+  async #releaseHeld(id: string): Promise<void> {
+    const s = this.#states.get(id);
+    if (!this.#running || !s?.pending_run || s.removed || !s.enabled) return;
+    if (this.#previousActive(s)) return;
+    await this.#fire(id, Temporal.Instant.from(s.pending_run), { catchUp: false, queued: true });
+  }
+
+  /** A tick is due: fires it, skips it or holds it, as the overlap policy decides. */
+  async #tick(id: string, tick: Temporal.Instant, catchUp: boolean): Promise<void> {
+    await this.#releaseHeld(id);
+    const s = this.#states.get(id)!;
+    const decision = overlapDecision(
+      s.overlap_policy,
+      s.overlap_policy !== "allow" && this.#previousActive(s),
+      s.pending_run !== null,
+    );
+    const scheduledFor = tick.toString();
+    if (decision.action === "fire") return this.#fire(id, tick, { catchUp, queued: false });
+    const type = decision.action === "skip" ? "schedule.skipped" : "schedule.queued";
+    const data = decision.action === "skip"
+      ? { scheduled_for: scheduledFor, reason: decision.reason, active_job_id: s.last_job_id }
+      : { scheduled_for: scheduledFor, active_job_id: s.last_job_id };
+    await this.#append(
+      id,
+      "any",
+      type,
+      data,
+      await uuidFromSha256(`${type}|${id}|${scheduledFor}`),
+    );
+  }
+
   /** Submits the tick's job, then records `schedule.fired` (both idempotent per tick). */
-  async #fire(id: string, tick: Temporal.Instant, catchUp: boolean): Promise<void> {
+  async #fire(
+    id: string,
+    tick: Temporal.Instant,
+    how: { catchUp: boolean; queued: boolean },
+  ): Promise<void> {
     const s = this.#states.get(id)!;
     const scheduledFor = tick.toString();
     const jobId = await uuidFromSha256(`${id}|${scheduledFor}`);
@@ -389,7 +450,12 @@ export class Scheduler {
       id,
       "any",
       "schedule.fired",
-      { scheduled_for: scheduledFor, job_id: jobId, catch_up: catchUp },
+      {
+        scheduled_for: scheduledFor,
+        job_id: jobId,
+        catch_up: how.catchUp,
+        ...(how.queued ? { queued: true } : {}),
+      },
       await uuidFromSha256(`schedule.fired|${id}|${scheduledFor}`),
     );
   }
@@ -408,6 +474,8 @@ function definitionOf(s: ScheduleState): ScheduleDefinition {
     removed: _r,
     cursor: _k,
     version: _v,
+    last_job_id: _j,
+    pending_run: _p,
     ...definition
   } = s;
   return definition;

@@ -138,8 +138,8 @@ const BAD: { name: string; body: unknown; field: string }[] = [
     field: "priority",
   },
   {
-    name: "an unimplemented overlap policy",
-    body: { workflow: WORKFLOW, cron_expression: "* * * * *", overlap_policy: "skip" },
+    name: "an unknown overlap policy",
+    body: { workflow: WORKFLOW, cron_expression: "* * * * *", overlap_policy: "buffer_all" },
     field: "overlap_policy",
   },
   {
