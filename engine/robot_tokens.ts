@@ -129,9 +129,10 @@ export class RobotTokens {
     robotId: string,
     options: { name?: string | null; rotate?: boolean } = {},
   ): Promise<RobotCredentialView & { token: string }> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$/.test(robotId)) {
+    // The same rule as registration (engine/robot_messages.ts), so every token can be used.
+    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(robotId)) {
       throw new TypeError(
-        "robot_id must be 1-128 letters, digits, _ . : @ or - (starting with a letter or digit)",
+        "robot_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
       );
     }
     const current = this.#credentials.get(robotId);
