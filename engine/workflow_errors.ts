@@ -51,7 +51,11 @@ export class WorkflowVersionConflictError extends Error {
   readonly expected: number;
   readonly actual: number;
   constructor(workflowId: string, expected: number, actual: number) {
-    super(`Workflow ${workflowId} is at version ${actual}, not ${expected}: reload and retry`);
+    super(
+      actual === expected
+        ? `Workflow ${workflowId} was changed by another save at the same time: reload and retry`
+        : `Workflow ${workflowId} is at version ${actual}, not ${expected}: reload and retry`,
+    );
     this.workflowId = workflowId;
     this.expected = expected;
     this.actual = actual;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../engine/mod.ts";
 import { openEventStore } from "../events/mod.ts";
-import { BACKENDS, startOrchestrator } from "./_harness.ts";
+import { BACKENDS, postgresBackend, startOrchestrator } from "./_harness.ts";
 import { RawRobot } from "./_raw_robot.ts";
 
 const CONTENT = JSON.parse(
@@ -374,5 +374,49 @@ Deno.test("a schedule naming a stored workflow submits jobs that run its publish
     assert.deepEqual((submitted.data as any).workflow.content, CONTENT);
   } finally {
     await o.stop();
+  }
+});
+
+Deno.test("two nodes on one PostgreSQL: a workflow saved on one is seen on the other; racing saves of one version make one winner", async () => {
+  const { store, reopen, drop } = await postgresBackend.open();
+  const config = { sealInterval: 0 };
+  const a = await startOrchestrator(store, config);
+  const b = await startOrchestrator(await reopen(), config);
+  const versionOn = (node: typeof a) => {
+    try {
+      return node.orchestrator.workflows.get("shared").version;
+    } catch {
+      return 0;
+    }
+  };
+  try {
+    await a.api("POST", "/api/v1/workflows", { workflow_id: "shared", content: SMALL });
+    await b.waitUntil(() => versionOn(b) === 1);
+    const onB = await b.api("PUT", "/api/v1/workflows/shared", {
+      status: "published",
+      expected_version: 1,
+    });
+    assert.equal(onB.status, 200);
+    await a.waitUntil(() => versionOn(a) === 2);
+    assert.equal((await a.api("GET", "/api/v1/workflows/shared")).body.published_version, 2);
+
+    const race = await Promise.all([
+      a.api("PUT", "/api/v1/workflows/shared", { description: "from a", expected_version: 2 }),
+      b.api("PUT", "/api/v1/workflows/shared", { description: "from b", expected_version: 2 }),
+    ]);
+    assert.deepEqual(race.map((r) => r.status).sort(), [200, 409]);
+    const updates = (await store.readStream("workflow-shared")).filter((e) =>
+      e.type === "workflow.updated"
+    );
+    assert.equal(updates.length, 2, "one version 3, not two");
+    await a.waitUntil(() => versionOn(a) === 3);
+    await b.waitUntil(() => versionOn(b) === 3);
+    const winner = race.find((r) => r.status === 200)!.body.description;
+    assert.equal((await a.api("GET", "/api/v1/workflows/shared")).body.description, winner);
+    assert.equal((await b.api("GET", "/api/v1/workflows/shared")).body.description, winner);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await drop();
   }
 });
