@@ -33,6 +33,9 @@ async function main(): Promise<void> {
       loadBalancing: config.loadBalancing,
       sealInterval: config.sealInterval,
       retryableErrors: config.retryableErrors,
+      drainTimeout: config.drainTimeout,
+      pingTimeout: config.pingTimeout,
+      robotMessageRate: config.robotMessageRate,
     },
   });
   const started = performance.now();
@@ -62,9 +65,19 @@ async function main(): Promise<void> {
     `log replayed to position ${orchestrator.core.position} in ` +
       `${Math.round(performance.now() - started)} ms; ready`,
   );
+  // SIGTERM or SIGINT: drain (running jobs get DRAIN_TIMEOUT seconds to finish, the rest
+  // are requeued), then close; a second signal ends the wait at once.
+  const force = new AbortController();
+  let stopping = false;
   const shutdown = async () => {
+    if (stopping) {
+      console.log("second signal: requeueing running jobs now");
+      force.abort();
+      return;
+    }
+    stopping = true;
     console.log("shutting down");
-    await orchestrator.stop();
+    await orchestrator.drain({ signal: force.signal });
     await store.seal().catch(() => {});
     abort.abort();
     await server.finished;

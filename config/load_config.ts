@@ -36,6 +36,12 @@ export interface Config {
   sealInterval: number;
   /** Error types that are retried (`RETRYABLE_ERRORS`, comma separated). */
   retryableErrors: string[];
+  /** Seconds a graceful shutdown waits for running jobs (`DRAIN_TIMEOUT`). @default 30 */
+  drainTimeout: number;
+  /** Seconds without any answer, even to a ping, after which a robot's socket is closed. @default 20 */
+  pingTimeout: number;
+  /** Messages per second per robot connection, bursts of twice that. @default 500 */
+  robotMessageRate: number;
 }
 
 /**
@@ -74,5 +80,8 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
     retryableErrors: env("RETRYABLE_ERRORS")
       ? env("RETRYABLE_ERRORS")!.split(",").map((s) => s.trim()).filter(Boolean)
       : [...DEFAULT_RETRYABLE_ERRORS],
+    drainTimeout: num("DRAIN_TIMEOUT", 30, 0),
+    pingTimeout: num("PING_TIMEOUT", 20, 0),
+    robotMessageRate: num("ROBOT_MESSAGE_RATE", 500, 1),
   };
 }

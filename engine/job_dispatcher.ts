@@ -33,6 +33,9 @@ export class JobDispatcher {
   #links: RobotLinks;
   #running = false;
   #again = false;
+  #halted = false;
+  /** The passes in progress (settles when no pass is running). */
+  #passes: Promise<void> = Promise.resolve();
   #lastChosen: string | null = null;
   #deadlines = new Map<string, { leaseId: string; handle: unknown }>();
   #graces = new Map<string, unknown>();
@@ -49,23 +52,33 @@ export class JobDispatcher {
 
   /** Asks for a dispatch pass; passes never overlap, and one requested during a pass runs after it. */
   request(): void {
+    if (this.#halted) return;
     if (this.#running) {
       this.#again = true;
       return;
     }
     this.#running = true;
-    queueMicrotask(async () => {
+    this.#passes = Promise.resolve().then(async () => {
       try {
         do {
           this.#again = false;
           await this.#pass();
-        } while (this.#again);
+        } while (this.#again && !this.#halted);
       } catch (error) {
         console.error("dispatch pass failed:", error);
       } finally {
         this.#running = false;
       }
     });
+  }
+
+  /**
+   * Stops dispatching for good (graceful shutdown): later requests do nothing; resolves
+   * once the pass in progress, if any, has written its assignments.
+   */
+  async halt(): Promise<void> {
+    this.#halted = true;
+    await this.#passes;
   }
 
   #candidates(): Candidate[] {

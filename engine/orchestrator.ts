@@ -21,6 +21,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { Scheduler } from "../schedules/mod.ts";
 import { JobCommands } from "./job_commands.ts";
 import { JobDispatcher } from "./job_dispatcher.ts";
+import { type DrainOptions, drainOrchestrator, type DrainReport } from "./graceful_shutdown.ts";
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig, EngineCore } from "./orchestrator_engine.ts";
 import { type RobotView, robotView } from "./read_models.ts";
 import { RobotSessions } from "./robot_sessions.ts";
@@ -62,6 +63,7 @@ export class Orchestrator {
   #absentTimer: unknown = null;
   #sealTimer: unknown = null;
   #failure: Error | null = null;
+  #draining = false;
 
   constructor(options: OrchestratorOptions) {
     const config = { ...DEFAULT_ENGINE_CONFIG, ...options.config };
@@ -128,6 +130,21 @@ export class Orchestrator {
   /** True once the log has been read and projections follow it. */
   get ready(): boolean {
     return this.#ready && this.#failure === null;
+  }
+
+  /** True from the start of a graceful shutdown ({@linkcode Orchestrator.drain}). */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Graceful shutdown: stops the scheduler and dispatch, tells robots, waits up to the
+   * drain timeout for running jobs, requeues the rest, then {@linkcode Orchestrator.stop}s.
+   * See {@linkcode drainOrchestrator}.
+   */
+  drain(options: DrainOptions = {}): Promise<DrainReport> {
+    this.#draining = true;
+    return drainOrchestrator(this, options);
   }
 
   /** Why the read models stopped following the log, if they did. */

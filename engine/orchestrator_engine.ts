@@ -60,6 +60,19 @@ export interface EngineConfig {
   retryableErrors: readonly string[];
   /** Retry policy of jobs that neither set one nor have `settings.retry_count`. */
   retry: RetryPolicy;
+  /**
+   * Messages per second one robot connection may send on average (bursts of twice that);
+   * frames beyond it are refused with `error {code: "rate_limited"}`.
+   */
+  robotMessageRate: number;
+  /**
+   * Seconds after which a robot connection that answers nothing, not even a WebSocket
+   * ping, is closed (half-open sockets): a ping after `pingTimeout / 2` s of silence, and
+   * the close `pingTimeout / 2` s later without a pong. 0 disables pings.
+   */
+  pingTimeout: number;
+  /** Seconds a graceful shutdown waits for running jobs before requeueing them. */
+  drainTimeout: number;
 }
 
 /** Default configuration (heartbeat figures after Hatchet: beat often, lost after 30 s). */
@@ -73,6 +86,9 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   sealInterval: 300,
   retryableErrors: DEFAULT_RETRYABLE_ERRORS,
   retry: DEFAULT_RETRY_POLICY,
+  robotMessageRate: 500,
+  pingTimeout: 20,
+  drainTimeout: 30,
 };
 
 /** One stream's part of a command: the events the machine must accept, in order. */

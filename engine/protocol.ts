@@ -16,6 +16,9 @@ export interface Envelope {
 /** Largest accepted frame, in bytes (protocol default: 1 MiB). */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
+/** Deepest nesting of arrays and objects accepted in a frame (the envelope counts as 1). */
+export const MAX_FRAME_DEPTH = 32;
+
 /** Message types a robot may send (protocol "Robot → orchestrator"). */
 export const ROBOT_MESSAGE_TYPES: ReadonlySet<string> = new Set([
   "register",
@@ -54,6 +57,12 @@ export function parseFrame(text: string): Envelope | FrameError {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { code: "invalid_message", message: "Frame must be a JSON object" };
   }
+  if (depthOf(value, MAX_FRAME_DEPTH) > MAX_FRAME_DEPTH) {
+    return {
+      code: "invalid_message",
+      message: `Frame nests arrays and objects deeper than ${MAX_FRAME_DEPTH} levels`,
+    };
+  }
   const v = value as Record<string, unknown>;
   const correlationId = typeof v.id === "string" ? v.id : undefined;
   if (typeof v.type !== "string") {
@@ -73,6 +82,25 @@ export function parseFrame(text: string): Envelope | FrameError {
     payload: payload as Record<string, unknown>,
     correlation_id: typeof v.correlation_id === "string" ? v.correlation_id : undefined,
   };
+}
+
+/**
+ * Nesting depth of a parsed JSON value (a scalar is 0), counted without recursion and
+ * stopping as soon as it exceeds `limit` (so a hostile frame costs one bounded walk).
+ */
+function depthOf(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest > limit) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return deepest;
 }
 
 /** Whether {@linkcode parseFrame} refused the frame. */

@@ -4,8 +4,29 @@
  *
  * @module
  */
-import type { JobResult } from "../actors/mod.ts";
+import type { JobResult, LogEntry } from "../actors/mod.ts";
 import type { RobotRegisteredData } from "../actors/mod.ts";
+
+/** Most entries in one `job_log` message or one result's `logs`. */
+export const MAX_LOG_ENTRIES = 10_000;
+
+/**
+ * Refuses a string the log cannot hold (`\u0000` or a lone UTF-16 surrogate: jsonb rejects
+ * both with error 22P05) or one longer than `max` UTF-16 code units, naming the field.
+ * @throws {TypeError} naming `field` and the problem.
+ */
+export function checkText(v: string, field: string, max = 65_536): string {
+  if (v.length > max) throw new TypeError(`${field} must be at most ${max} characters`);
+  if (v.includes("\u0000")) throw new TypeError(`${field} contains \\u0000 (NUL)`);
+  if (!v.isWellFormed()) throw new TypeError(`${field} contains a lone UTF-16 surrogate`);
+  return v;
+}
+
+function optText(v: unknown, field: string, max?: number): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "string") throw new TypeError(`${field} must be a string, got ${typeof v}`);
+  return checkText(v, field, max);
+}
 
 /** Validates a `register` payload into `robot.registered` data stamped `nowIso`. */
 export function validateRegistration(
@@ -22,24 +43,96 @@ export function validateRegistration(
   if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 10000) {
     throw new RangeError(`payload.max_concurrent_jobs must be an integer >= 1, got ${max}`);
   }
+  if (p.active_job_ids !== undefined && p.active_job_ids !== null) {
+    stringList(p.active_job_ids, "payload.active_job_ids", 10_000);
+  }
   return {
     robot_id: robotId,
-    name: typeof p.name === "string" && p.name ? p.name : robotId,
+    name: optText(p.name, "payload.name", 256) || robotId,
     capabilities: stringList(p.capabilities, "payload.capabilities"),
     tags: stringList(p.tags, "payload.tags"),
     max_concurrent_jobs: max,
-    environment: typeof p.environment === "string" ? p.environment : null,
-    version: typeof p.version === "string" ? p.version : null,
+    environment: optText(p.environment, "payload.environment", 256),
+    version: optText(p.version, "payload.version", 256),
     registered_at: nowIso,
   };
 }
 
-function stringList(v: unknown, field: string): string[] {
+function stringList(v: unknown, field: string, maxItems = 256): string[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
     throw new TypeError(`${field} must be an array of strings`);
   }
+  if (v.length > maxItems) throw new RangeError(`${field} must have at most ${maxItems} items`);
+  v.forEach((x, i) => checkText(x, `${field}[${i}]`, 256));
   return [...v];
+}
+
+/**
+ * Validates log entries (`job_log.entries`, `job_result.logs`): each
+ * `{timestamp: string, level: string, message: string, node_id?: string | null}`.
+ * @throws {TypeError} naming the first bad entry and field.
+ */
+export function validateLogEntries(v: unknown, field: string): LogEntry[] {
+  if (!Array.isArray(v)) throw new TypeError(`${field} must be an array of log entries`);
+  if (v.length > MAX_LOG_ENTRIES) {
+    throw new RangeError(`${field} must have at most ${MAX_LOG_ENTRIES} entries, got ${v.length}`);
+  }
+  return v.map((e, i) => {
+    const at = `${field}[${i}]`;
+    if (typeof e !== "object" || e === null || Array.isArray(e)) {
+      throw new TypeError(`${at} must be an object {timestamp, level, message, node_id?}`);
+    }
+    const entry = e as Record<string, unknown>;
+    for (const key of ["timestamp", "level", "message"]) {
+      if (typeof entry[key] !== "string") {
+        throw new TypeError(`${at}.${key} must be a string, got ${typeof entry[key]}`);
+      }
+    }
+    const out: LogEntry = {
+      timestamp: checkText(entry.timestamp as string, `${at}.timestamp`, 64),
+      level: checkText(entry.level as string, `${at}.level`, 32),
+      message: checkText(entry.message as string, `${at}.message`),
+    };
+    if (entry.node_id !== undefined) out.node_id = optText(entry.node_id, `${at}.node_id`, 256);
+    return out;
+  });
+}
+
+/**
+ * Validates the fields every job message carries: `job_id` and `lease_id`, strings of at
+ * most 128 characters.
+ * @throws {TypeError} naming the field.
+ */
+export function validateJobRef(p: Record<string, unknown>): { jobId: string; leaseId: string } {
+  const ref = (key: string): string => {
+    const v = p[key];
+    if (typeof v !== "string" || v.length === 0) {
+      throw new TypeError(`payload.${key} must be a non-empty string, got ${JSON.stringify(v)}`);
+    }
+    return checkText(v, `payload.${key}`, 128);
+  };
+  return { jobId: ref("job_id"), leaseId: ref("lease_id") };
+}
+
+/**
+ * Validates a `job_progress` payload: `progress` a number (clamped to 0-100),
+ * `current_node` and `message` optional strings.
+ * @throws {TypeError} naming the field.
+ */
+export function validateProgress(
+  p: Record<string, unknown>,
+): { progress: number; current_node: string | null; message: string | null } {
+  if (typeof p.progress !== "number" || !Number.isFinite(p.progress)) {
+    throw new TypeError(
+      `payload.progress must be a number from 0 to 100, got ${JSON.stringify(p.progress)}`,
+    );
+  }
+  return {
+    progress: Math.max(0, Math.min(100, p.progress)),
+    current_node: optText(p.current_node, "payload.current_node", 256),
+    message: optText(p.message, "payload.message", 4096),
+  };
 }
 
 /** Validates a `job_result` payload into the reference's `JobResult`. */
@@ -57,8 +150,7 @@ export function validateResult(p: Record<string, unknown>): JobResult {
     }
     return v as Record<string, unknown>;
   };
-  const logs = p.logs ?? [];
-  if (!Array.isArray(logs)) throw new TypeError("payload.logs must be an array");
+  const logs = validateLogEntries(p.logs ?? [], "payload.logs");
   const time = Number(p.execution_time ?? 0);
   if (!Number.isFinite(time) || time < 0) {
     throw new RangeError("payload.execution_time must be a number of seconds >= 0");
@@ -67,15 +159,15 @@ export function validateResult(p: Record<string, unknown>): JobResult {
   return {
     status,
     outputs: obj(p.outputs, "payload.outputs"),
-    logs: logs as JobResult["logs"],
+    logs,
     execution_time: time,
     node_results: obj(p.node_results, "payload.node_results") as JobResult["node_results"],
     error: error
       ? {
-        type: String(error.type ?? "Error"),
-        message: String(error.message ?? ""),
-        node_id: typeof error.node_id === "string" ? error.node_id : null,
-        stack: typeof error.stack === "string" ? error.stack : null,
+        type: optText(error.type, "payload.error.type", 256) ?? "Error",
+        message: optText(error.message, "payload.error.message") ?? "",
+        node_id: optText(error.node_id, "payload.error.node_id", 256),
+        stack: optText(error.stack, "payload.error.stack"),
       }
       : null,
   };

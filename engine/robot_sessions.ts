@@ -18,7 +18,15 @@ import {
 import type { JobDispatcher } from "./job_dispatcher.ts";
 import type { Change, EngineCore } from "./orchestrator_engine.ts";
 import { type Envelope, envelope, isFrameError, parseFrame } from "./protocol.ts";
-import { validateRegistration, validateResult } from "./robot_messages.ts";
+import { TokenBucket } from "./rate_limiter.ts";
+import {
+  checkText,
+  validateJobRef,
+  validateLogEntries,
+  validateProgress,
+  validateRegistration,
+  validateResult,
+} from "./robot_messages.ts";
 
 /** A robot's transport. */
 export interface RobotLink {
@@ -39,10 +47,21 @@ interface Session extends RobotLiveness {
   link: RobotLink;
   robotId: string | null;
   garbage: number;
+  /** Per-connection message rate limit. */
+  bucket: TokenBucket;
+  /** Frames received and not yet handled. */
+  pending: number;
+  /** Frames refused by the rate limit since the last `rate_limited` notice. */
+  refused: number;
+  /** Server time of the last `rate_limited` notice, ms since epoch. */
+  refusedNoticeAt: number;
 }
 
 /** Consecutive bad frames after which a connection is closed (code 1008). */
 const MAX_GARBAGE = 20;
+
+/** Frames of one connection waiting to be handled beyond which new ones are refused. */
+export const MAX_PENDING_FRAMES = 1000;
 
 /** All robot connections of this node. */
 export class RobotSessions {
@@ -57,6 +76,8 @@ export class RobotSessions {
   #graces = new Map<string, unknown>();
   /** Tail of each connection's message handling. */
   #chains = new Map<Session, Promise<void>>();
+  /** The `draining` notice sent to every robot while the orchestrator shuts down. */
+  #drainNotice: Record<string, unknown> | null = null;
 
   /** Connections that registered with the robot's own token (closed when it is revoked). */
   #ownToken = new WeakSet<Session>();
@@ -133,6 +154,44 @@ export class RobotSessions {
   }
 
   /**
+   * Sends a message to every registered robot (at shutdown: `draining`); robots that
+   * register later get it too, until {@linkcode RobotSessions.close}.
+   * @returns the robot ids it was sent to.
+   */
+  announceDrain(payload: Record<string, unknown>): string[] {
+    this.#drainNotice = payload;
+    return [...this.#byRobot.keys()].filter((robotId) => this.send(robotId, "draining", payload));
+  }
+
+  /**
+   * Admits a frame under the connection's rate limit (`robotMessageRate` per second,
+   * bursts of twice that) and the limit of frames waiting to be handled. A refused frame
+   * is dropped; the robot gets one `error {code: "rate_limited"}` per second saying how
+   * many were dropped, and a connection with more than a burst of frames refused within
+   * a second of that notice is closed (1008).
+   */
+  #admit(s: Session): boolean {
+    const now = this.#core.clock.now();
+    s.lastSeen = now;
+    if (s.pending < MAX_PENDING_FRAMES && s.bucket.take(now)) return true;
+    s.refused++;
+    if (now - s.refusedNoticeAt >= 1000) {
+      this.#error(
+        s,
+        "rate_limited",
+        `This connection sends more than ${s.bucket.ratePerSecond} messages per second ` +
+          `(bursts of ${s.bucket.burst}) or has ${MAX_PENDING_FRAMES} waiting: ` +
+          `${s.refused} message(s) dropped`,
+      );
+      s.refusedNoticeAt = now;
+      s.refused = 0;
+    } else if (s.refused > s.bucket.burst) {
+      s.link.close(1008, "rate limit exceeded");
+    }
+    return false;
+  }
+
+  /**
    * Opens a connection. `authorization` is the upgrade request's `Authorization` header.
    * @returns handlers for the transport to call on each text frame and on close.
    */
@@ -140,11 +199,16 @@ export class RobotSessions {
     onMessage(text: string): Promise<void>;
     onClose(): Promise<void>;
   } {
+    const now = this.#core.clock.now();
     const s: Session = {
       link,
       robotId: null,
       garbage: 0,
-      lastSeen: this.#core.clock.now(),
+      bucket: new TokenBucket({ ratePerSecond: this.#core.config.robotMessageRate, nowMs: now }),
+      pending: 0,
+      refused: 0,
+      refusedNoticeAt: -Infinity,
+      lastSeen: now,
       cpu_percent: null,
       memory_percent: null,
       disk_percent: null,
@@ -164,13 +228,16 @@ export class RobotSessions {
       return next;
     };
     return {
-      onMessage: (text) => enqueue(() => this.#onFrame(s, text, headerToken)),
+      onMessage: (text) => {
+        if (this.#closed || !this.#admit(s)) return Promise.resolve();
+        s.pending++;
+        return enqueue(() => this.#onFrame(s, text, headerToken)).finally(() => s.pending--);
+      },
       onClose: () => enqueue(() => this.#onClose(s, "connection_closed")),
     };
   }
 
   async #onFrame(s: Session, text: string, headerToken: string | null): Promise<void> {
-    s.lastSeen = this.#core.clock.now();
     const msg = parseFrame(text);
     if (isFrameError(msg)) {
       this.#error(s, msg.code, msg.message, msg.correlationId);
@@ -207,15 +274,26 @@ export class RobotSessions {
         s.disk_percent = numOrNull(p.disk_percent);
         this.#send(s, "heartbeat_ack", { robot_id: s.robotId }, msg.id);
         return;
-      case "status_update":
-        return await this.#statusUpdate(s.robotId, String(p.status ?? ""), p.reason);
-      case "disconnect":
-        await this.#onClose(s, String(p.reason ?? "robot_disconnected"));
+      case "status_update": {
+        if (typeof p.status !== "string") {
+          throw new TypeError("payload.status must be online, busy, paused or maintenance");
+        }
+        const reason = p.reason === undefined || p.reason === null
+          ? undefined
+          : checkText(String(p.reason), "payload.reason", 256);
+        return await this.#statusUpdate(s.robotId, p.status, reason);
+      }
+      case "disconnect": {
+        // Checked before anything changes: the reason is written to the log.
+        const reason = typeof p.reason === "string" && p.reason
+          ? checkText(p.reason, "payload.reason", 256)
+          : "robot_disconnected";
+        await this.#onClose(s, reason);
         s.link.close(1000, "goodbye");
         return;
+      }
     }
-    const jobId = String(p.job_id ?? "");
-    const leaseId = String(p.lease_id ?? "");
+    const { jobId, leaseId } = validateJobRef(p);
     const job = this.#core.jobs.get(jobId)?.snapshot;
     if (!job || job.context.job_id === null) {
       this.#error(s, "unknown_job", `Job ${jobId} does not exist`, msg.id);
@@ -236,12 +314,19 @@ export class RobotSessions {
         }]);
         return;
       case "job_rejected":
+        if (job.value !== "dispatched" && job.value !== "running") {
+          return this.#notRunning(s, jobId, job.value, msg.id);
+        }
         await this.#core.commit([
           {
             streamId: jobStream,
             events: [{
               type: "job.rejected",
-              data: { robot_id: s.robotId, lease_id: leaseId, reason: String(p.reason ?? "") },
+              data: {
+                robot_id: s.robotId,
+                lease_id: leaseId,
+                reason: checkText(String(p.reason ?? ""), "payload.reason", 1024),
+              },
             }],
           },
           this.#release(s.robotId, jobId, "rejected"),
@@ -249,28 +334,25 @@ export class RobotSessions {
         this.#dispatcher.disarm(jobId);
         this.#dispatcher.request();
         return;
-      case "job_progress":
-        if (job.value !== "running") return;
+      case "job_progress": {
+        const progress = validateProgress(p);
+        if (job.value !== "running") return this.#notRunning(s, jobId, job.value, msg.id);
         await this.#core.commit([{
           streamId: jobStream,
-          events: [{
-            type: "job.progressed",
-            data: {
-              lease_id: leaseId,
-              progress: Math.max(0, Math.min(100, Number(p.progress) || 0)),
-              current_node: typeof p.current_node === "string" ? p.current_node : null,
-              message: typeof p.message === "string" ? p.message : null,
-            },
-          }],
+          events: [{ type: "job.progressed", data: { lease_id: leaseId, ...progress } }],
         }]);
         return;
-      case "job_log":
-        if (job.value !== "running" || !Array.isArray(p.entries)) return;
+      }
+      case "job_log": {
+        const entries = validateLogEntries(p.entries, "payload.entries");
+        if (job.value !== "running") return this.#notRunning(s, jobId, job.value, msg.id);
+        if (entries.length === 0) return;
         await this.#core.commit([{
           streamId: jobStream,
-          events: [{ type: "job.logged", data: { lease_id: leaseId, entries: p.entries } }],
+          events: [{ type: "job.logged", data: { lease_id: leaseId, entries } }],
         }]);
         return;
+      }
       case "job_result": {
         const result = validateResult(p);
         // A result resent after a lost acknowledgement: already recorded for this lease.
@@ -282,6 +364,11 @@ export class RobotSessions {
         return;
       }
     }
+  }
+
+  /** Answers a job message that its job's state does not allow (nothing is written). */
+  #notRunning(s: Session, jobId: string, status: unknown, corr: string): void {
+    this.#error(s, "job_not_running", `Job ${jobId} is ${String(status)}`, corr);
   }
 
   async #result(
@@ -384,7 +471,17 @@ export class RobotSessions {
     if (!state || state.snapshot.value === "offline") {
       events.push({ type: "robot.connected", data: { connected_at: this.#core.nowIso() } });
     }
-    if (events.length) await this.#core.commit([{ streamId: `robot-${reg.robot_id}`, events }]);
+    if (events.length) {
+      try {
+        await this.#core.commit([{ streamId: `robot-${reg.robot_id}`, events }]);
+      } catch (error) {
+        // Nothing was written: the connection is not the robot's after all.
+        if (this.#byRobot.get(reg.robot_id) === s) this.#byRobot.delete(reg.robot_id);
+        s.robotId = null;
+        if (this.#core.robotStatus(reg.robot_id) !== "offline") this.#armGrace(reg.robot_id);
+        throw error;
+      }
+    }
     // Jobs the log says this robot holds: keep those it still runs, requeue the others.
     const held = this.#core.robots.get(reg.robot_id)?.snapshot.context.current_jobs ?? [];
     const active = new Set(
@@ -404,6 +501,7 @@ export class RobotSessions {
       },
       resume_job_ids: resume,
     }, msg.id);
+    if (this.#drainNotice) this.#send(s, "draining", this.#drainNotice);
     this.#dispatcher.request();
   }
 
@@ -439,13 +537,19 @@ export class RobotSessions {
     this.#byRobot.delete(robotId);
     s.robotId = null;
     const held = this.#core.robots.get(robotId)?.snapshot.context.current_jobs ?? [];
-    const grace = this.#core.config.reconnectGrace;
-    if (reason !== "connection_closed" || grace <= 0 || held.length === 0) {
+    if (reason !== "connection_closed" || this.#core.config.reconnectGrace <= 0 || !held.length) {
       return await this.markLost(robotId, reason);
     }
     // A dropped connection (no goodbye) may be a network blip: the robot keeps its jobs
     // for the grace period and keeps them for good if it re-registers with them in
     // `active_job_ids`; otherwise they are requeued when the grace period ends.
+    this.#armGrace(robotId);
+    // The grace starts when the connection dropped, before the write of that fact.
+    await this.#disconnected(robotId, "connection_lost");
+  }
+
+  /** Requeues the robot's jobs after `reconnectGrace` seconds unless it is back by then. */
+  #armGrace(robotId: string): void {
     this.#clearGrace(robotId);
     this.#graces.set(
       robotId,
@@ -455,10 +559,8 @@ export class RobotSessions {
         this.markLost(robotId, "not_back_within_grace").catch((e) =>
           console.error(`requeue of ${robotId}'s jobs failed:`, e)
         );
-      }, grace * 1000),
+      }, this.#core.config.reconnectGrace * 1000),
     );
-    // The grace starts when the connection dropped, before the write of that fact.
-    await this.#disconnected(robotId, "connection_lost");
   }
 
   #clearGrace(robotId: string): void {
@@ -469,13 +571,24 @@ export class RobotSessions {
 
   async #disconnected(robotId: string, reason: string): Promise<void> {
     if (this.#core.robotStatus(robotId) === "offline") return;
-    await this.#core.commit([{
-      streamId: `robot-${robotId}`,
-      events: [{
-        type: "robot.disconnected",
-        data: { disconnected_at: this.#core.nowIso(), reason },
-      }],
-    }]);
+    try {
+      await this.#core.commit([{
+        streamId: `robot-${robotId}`,
+        events: [{
+          type: "robot.disconnected",
+          data: { disconnected_at: this.#core.nowIso(), reason },
+        }],
+      }]);
+    } catch (error) {
+      // Two losses of one robot raced (a goodbye and a close, or two connections): the
+      // other one, decided first in the same group commit, records it.
+      if (
+        error instanceof InvalidTransitionError && error.state === "offline"
+      ) {
+        return;
+      }
+      throw error;
+    }
   }
 
   /** Records a robot as disconnected and requeues every job it held. */

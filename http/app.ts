@@ -83,6 +83,10 @@ export function createApp(options: AppOptions): Hono {
   );
 
   app.get("/healthz", (c) => {
+    // Draining (graceful shutdown): still serving robots and the API, but not for long.
+    if (orch.ready && orch.draining) {
+      return c.json({ status: "draining", position: orch.core.position }, 503);
+    }
     if (orch.ready) return c.json({ status: "ok", position: orch.core.position });
     if (orch.failure) {
       const body = { status: "failed", error: orch.failure.message, position: orch.core.position };
@@ -135,8 +139,8 @@ export function createApp(options: AppOptions): Hono {
     let body: unknown;
     try {
       body = await c.req.json();
-    } catch {
-      throw new ValidationError("body", "Body is not valid JSON");
+    } catch (error) {
+      throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
     }
     const named = withStoredWorkflow(orch.workflows, body);
     const input = { ...parseSubmitJob(named.body), ...named.stored };

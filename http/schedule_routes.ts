@@ -38,8 +38,8 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   let body: unknown;
   try {
     body = await c.req.json();
-  } catch {
-    throw new ValidationError("body", "Body is not valid JSON");
+  } catch (error) {
+    throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new ValidationError("body", "Body must be a JSON object");

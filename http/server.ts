@@ -41,7 +41,11 @@ export function serve(options: ServeOptions): Deno.HttpServer<Deno.NetAddr> {
         );
       }
       const authorization = req.headers.get("authorization");
-      const { socket, response } = Deno.upgradeWebSocket(req);
+      // Half-open sockets: Deno pings a connection idle for pingTimeout / 2 seconds and
+      // closes it (1001) when no pong or other frame comes in the next pingTimeout / 2.
+      const { socket, response } = Deno.upgradeWebSocket(req, {
+        idleTimeout: orchestrator.core.config.pingTimeout,
+      });
       const conn = orchestrator.sessions.open({
         send: (text) => {
           if (socket.readyState !== WebSocket.OPEN) throw new Error("Socket is not open");
@@ -53,9 +57,12 @@ export function serve(options: ServeOptions): Deno.HttpServer<Deno.NetAddr> {
       }, authorization);
       socket.onmessage = (e) => {
         const text = typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data);
-        conn.onMessage(text);
+        // Handlers answer bad frames themselves; whatever escapes is logged, never thrown
+        // into the event loop (an unhandled rejection would end the process).
+        conn.onMessage(text).catch((e) => console.error("robot frame failed:", e));
       };
-      socket.onclose = () => void conn.onClose();
+      socket.onclose = () =>
+        void conn.onClose().catch((e) => console.error("robot connection close failed:", e));
       socket.onerror = () => {};
       return response;
     }

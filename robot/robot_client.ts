@@ -339,6 +339,14 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
         });
         this.#log.info(`Robot ${this.#paused ? "paused" : "resumed"} by the orchestrator`);
         return this.emit(this.#paused ? "paused" : "resumed", {});
+      case "draining":
+        // The orchestrator is stopping (an extension of protocol version 1): running jobs
+        // go on; the connection will close and the robot reconnects with backoff.
+        this.#log.info(
+          `Orchestrator draining (${String(p.reason ?? "shutting down")}); ` +
+            `running jobs continue until ${String(p.deadline ?? "its drain timeout")}`,
+        );
+        return;
       case "shutdown": {
         const graceful = p.graceful !== false;
         this.emit("shutdown_requested", { graceful });
