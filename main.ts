@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     databaseUrl: config.databaseUrl ?? undefined,
     dataDir: config.dataDir,
     schema: config.databaseSchema ?? undefined,
+    pooler: config.databasePooler,
   });
   const orchestrator = new Orchestrator({
     store,

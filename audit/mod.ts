@@ -30,3 +30,4 @@ export {
   type VerifyProgress,
 } from "./verify_log.ts";
 export { sealLog } from "./seal_log.ts";
+export { verifyArchive, type VerifyArchiveOptions } from "./verify_archive.ts";

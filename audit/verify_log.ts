@@ -4,7 +4,13 @@
  * @module
  */
 
-import { type ChainedEvent, eventHash, GENESIS_HASH, SEAL_STREAM } from "../events/mod.ts";
+import {
+  type ChainedEvent,
+  eventHash,
+  GENESIS_HASH,
+  SEAL_STREAM,
+  type StreamHead,
+} from "../events/mod.ts";
 import type { AuditSource } from "./audit_source.ts";
 import type { ProblemKind, VerifyProblem } from "./verify_problem.ts";
 import { foldSeals } from "./_fold_seals.ts";
@@ -31,6 +37,12 @@ export interface VerifyLogOptions {
    * @default undefined (no anchor)
    */
   anchor?: { version: number; hash: string };
+  /**
+   * Heads the log must also reach, and who recorded them (for the archive: the heads of the
+   * `audit.archived` events of the live log, see `verifyArchive`).
+   * @default undefined (none)
+   */
+  expectHeads?: { heads: Iterable<StreamHead>; by: string };
   /** Stop collecting problems after this many (one per stream). @default 100 */
   maxProblems?: number;
   /** Rejects with the signal's reason when aborted between pages. */
@@ -47,6 +59,11 @@ export interface VerifyLogResult {
   events: number;
   /** The latest seal, which the stream heads were checked against; absent if none. */
   seal?: { version: number; hash: string | null; horizon: string; streams: number };
+  /**
+   * Streams moved to an archive (`audit.archived` events) and the tables they went to;
+   * absent when none were (check them with `verifyArchive`).
+   */
+  archived?: { streams: number; tables: string[] };
   /** The first problem found (streams in `stream_id` order; sealed streams gone last). */
   firstProblem?: VerifyProblem;
   /** The first problem of each bad stream, in the same order, at most `maxProblems`. */
@@ -107,7 +124,7 @@ export async function verifyLog(
   source: AuditSource,
   options: VerifyLogOptions = {},
 ): Promise<VerifyLogResult> {
-  const { onProgress, pageSize = 1000, anchor, maxProblems = 100, signal } = options;
+  const { onProgress, pageSize = 1000, anchor, expectHeads, maxProblems = 100, signal } = options;
   for (const [name, value] of [["pageSize", pageSize], ["maxProblems", maxProblems]] as const) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new RangeError(`${name} must be an integer >= 1, got ${value}`);
@@ -128,6 +145,9 @@ export async function verifyLog(
     for (const head of seal.heads.values()) expect(head.streamId, { ...head, by });
   }
   if (anchor) expect(SEAL_STREAM, { ...anchor, by: "the anchor given" });
+  for (const head of expectHeads?.heads ?? []) {
+    expect(head.streamId, { ...head, by: expectHeads!.by });
+  }
   const horizon = seal?.horizon ?? 0n;
 
   let streams = 0;
@@ -176,6 +196,11 @@ export async function verifyLog(
     ok: problems.length === 0,
     streams,
     events,
+    ...(folded.archived.heads.size > 0
+      ? {
+        archived: { streams: folded.archived.heads.size, tables: [...folded.archived.tables] },
+      }
+      : {}),
     ...(latest ? { seal: latest } : {}),
     ...(problems.length > 0 ? { firstProblem: problems[0] } : {}),
     problems,

@@ -17,7 +17,7 @@
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config/mod.ts";
 import { openEventStore, type SqlEventStore } from "../events/mod.ts";
-import { verifyLog, type VerifyLogResult } from "./mod.ts";
+import { verifyArchive, verifyLog, type VerifyLogResult } from "./mod.ts";
 
 /** How many problems are printed besides the first. */
 const LISTED = 10;
@@ -37,6 +37,7 @@ async function main(): Promise<number> {
     databaseUrl: config.databaseUrl ?? undefined,
     dataDir: config.dataDir,
     schema: config.databaseSchema ?? undefined,
+    pooler: config.databasePooler,
     maxConnections: 2,
     applicationName: "orchestrator-verify",
     migrate: values.seal,
@@ -63,9 +64,15 @@ async function main(): Promise<number> {
       },
     });
     if (interactive) console.error();
-    if (values.json) console.log(JSON.stringify(result, null, 2));
-    else printSummary(result, (performance.now() - started) / 1000);
-    return result.ok ? 0 : 1;
+    const archive = result.archived
+      ? await checkArchive(store, result.archived.tables, config)
+      : undefined;
+    if (values.json) console.log(JSON.stringify({ ...result, archive }, null, 2));
+    else {
+      printSummary(result, (performance.now() - started) / 1000);
+      if (archive) printArchive(archive, result.archived!.tables[0]);
+    }
+    return result.ok && (archive?.ok ?? true) ? 0 : 1;
   } finally {
     await store.close();
   }
@@ -96,6 +103,42 @@ function printSummary(result: VerifyLogResult, seconds: number): void {
     console.log(`  also stream ${problem.streamId} version ${problem.version}: ${problem.kind}`);
   }
   if (more.length > LISTED) console.log(`  and ${more.length - LISTED} more bad streams`);
+}
+
+/** Verifies the archive table the live log's `audit.archived` events name. */
+async function checkArchive(
+  live: SqlEventStore,
+  tables: string[],
+  config: ReturnType<typeof loadConfig>,
+): Promise<VerifyLogResult> {
+  if (tables.length !== 1 || !/^[a-z_][a-z0-9_]*\.events$/.test(tables[0])) {
+    throw new Error(`the log names archive tables ${tables.join(", ")}: expected one`);
+  }
+  const archive = await openEventStore({
+    databaseUrl: config.databaseUrl ?? undefined,
+    dataDir: config.dataDir,
+    schema: tables[0].slice(0, -".events".length),
+    pooler: config.databasePooler,
+    maxConnections: 2,
+    applicationName: "orchestrator-verify",
+    migrate: false,
+  });
+  try {
+    return await verifyArchive(live, archive);
+  } finally {
+    await archive.close();
+  }
+}
+
+function printArchive(result: VerifyLogResult, table: string): void {
+  console.log(`verify: archive ${table}: ${result.events} events in ${result.streams} streams`);
+  const first = result.firstProblem;
+  console.log(
+    first
+      ? `verify: FAILED: archive stream ${first.streamId} version ${first.version}: ` +
+        `${first.kind}\n  ${first.message}`
+      : "verify: OK: the archive ends at the heads the live log recorded",
+  );
 }
 
 function parseAnchor(text: string): { version: number; hash: string } {

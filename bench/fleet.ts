@@ -1,156 +1,351 @@
 /**
- * Fleet benchmark: `deno task bench [--jobs J] [--robots N] [--concurrency C]`.
+ * Fleet benchmark: `deno task bench [--jobs J] [--robots N] [--max-jobs S] [--concurrency C]
+ * [--work-ms D] [--backend pglite|postgres|all] [--in-process] [--quick]`.
  *
- * Starts an orchestrator on each backend (embedded PGlite and the local PostgreSQL), N
- * real WebSocket robots with a no-op executor (work of 0 ms), submits J jobs through the
- * API with C requests in flight, and measures end-to-end jobs/s (submitted → completed
- * and projected), submit-to-assignment latency (the robot's receive time minus the
- * client's send time), and events appended per second. Prints a table and writes
- * `bench/results/fleet-<date>.json`.
+ * Starts an orchestrator on each backend (embedded PGlite and the local PostgreSQL, in a
+ * fresh schema) in this process, and a load process (`bench/fleet_load.ts`: N real
+ * WebSocket robots of S slots each, no-op executor sleeping D ms, and the API client) that
+ * submits J jobs through `POST /api/v1/jobs` with C requests in flight. `--in-process`
+ * runs the robots and the client in this process instead.
+ *
+ * Measures end-to-end jobs/s (first submission → J `job.completed` applied to the read
+ * models), submit-to-assignment latency p50/p95/p99 (the robot's receive time minus the
+ * client's send time, wall clock), events appended per second, and the CPU seconds and
+ * peak RSS of this process (the orchestrator alone, unless `--in-process`). Prints a
+ * table and writes `bench/results/fleet-<date>.json` and one SVG chart per backend
+ * (throughput and latency over time) beside it.
  *
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
-import { RobotClient } from "../robot/robot_client.ts";
 import { type Backend, BACKENDS, startOrchestrator } from "../tests/_harness.ts";
+import { runChartSvg, type SeriesPoint } from "./chart.ts";
+import { startRobots, submitJobs, wallNow } from "./fleet_load.ts";
 
-const args = parseArgs({
-  args: Deno.args,
-  options: {
-    jobs: { type: "string", default: "2000" },
-    robots: { type: "string", default: "20" },
-    concurrency: { type: "string", default: "50" },
-    "max-jobs": { type: "string", default: "4" },
-    backend: { type: "string", default: "all" },
-  },
-});
-const J = Number(args.values.jobs);
-const N = Number(args.values.robots);
-const C = Number(args.values.concurrency);
-const PER_ROBOT = Number(args.values["max-jobs"]);
+/** Workload of one fleet run. */
+export interface FleetOptions {
+  /** Jobs submitted. */
+  jobs: number;
+  /** Robots connected. */
+  robots: number;
+  /** `max_concurrent_jobs` of each robot. */
+  slots: number;
+  /** Submissions in flight. */
+  concurrency: number;
+  /** Simulated work per job, ms. */
+  workMs: number;
+  /** Robots and API client in this process instead of a separate one. */
+  inProcess: boolean;
+}
 
-function percentile(sorted: number[], p: number): number {
+/** What one fleet run measured. */
+export interface FleetResult {
+  backend: string;
+  jobs: number;
+  robots: number;
+  max_jobs_per_robot: number;
+  concurrency: number;
+  work_ms: number;
+  robots_in_process: boolean;
+  seconds: number;
+  jobs_per_second: number;
+  events_per_second: number;
+  events_per_job: number;
+  assign_latency_ms: { p50: number; p95: number; p99: number };
+  /** CPU seconds (user + system) of the orchestrator's process during the run. */
+  orchestrator_cpu_seconds: number;
+  /** CPU used per wall second, in cores (1.0 = one core busy). */
+  orchestrator_cpu_cores: number;
+  /** Highest RSS of the orchestrator's process sampled every 50 ms during the run, MiB. */
+  orchestrator_peak_rss_mib: number;
+  /** 1-minute load average of the machine at the start and the end of the run. */
+  load_average: [number, number];
+  /** Throughput and latency per 250 ms bucket. */
+  series: SeriesPoint[];
+}
+
+/** Value at percentile p (0–100) of an ascending array; NaN when empty. */
+export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-const noop = () =>
-  Promise.resolve({
-    status: "completed" as const,
-    outputs: {},
-    logs: [],
-    execution_time: 0,
-    node_results: {},
-  });
+const round2 = (n: number) => Number(n.toFixed(2));
 
-async function run(backend: Backend) {
+/** A load process: the robots and the API client of `bench/fleet_load.ts`. */
+class LoadProcess {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #lines: AsyncIterator<string>;
+
+  constructor(args: string[]) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("./fleet_load.ts", import.meta.url).pathname, ...args],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#lines = lines(this.#child.stdout)[Symbol.asyncIterator]();
+  }
+
+  /** The next JSON line of `type`; throws when the process ends first. */
+  async next<T>(type: string): Promise<T> {
+    for (;;) {
+      const { value, done } = await this.#lines.next();
+      if (done) throw new Error(`load process ended before "${type}"`);
+      const message = JSON.parse(value);
+      if (message.type === type) return message as T;
+    }
+  }
+
+  /** Sends a command line. */
+  send(line: string): Promise<void> {
+    return this.#writer.write(new TextEncoder().encode(line + "\n"));
+  }
+
+  /** Waits for the exit. */
+  async close(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    await this.#child.status;
+  }
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let i;
+    while ((i = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, i).trim();
+      buffer = buffer.slice(i + 1);
+      if (line.startsWith("{")) yield line;
+    }
+  }
+}
+
+/**
+ * Runs the fleet workload once on `backend`.
+ *
+ * @throws {Error} When a submission fails or the load process dies.
+ */
+export async function runFleet(backend: Backend, o: FleetOptions): Promise<FleetResult> {
   const { store, drop } = await backend.open();
   const t = await startOrchestrator(store, { heartbeatInterval: 30, heartbeatTimeout: 120 });
-  const sentAt = new Map<string, number>();
-  const assignedAt = new Map<string, number>();
-  const robots = Array.from({ length: N }, (_, i) =>
-    new RobotClient({
+  let sent = new Map<string, number>();
+  const assigned = new Map<string, number>();
+  const completedAt: number[] = [];
+  let events = 0;
+  let counting = false;
+  let resolveDone = () => {};
+  const allDone = new Promise<void>((resolve) => (resolveDone = resolve));
+  t.orchestrator.core.onEvents((batch) => {
+    if (!counting) return;
+    events += batch.length;
+    const at = wallNow();
+    for (const e of batch) if (e.type === "job.completed") completedAt.push(at);
+    if (completedAt.length >= o.jobs) resolveDone();
+  });
+
+  let load: LoadProcess | undefined;
+  let fleet: { close(): Promise<void> } | undefined;
+  if (o.inProcess) {
+    fleet = await startRobots({
       url: t.wsUrl,
       token: t.robotToken,
-      name: `bench-${i}`,
-      maxConcurrentJobs: PER_ROBOT,
-      executor: noop as never,
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-    }));
-  for (const r of robots) {
-    r.on("message", (m) => {
-      if (m.type === "job_assignment") {
-        assignedAt.set(String((m.payload as { job_id: string }).job_id), performance.now());
-      }
+      robots: o.robots,
+      slots: o.slots,
+      workMs: o.workMs,
+      onAssigned: (id, at) => assigned.set(id, at),
+    });
+  } else {
+    load = new LoadProcess([
+      `--ws-url=${t.wsUrl}`,
+      `--api-url=${t.url}`,
+      `--robot-token=${t.robotToken}`,
+      `--api-token=${t.apiToken}`,
+      `--robots=${o.robots}`,
+      `--slots=${o.slots}`,
+      `--work-ms=${o.workMs}`,
+      `--jobs=${o.jobs}`,
+      `--concurrency=${o.concurrency}`,
+    ]);
+    await load.next("ready");
+  }
+
+  let peakRss = Deno.memoryUsage().rss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, Deno.memoryUsage().rss)), 50);
+  const cpuBefore = process.cpuUsage();
+  const loadBefore = Deno.loadavg()[0];
+  counting = true;
+  const start = wallNow();
+  if (load) {
+    await load.send("go");
+    await load.next("submitted");
+  } else {
+    sent = await submitJobs({
+      url: t.url,
+      apiToken: t.apiToken,
+      jobs: o.jobs,
+      concurrency: o.concurrency,
     });
   }
-  await Promise.all(robots.map((r) => r.start()));
-  const workflow = { metadata: { name: "bench" }, nodes: {}, connections: [] };
-  const positionBefore = t.orchestrator.core.position;
-  const eventsBefore = (await store.readAll({ limit: 1_000_000 })).length;
-  let completed = 0;
-  const allDone = new Promise<void>((resolve) => {
-    t.orchestrator.core.onEvents((events) => {
-      for (const e of events) if (e.type === "job.completed") completed++;
-      if (completed >= J) resolve();
-    });
-  });
-  const start = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: C }, async () => {
-    while (next < J) {
-      next++;
-      const jobId = crypto.randomUUID();
-      const sent = performance.now();
-      const res = await fetch(`${t.url}/api/v1/jobs`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${t.apiToken}` },
-        body: JSON.stringify({ workflow }),
-      });
-      const body = await res.json();
-      if (res.status !== 201) throw new Error(JSON.stringify(body));
-      sentAt.set(body.job_id ?? jobId, sent);
-    }
-  }));
   await allDone;
-  const seconds = (performance.now() - start) / 1000;
-  const events = (await store.readAll({ limit: 10_000_000 })).length - eventsBefore;
-  const latencies = [...assignedAt].map(([id, at]) => at - (sentAt.get(id) ?? at)).sort((a, b) =>
-    a - b
-  );
-  await Promise.all(robots.map((r) => r.close()));
+  const end = wallNow();
+  counting = false;
+  const cpu = process.cpuUsage(cpuBefore);
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+
+  if (load) {
+    await load.send("stop");
+    const report = await load.next<
+      { sent: Record<string, number>; assigned: Record<string, number> }
+    >("report");
+    sent = new Map(Object.entries(report.sent));
+    for (const [id, at] of Object.entries(report.assigned)) assigned.set(id, at);
+    await load.close();
+  } else {
+    await fleet!.close();
+  }
   await t.stop();
   await drop();
-  void positionBefore;
+
+  const seconds = (end - start) / 1000;
+  const samples = [...assigned].filter(([id]) => sent.has(id)).map((
+    [id, at],
+  ) => ({ at, latency: at - sent.get(id)! }));
+  const latencies = samples.map((s) => s.latency).sort((a, b) => a - b);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   return {
     backend: backend.name,
-    jobs: J,
-    robots: N,
-    max_jobs_per_robot: PER_ROBOT,
-    concurrency: C,
+    jobs: o.jobs,
+    robots: o.robots,
+    max_jobs_per_robot: o.slots,
+    concurrency: o.concurrency,
+    work_ms: o.workMs,
+    robots_in_process: o.inProcess,
     seconds: Number(seconds.toFixed(3)),
-    jobs_per_second: Math.round(J / seconds),
+    jobs_per_second: Math.round(o.jobs / seconds),
     events_per_second: Math.round(events / seconds),
-    events_per_job: Number((events / J).toFixed(2)),
+    events_per_job: round2(events / o.jobs),
     assign_latency_ms: {
-      p50: Number(percentile(latencies, 50).toFixed(2)),
-      p95: Number(percentile(latencies, 95).toFixed(2)),
-      p99: Number(percentile(latencies, 99).toFixed(2)),
+      p50: round2(percentile(latencies, 50)),
+      p95: round2(percentile(latencies, 95)),
+      p99: round2(percentile(latencies, 99)),
     },
+    orchestrator_cpu_seconds: round2(cpuSeconds),
+    orchestrator_cpu_cores: round2(cpuSeconds / seconds),
+    orchestrator_peak_rss_mib: Math.round(peakRss / 2 ** 20),
+    load_average: [loadBefore, Deno.loadavg()[0]],
+    series: timeSeries(start, end, completedAt, samples),
   };
 }
 
-const results = [];
-for (const backend of BACKENDS) {
-  if (args.values.backend !== "all" && args.values.backend !== backend.name) continue;
-  results.push(await run(backend));
+/** Per 250 ms bucket: completions per second, and latency p50/p99 by assignment time. */
+function timeSeries(
+  start: number,
+  end: number,
+  completedAt: number[],
+  samples: { at: number; latency: number }[],
+): SeriesPoint[] {
+  const BUCKET = 250;
+  const n = Math.max(1, Math.ceil((end - start) / BUCKET));
+  const done = new Array<number>(n).fill(0);
+  const lat: number[][] = Array.from({ length: n }, () => []);
+  const index = (at: number) => Math.min(n - 1, Math.max(0, Math.floor((at - start) / BUCKET)));
+  for (const at of completedAt) done[index(at)]++;
+  for (const s of samples) lat[index(s.at)].push(s.latency);
+  return done.map((count, i) => {
+    const sorted = lat[i].sort((a, b) => a - b);
+    return {
+      t_s: (i * BUCKET) / 1000,
+      jobs_per_second: count * (1000 / BUCKET),
+      p50_ms: sorted.length ? round2(percentile(sorted, 50)) : null,
+      p99_ms: sorted.length ? round2(percentile(sorted, 99)) : null,
+    };
+  });
 }
-console.log(`\nfleet: ${J} jobs, ${N} robots × ${PER_ROBOT} slots, ${C} submitters, no-op work\n`);
-console.log("backend   jobs/s  events/s  ev/job  assign p50   p95      p99 (ms)");
-for (const r of results) {
-  console.log(
-    `${r.backend.padEnd(9)} ${String(r.jobs_per_second).padStart(6)}  ${
-      String(r.events_per_second).padStart(8)
-    }  ${String(r.events_per_job).padStart(6)}  ${String(r.assign_latency_ms.p50).padStart(9)}  ${
-      String(r.assign_latency_ms.p95).padStart(7)
-    }  ${String(r.assign_latency_ms.p99).padStart(7)}`,
-  );
+
+/** The table row of a result. */
+export function fleetRow(r: FleetResult): string {
+  const l = r.assign_latency_ms;
+  return `${r.backend.padEnd(9)} ${String(r.jobs_per_second).padStart(6)}  ${
+    String(r.events_per_second).padStart(8)
+  }  ${String(r.events_per_job).padStart(6)}  ${String(l.p50).padStart(9)}  ${
+    String(l.p95).padStart(8)
+  }  ${String(l.p99).padStart(8)}  ${String(r.orchestrator_cpu_cores).padStart(5)}  ${
+    String(r.orchestrator_peak_rss_mib).padStart(7)
+  }`;
 }
-if (results.length === 2) {
+
+/** The header of {@linkcode fleetRow}. */
+export const FLEET_HEADER =
+  "backend   jobs/s  events/s  ev/job  assign p50       p95       p99  cores  RSS MiB";
+
+/** `bench/results/<name>-<date>` without extension. */
+export function resultPath(name: string): string {
+  const stamp = new Date().toISOString().slice(0, 19).replaceAll(":", "");
+  return new URL(`./results/${name}-${stamp}`, import.meta.url).pathname;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs({
+    args: Deno.args,
+    options: {
+      jobs: { type: "string" },
+      robots: { type: "string", default: "20" },
+      concurrency: { type: "string", default: "50" },
+      "max-jobs": { type: "string", default: "4" },
+      "work-ms": { type: "string", default: "0" },
+      backend: { type: "string", default: "all" },
+      "in-process": { type: "boolean", default: false },
+      quick: { type: "boolean", default: false },
+    },
+  });
+  const o: FleetOptions = {
+    jobs: Number(args.values.jobs ?? (args.values.quick ? 300 : 2000)),
+    robots: Number(args.values.robots),
+    slots: Number(args.values["max-jobs"]),
+    concurrency: Number(args.values.concurrency),
+    workMs: Number(args.values["work-ms"]),
+    inProcess: args.values["in-process"],
+  };
+  const results: FleetResult[] = [];
+  for (const backend of BACKENDS) {
+    if (args.values.backend !== "all" && args.values.backend !== backend.name) continue;
+    results.push(await runFleet(backend, o));
+  }
+  const title = `fleet: ${o.jobs} jobs, ${o.robots} robots × ${o.slots} slots ` +
+    `(${o.inProcess ? "in this process" : "separate process"}), ${o.concurrency} submitters, ` +
+    `work ${o.workMs} ms`;
+  console.log(`\n${title}\n`);
+  console.log(FLEET_HEADER);
+  for (const r of results) console.log(fleetRow(r));
   console.log(
-    `\npostgres / pglite throughput ratio: ${
-      (results[1].jobs_per_second / results[0].jobs_per_second).toFixed(2)
+    `\n${navigator.hardwareConcurrency} CPUs; 1-min load average per run (start → end): ${
+      results.map((r) =>
+        `${r.backend} ${r.load_average[0].toFixed(2)} → ${r.load_average[1].toFixed(2)}`
+      ).join(", ")
     }`,
   );
+  const base = resultPath("fleet");
+  await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
+  for (const r of results) {
+    await Deno.writeTextFile(
+      `${base}-${r.backend}.svg`,
+      runChartSvg(`${title}, ${r.backend}`, r.series),
+    );
+  }
+  await Deno.writeTextFile(
+    `${base}.json`,
+    JSON.stringify({ at: new Date().toISOString(), deno: Deno.version.deno, results }, null, 2) +
+      "\n",
+  );
+  console.log(
+    `written ${base}.json and ${results.map((r) => `${base}-${r.backend}.svg`).join(", ")}`,
+  );
 }
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-const file = new URL(
-  `./results/fleet-${new Date().toISOString().slice(0, 19).replaceAll(":", "")}.json`,
-  import.meta.url,
-);
-await Deno.writeTextFile(
-  file,
-  JSON.stringify({ at: new Date().toISOString(), deno: Deno.version.deno, results }, null, 2) +
-    "\n",
-);
-console.log(`written ${file.pathname}`);
+
+if (import.meta.main) await main();

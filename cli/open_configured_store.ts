@@ -14,6 +14,7 @@ export async function openConfiguredStore(): Promise<SqlEventStore> {
     databaseUrl: config.databaseUrl ?? undefined,
     dataDir: config.dataDir,
     schema: config.databaseSchema ?? undefined,
+    pooler: config.databasePooler,
   });
 }
 

@@ -16,6 +16,12 @@ export interface Config {
   databaseUrl: string | null;
   /** Schema of the `events` table on PostgreSQL. @default "public" */
   databaseSchema: string | null;
+  /**
+   * `DATABASE_POOLER`: `transaction` when `DATABASE_URL` goes through a transaction-mode
+   * pooler (PgBouncer `pool_mode=transaction`): no prepared statements, no LISTEN (polling).
+   * @default "none"
+   */
+  databasePooler: "none" | "transaction";
   /** @default "./data" */
   dataDir: string;
   apiToken: string | null;
@@ -62,11 +68,16 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
   if (!STRATEGIES.includes(strategy as LoadBalancingStrategy)) {
     throw new RangeError(`LOAD_BALANCING must be one of ${STRATEGIES.join(", ")}, got ${strategy}`);
   }
+  const pooler = env("DATABASE_POOLER") || "none";
+  if (pooler !== "none" && pooler !== "transaction") {
+    throw new RangeError(`DATABASE_POOLER must be none or transaction, got ${pooler}`);
+  }
   return {
     host: env("ORCHESTRATOR_HOST") || "0.0.0.0",
     port: num("ORCHESTRATOR_PORT", 8765, 0),
     databaseUrl: env("DATABASE_URL") || null,
     databaseSchema: env("DATABASE_SCHEMA") || null,
+    databasePooler: pooler,
     dataDir: env("DATA_DIR") || "./data",
     apiToken: env("ORCHESTRATOR_API_TOKEN") || null,
     robotToken: env("ORCHESTRATOR_ROBOT_TOKEN") || null,

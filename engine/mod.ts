@@ -21,5 +21,7 @@ export * from "./fleet_metrics.ts";
 export * from "./robot_tokens.ts";
 export * from "./workflow_errors.ts";
 export * from "./workflow_views.ts";
+
+export * from "./leader_election.ts";
 export * from "./graceful_shutdown.ts";
 export * from "./rate_limiter.ts";

@@ -53,6 +53,13 @@ export {
 } from "./subscription.ts";
 export { openEventStore, type OpenEventStoreOptions } from "./open_store.ts";
 export { subscribeDirect } from "./direct_subscription.ts";
+export {
+  ARCHIVE_EVENT_TYPE,
+  type ArchiveCut,
+  archiveStreams,
+  type ArchiveStreamsOptions,
+  type ArchiveStreamsResult,
+} from "./archive_streams.ts";
 export { DEFAULT_MAX_EVENT_BYTES, EVENT_TYPE_PATTERN } from "./_validate_append.ts";
 export { canonicalJson } from "./canonical_json.ts";
 export {

@@ -32,6 +32,12 @@ export interface OpenEventStoreOptions {
   maxConnections?: number;
   /** `application_name` of the Postgres connections. @default "orchestrator-events" */
   applicationName?: string;
+  /**
+   * `"transaction"` behind a transaction-mode pooler such as PgBouncer (see
+   * `PostgresClientOptions.pooler`; ignored by PGlite).
+   * @default "none"
+   */
+  pooler?: "none" | "transaction";
   /** Ids of events given without `eventId`. @default crypto.randomUUID */
   newId?: () => string;
   /** Whether appends send a `NOTIFY` (see `SqlEventStoreOptions.notify`). @default true */
@@ -79,6 +85,7 @@ export async function openEventStore(options: OpenEventStoreOptions): Promise<Sq
       schema,
       max: options.maxConnections,
       applicationName: options.applicationName,
+      pooler: options.pooler,
     })
     : await createPgliteClient({
       dataDir: dataDir.startsWith("memory://") ? dataDir : `${dataDir}/pglite`,

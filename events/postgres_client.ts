@@ -28,6 +28,18 @@ export interface PostgresClientOptions {
    * @default "orchestrator-events"
    */
   applicationName?: string;
+  /**
+   * `"transaction"` when a transaction-mode pooler (PgBouncer `pool_mode=transaction`,
+   * Supavisor, RDS Proxy) sits in front of the server: no session state survives a
+   * transaction there. Then statements are not prepared (`prepare: false`), every
+   * statement runs in its own transaction (postgres.js sends Parse/Describe and
+   * Bind/Execute of a parameterised statement as two round trips, which a pooler may send to
+   * two server connections outside a transaction), `schema` is set per transaction with
+   * `set_config('search_path', …, true)` instead of as a startup parameter, and the client
+   * has no `listen` (LISTEN needs a session): subscribers poll.
+   * @default "none"
+   */
+  pooler?: "none" | "transaction";
 }
 
 type Sql = postgres.Sql<Record<string, never>>;
@@ -57,12 +69,14 @@ export async function createPostgresClient(
   options: PostgresClientOptions,
 ): Promise<SqlClient> {
   const schema = options.schema === undefined ? undefined : quoteSchemaName(options.schema);
+  const pooled = options.pooler === "transaction";
   const connection: Record<string, string> = {
     application_name: options.applicationName ?? "orchestrator-events",
   };
-  if (schema !== undefined) connection.search_path = schema;
+  if (schema !== undefined && !pooled) connection.search_path = schema;
   const sql: Sql = postgres(options.url, {
     max: options.max ?? 10,
+    prepare: !pooled,
     onnotice: () => {},
     connection,
     types: {
@@ -84,15 +98,21 @@ export async function createPostgresClient(
   const query = async <T>(tx: Sql, text: string, params: unknown[] = []) =>
     (await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[];
 
-  return {
-    query: <T>(text: string, params?: unknown[]) => query<T>(sql, text, params),
-    transaction: <T>(fn: (tx: SqlTx) => Promise<T>) =>
-      sql.begin((tx) =>
-        fn({
-          query: <R>(text: string, params?: unknown[]) =>
-            query<R>(tx as unknown as Sql, text, params),
-        })
-      ) as Promise<T>,
+  const transaction = <T>(fn: (tx: SqlTx) => Promise<T>) =>
+    sql.begin(async (tx) => {
+      if (pooled && schema !== undefined) {
+        await tx.unsafe("select set_config('search_path', $1, true)", [schema]);
+      }
+      return await fn({
+        query: <R>(text: string, params?: unknown[]) =>
+          query<R>(tx as unknown as Sql, text, params),
+      });
+    }) as Promise<T>;
+
+  const client: SqlClient = {
+    query: <T>(text: string, params?: unknown[]) =>
+      pooled ? transaction((tx) => tx.query<T>(text, params)) : query<T>(sql, text, params),
+    transaction,
     async listen(channel: string, onNotify: (payload: string) => void, opts?: ListenOptions) {
       // postgres.js keeps one dedicated LISTEN connection; when it is lost it reconnects,
       // re-runs LISTEN and calls onlisten again.
@@ -103,4 +123,6 @@ export async function createPostgresClient(
     },
     close: () => sql.end(),
   };
+  if (pooled) delete client.listen; // no session for LISTEN behind a transaction pooler
+  return client;
 }
