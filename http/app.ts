@@ -20,6 +20,7 @@ import { jobRetryRoutes } from "./job_retry_routes.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { openApiRoutes } from "./openapi_document.ts";
 import { robotTokenRoutes } from "./robot_token_routes.ts";
+import { webRoutes } from "./web_routes.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
@@ -96,6 +97,7 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.route("/", metricsRoutes(orch, apiToken));
+  app.route("/", webRoutes({ orchestrator: orch, apiToken })); // the dashboard: checks its own token
 
   app.use("/api/*", async (c, next) => {
     if (!orch.ready) {

@@ -78,6 +78,9 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/schedules/:id/next-runs", summary: "The next runs after an instant", tag: "schedules", query: [["after", "RFC 3339, default now"], ["count", "1-1000, default 5", "integer"]], responses: { 200: ["Runs", "NextRuns"], 400: E400, 404: E404 } },
   // Metrics, events, audit
   { method: "get", path: "/api/v1/metrics/dashboard", summary: "The reference's DashboardMetrics", tag: "metrics", responses: { 200: ["Metrics", "Dashboard"] } },
+  { method: "get", path: "/api/v1/metrics/history", summary: "Dashboard time series of the metrics (web dashboard)", tag: "metrics", query: [["from", "RFC 3339"], ["to", "RFC 3339"], ["step", "seconds", "integer"]], responses: { 200: ["Points", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/activity", summary: "Recent activity (web dashboard)", tag: "metrics", query: [["limit", "1-100, default 20", "integer"], ["robot_id", "only this robot"]], responses: { 200: ["Activity", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/stream", summary: "Server-Sent Events of the log (resume with Last-Event-ID)", tag: "events", query: [["after", "global position", "integer"]], produces: "text/event-stream", responses: { 200: ["An event stream", null], 400: E400 } },
   { method: "get", path: "/api/v1/metrics/projections", summary: "Lag of the read models behind the log", tag: "metrics", responses: { 200: ["Lag", "Object"] } },
   { method: "get", path: "/api/v1/events", summary: "The log in global order (long poll with wait)", tag: "events", query: [["after", "global position", "integer"], ["limit", "1-1000", "integer"], ["stream", "stream id"], ["wait", "seconds to wait for new events, 0-30", "integer"]], responses: { 200: ["Events", "EventList"], 400: E400 } },
   { method: "get", path: "/api/v1/audit/verify", summary: "Check every hash chain and the seals", tag: "audit", responses: { 200: ["The result", "Object"] } },

@@ -1,0 +1,259 @@
+/**
+ * The realtime channel: `GET /api/v1/stream`, the log as Server-Sent Events.
+ *
+ * Each event of the log is one SSE message whose `id` is its global position (the
+ * checkpoint) and whose `data` is the event as `GET /api/v1/events` shows it. A client that
+ * loses the connection reconnects with `Last-Event-ID` (browsers' `EventSource` does it by
+ * itself) and gets every event after it, read gap-safely from the store, so nothing is
+ * missed or skipped (the SSE rules: https://html.spec.whatwg.org/multipage/server-sent-events.html).
+ *
+ * Mounted before the app's bearer-token middleware, because `EventSource` cannot set
+ * headers: the API token is taken from `Authorization: Bearer` or from `?token=`.
+ *
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import type { Orchestrator } from "../engine/mod.ts";
+import type { RecordedEvent } from "../events/mod.ts";
+import { timingSafeEqual } from "../config/tokens.ts";
+import { eventJson } from "./app.ts";
+
+/** Options of {@linkcode realtimeRoutes}. */
+export interface RealtimeOptions {
+  orchestrator: Orchestrator;
+  /** Bearer token of API clients. */
+  apiToken: string;
+  /**
+   * Milliseconds without any message after which a `: ping` comment is sent, so that
+   * proxies keep the connection and a vanished client is noticed.
+   * @default 15000
+   */
+  keepAliveMs?: number;
+  /**
+   * Milliseconds between checks that the orchestrator still runs; a stream ends within this
+   * time after `orchestrator.stop()`, so that the server can shut down.
+   * @default 500
+   */
+  stopCheckMs?: number;
+  /**
+   * Events read from the store per batch.
+   * @default 500
+   */
+  batchSize?: number;
+  /**
+   * Milliseconds a browser waits before reconnecting (the SSE `retry` field).
+   * @default 2000
+   */
+  retryMs?: number;
+}
+
+/**
+ * Whether the request carries the API token, in `Authorization: Bearer <token>` or (for
+ * `EventSource`, which cannot set headers) in `?token=<token>`. Timing-safe.
+ */
+export function hasApiToken(c: Context, apiToken: string, allowQuery: boolean): boolean {
+  const header = c.req.header("authorization");
+  if (header !== undefined) return timingSafeEqual(header, `Bearer ${apiToken}`);
+  const query = allowQuery ? c.req.query("token") : undefined;
+  return query !== undefined && timingSafeEqual(query, apiToken);
+}
+
+/** The 401 / 503 answer when a request may not go on, else null. */
+export function guard(
+  c: Context,
+  orchestrator: Orchestrator,
+  apiToken: string,
+  allowQuery = false,
+): Response | null {
+  if (!orchestrator.ready) {
+    return c.json(
+      { error: { code: "starting", message: "Replaying the log; retry shortly" } },
+      503,
+    );
+  }
+  if (!hasApiToken(c, apiToken, allowQuery)) {
+    return c.json(
+      { error: { code: "unauthorized", message: "Missing or invalid bearer token" } },
+      401,
+    );
+  }
+  return null;
+}
+
+/**
+ * Tells whether the orchestrator applied events since the last `take()`, and waits for it.
+ * Listens from construction on, so an event applied between a read and a wait is not lost.
+ */
+class AppliedSignal {
+  #dirty = true;
+  #wake: (() => void) | null = null;
+  readonly close: () => void;
+
+  constructor(orch: Orchestrator) {
+    this.close = orch.core.onEvents(() => {
+      this.#dirty = true;
+      this.#wake?.();
+    });
+  }
+
+  /** Sets the flag, e.g. when a read may have left events behind. */
+  mark(): void {
+    this.#dirty = true;
+  }
+
+  /** True when events were applied since the last call; resets the flag. */
+  take(): boolean {
+    const dirty = this.#dirty;
+    this.#dirty = false;
+    return dirty;
+  }
+
+  /** Resolves when events are applied, after `ms` milliseconds, or when `signal` aborts. */
+  wait(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#dirty || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", finish);
+        this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      signal.addEventListener("abort", finish);
+      this.#wake = finish;
+    });
+  }
+}
+
+function parseCheckpoint(value: string | undefined): number | null | "invalid" {
+  if (value === undefined || value.trim() === "") return null;
+  if (!/^\d{1,16}$/.test(value.trim())) return "invalid";
+  const n = Number(value.trim());
+  return Number.isSafeInteger(n) ? n : "invalid";
+}
+
+/**
+ * The route `GET /api/v1/stream[?after=<position>][&token=<API token>]`: Server-Sent Events.
+ *
+ * - Starts after `Last-Event-ID` (header), else `after`, else the read models' current
+ *   checkpoint (live events only). 400 when either is not a non-negative integer.
+ * - First message: `event: ready`, `data: {checkpoint, resumed}` with `id` the checkpoint it
+ *   starts after. Then one default (`message`) event per log event, `id` its global position
+ *   and `data` the event JSON (`global_position, stream_id, stream_version, event_id, type,
+ *   data, metadata, recorded_at`). When the position to resume from is not in the log
+ *   (another database), `event: reset` `{checkpoint}` tells the client to reload its views;
+ *   the stream goes on from the current checkpoint.
+ * - `: ping` comments keep an idle connection open; the stream ends when the orchestrator
+ *   stops.
+ *
+ * @returns a Hono app with this route only (it checks the token itself).
+ */
+export function realtimeRoutes(options: RealtimeOptions): Hono {
+  const { orchestrator: orch, apiToken } = options;
+  const keepAliveMs = options.keepAliveMs ?? 15_000;
+  const stopCheckMs = options.stopCheckMs ?? 500;
+  const batchSize = options.batchSize ?? 500;
+  const retryMs = options.retryMs ?? 2000;
+  const app = new Hono();
+
+  app.get("/api/v1/stream", (c) => {
+    const refused = guard(c, orch, apiToken, true);
+    if (refused) return refused;
+    const lastEventId = parseCheckpoint(c.req.header("last-event-id"));
+    const after = parseCheckpoint(c.req.query("after"));
+    for (const [field, v] of [["Last-Event-ID", lastEventId], ["after", after]] as const) {
+      if (v === "invalid") {
+        return c.json({
+          error: {
+            code: "invalid_request",
+            field,
+            message: `${field} must be a global position (an integer >= 0)`,
+          },
+        }, 400);
+      }
+    }
+    const resumed = lastEventId !== null;
+    let cursor = (lastEventId ?? after ?? orch.core.position) as number;
+    const encoder = new TextEncoder();
+    const abort = new AbortController();
+    let lastWrite = Date.now();
+    let first = true;
+    const applied = new AppliedSignal(orch);
+
+    const body = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const send = (text: string) => {
+          controller.enqueue(encoder.encode(text));
+          lastWrite = Date.now();
+        };
+        if (first) {
+          first = false;
+          send(`retry: ${retryMs}\n`);
+          send(
+            `event: ready\nid: ${cursor}\ndata: ${
+              JSON.stringify({ checkpoint: cursor, resumed })
+            }\n\n`,
+          );
+          return;
+        }
+        // Each pull sends something (events or a ping) or ends the stream.
+        for (;;) {
+          if (!orch.ready || abort.signal.aborted) {
+            applied.close();
+            controller.close();
+            return;
+          }
+          if (applied.take()) {
+            let events: RecordedEvent[];
+            try {
+              events = await orch.core.store.readAll({ after: cursor, limit: batchSize });
+            } catch (error) {
+              if (!(error instanceof RangeError)) {
+                // The store failed: end this stream (the client resumes from its last id).
+                applied.close();
+                throw error;
+              }
+              cursor = orch.core.position;
+              send(
+                `event: reset\nid: ${cursor}\ndata: ${JSON.stringify({ checkpoint: cursor })}\n\n`,
+              );
+              return;
+            }
+            if (events.length) {
+              let chunk = "";
+              for (const e of events) {
+                chunk += `id: ${e.globalPosition}\ndata: ${JSON.stringify(eventJson(e))}\n\n`;
+              }
+              cursor = events[events.length - 1].globalPosition;
+              // A full batch: more may be waiting.
+              if (events.length === batchSize) applied.mark();
+              send(chunk);
+              return;
+            }
+          }
+          if (Date.now() - lastWrite >= keepAliveMs) {
+            send(": ping\n\n");
+            applied.mark(); // re-read now and then, whatever woke us or not
+            return;
+          }
+          await applied.wait(
+            Math.min(stopCheckMs, keepAliveMs - (Date.now() - lastWrite)),
+            abort.signal,
+          );
+        }
+      },
+      cancel: () => {
+        abort.abort();
+        applied.close();
+      },
+    });
+    return new Response(body, {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache, no-transform",
+        "x-accel-buffering": "no",
+      },
+    });
+  });
+  return app;
+}

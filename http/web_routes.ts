@@ -1,0 +1,193 @@
+/**
+ * The operator's web dashboard: the page at `/`, its files under `/web/`, the realtime
+ * channel (`GET /api/v1/stream`, see `realtime_routes.ts`) and the read endpoints only the
+ * dashboard needs (`GET /api/v1/metrics/history`, `GET /api/v1/activity`).
+ *
+ * Mounted with one `app.route("/", webRoutes(...))` before the app's token middleware: the
+ * page and its files are public (they hold no data), every `/api` route here checks the
+ * token itself. Files are read from the project's `web/` folder (no CDN: the dashboard works
+ * without internet access).
+ *
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import type { Orchestrator } from "../engine/mod.ts";
+import { HISTORY_RESOLUTION_MS, MetricsHistory } from "../projections/metrics_history.ts";
+import { eventJson } from "./app.ts";
+import { guard, realtimeRoutes } from "./realtime_routes.ts";
+
+/** Options of {@linkcode webRoutes}. */
+export interface WebRoutesOptions {
+  orchestrator: Orchestrator;
+  /** Bearer token of API clients. */
+  apiToken: string;
+  /**
+   * Folder the dashboard's files are served from.
+   * @default the project's `web/` folder
+   */
+  root?: URL;
+  /**
+   * Reads a file (the adapter to the runtime); null when it does not exist.
+   * @default Deno.readFile, null on NotFound
+   */
+  readFile?: (url: URL) => Promise<Uint8Array | null>;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  svg: "image/svg+xml",
+  png: "image/png",
+  json: "application/json",
+  txt: "text/plain; charset=utf-8",
+};
+
+/** Points a history answer holds at most. */
+export const MAX_HISTORY_POINTS = 2000;
+
+async function denoReadFile(url: URL): Promise<Uint8Array | null> {
+  try {
+    return await Deno.readFile(url);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.IsADirectory) {
+      return null;
+    }
+    throw error;
+  }
+}
+
+function badRequest(c: Context, field: string, message: string): Response {
+  return c.json({ error: { code: "invalid_request", field, message } }, 400);
+}
+
+/** The smallest step (ms, a multiple of the resolution) giving at most `points` points. */
+export function stepFor(rangeMs: number, points = 240): number {
+  const raw = Math.ceil(rangeMs / points / HISTORY_RESOLUTION_MS) * HISTORY_RESOLUTION_MS;
+  return Math.max(HISTORY_RESOLUTION_MS, raw);
+}
+
+/**
+ * The dashboard's routes:
+ * - `GET /` the page; `GET /web/<file>` its scripts, styles and vendored libraries.
+ * - `GET /api/v1/stream` the realtime channel (Server-Sent Events).
+ * - `GET /api/v1/metrics/history?from=&to=&step=` → `{from, to, step, points}`: jobs
+ *   submitted / completed / failed / cancelled, mean execution time (seconds), queue depth,
+ *   running jobs, capacity and utilisation (0–1) per step. `from`/`to` RFC 3339 (default the
+ *   last hour up to now), `step` seconds, a multiple of 10 (default: at most 240 points);
+ *   400 naming the field when invalid or when it would give more than
+ *   {@linkcode MAX_HISTORY_POINTS} points.
+ * - `GET /api/v1/activity?limit=&robot_id=` → `{events}`: the latest events of the log, or
+ *   of one robot's stream (oldest first, `limit` 1–100, default 20; 404 for an unknown robot).
+ */
+export function webRoutes(options: WebRoutesOptions): Hono {
+  const { orchestrator: orch, apiToken } = options;
+  const root = options.root ?? new URL("../web/", import.meta.url);
+  const readFile = options.readFile ?? denoReadFile;
+  const app = new Hono();
+  app.route("/", realtimeRoutes({ orchestrator: orch, apiToken }));
+
+  const serveFile = async (c: Context, path: string) => {
+    if (!/^([\w-][\w.-]*\/)*[\w-][\w.-]*\.[a-z]+$/.test(path) || path.includes("..")) {
+      return c.notFound();
+    }
+    const type = CONTENT_TYPES[path.slice(path.lastIndexOf(".") + 1)];
+    const bytes = type ? await readFile(new URL(path, root)) : null;
+    if (!bytes) return c.notFound();
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+      "content-type": type!,
+      "cache-control": "no-cache",
+      "x-content-type-options": "nosniff",
+    });
+  };
+  app.get("/", (c) => serveFile(c, "index.html"));
+  app.get("/web/*", (c) => serveFile(c, c.req.path.slice("/web/".length)));
+
+  // The history projection follows the log on demand: each request reads what is new.
+  const history = new MetricsHistory();
+  let cursor = 0;
+  let catchingUp: Promise<void> | null = null;
+  const catchUp = (): Promise<void> => {
+    catchingUp ??= (async () => {
+      try {
+        for (;;) {
+          const batch = await orch.core.store.readAll({ after: cursor, limit: 2000 });
+          if (batch.length === 0) break;
+          for (const e of batch) history.apply(e);
+          cursor = batch[batch.length - 1].globalPosition;
+        }
+      } finally {
+        catchingUp = null;
+      }
+    })();
+    return catchingUp;
+  };
+
+  app.get("/api/v1/metrics/history", async (c) => {
+    const refused = guard(c, orch, apiToken);
+    if (refused) return refused;
+    const now = orch.core.clock.now();
+    const instant = (field: string, fallback: number): number | string => {
+      const v = c.req.query(field);
+      if (v === undefined || v === "") return fallback;
+      const t = Date.parse(v);
+      return Number.isNaN(t) ? `${field} must be an RFC 3339 instant, got ${v}` : t;
+    };
+    const to = instant("to", now);
+    if (typeof to === "string") return badRequest(c, "to", to);
+    const from = instant("from", to - 3_600_000);
+    if (typeof from === "string") return badRequest(c, "from", from);
+    if (from >= to) return badRequest(c, "from", "from must be before to");
+    const stepParam = c.req.query("step");
+    let step = stepFor(to - from);
+    if (stepParam !== undefined && stepParam !== "") {
+      const s = Number(stepParam);
+      if (!Number.isInteger(s) || s <= 0 || (s * 1000) % HISTORY_RESOLUTION_MS !== 0) {
+        return badRequest(
+          c,
+          "step",
+          `step must be a positive multiple of 10 seconds, got ${stepParam}`,
+        );
+      }
+      step = s * 1000;
+    }
+    if ((to - from) / step > MAX_HISTORY_POINTS) {
+      return badRequest(c, "step", `at most ${MAX_HISTORY_POINTS} points; use a larger step`);
+    }
+    await catchUp();
+    return c.json({
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      step: step / 1000,
+      points: history.series(from, to, step),
+    });
+  });
+
+  app.get("/api/v1/activity", async (c) => {
+    const refused = guard(c, orch, apiToken);
+    if (refused) return refused;
+    const limitParam = c.req.query("limit") ?? "20";
+    const limit = Number(limitParam);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      return badRequest(c, "limit", `limit must be an integer from 1 to 100, got ${limitParam}`);
+    }
+    const robotId = c.req.query("robot_id");
+    if (robotId !== undefined && robotId !== "") {
+      // The tail of one robot's stream: its own log, newest last.
+      const version = orch.core.robots.get(robotId)?.version;
+      if (version === undefined) {
+        return c.json(
+          { error: { code: "not_found", message: `Robot ${robotId} does not exist` } },
+          404,
+        );
+      }
+      const events = await orch.core.store.readStream(`robot-${robotId}`, {
+        fromVersion: Math.max(1, version - limit + 1),
+      });
+      return c.json({ events: events.slice(-limit).map(eventJson) });
+    }
+    await catchUp();
+    return c.json({ events: history.recent(limit).map(eventJson), checkpoint: cursor });
+  });
+  return app;
+}
