@@ -83,6 +83,8 @@ export interface JobContext {
   /** `Idempotency-Key` the job was submitted with, and the SHA-256 of that request. */
   idempotency_key: string | null;
   request_sha256: string | null;
+  /** The finished job this one retries, if any. */
+  retry_of: string | null;
 }
 
 /** Recorded job events, as machine events (`type` + the event's data). */
@@ -162,6 +164,7 @@ export function emptyJobContext(): JobContext {
     retry_at: null,
     idempotency_key: null,
     request_sha256: null,
+    retry_of: null,
   };
 }
 
@@ -270,6 +273,7 @@ export const jobMachine = setup({
                 { max_retries: 0, initial_delay: 1, max_delay: 60, backoff_factor: 2 },
               idempotency_key: data.idempotency_key ?? null,
               request_sha256: data.request_sha256 ?? null,
+              retry_of: data.retry_of ?? null,
             };
           }),
         },

@@ -74,6 +74,8 @@ export interface JobSubmittedData {
   idempotency_key?: string | null;
   /** SHA-256 (hex) of the submitting request's body, when it had an idempotency key. */
   request_sha256?: string | null;
+  /** The finished job this one retries, if any. */
+  retry_of?: string | null;
 }
 
 /** Priority names and numbers, from the robot protocol ("Priorities"). */

@@ -29,6 +29,11 @@ export interface SubmitJobInput {
   required_capabilities?: string[];
   /** Id of the workflow; default: derived from its metadata name. */
   workflow_id?: string;
+  /** Name and version of a stored workflow; default: from the content's `metadata`. */
+  workflow_name?: string;
+  workflow_version?: string;
+  /** The finished job this one retries (`POST /api/v1/jobs/:id/retry`). */
+  retry_of?: string;
   /** Retry policy; default: the workflow's `settings.retry_count` as `max_retries`, else the engine's. */
   retry?: RetryPolicy;
   /** Id of the job; default: a random UUID. */
@@ -64,6 +69,8 @@ export interface JobView {
   job_id: string;
   workflow_id: string | null;
   workflow_name: string | null;
+  /** Version of the workflow the job runs (a stored workflow's version number, as text). */
+  workflow_version: string | null;
   status: JobStatus;
   priority: string;
   variables: Record<string, unknown>;
@@ -87,6 +94,8 @@ export interface JobView {
   max_retries: number;
   /** When a retried job becomes eligible again (RFC 3339), else null. */
   retry_at: string | null;
+  /** The finished job this one retries, else null. */
+  retry_of: string | null;
   result: JobContext["result"];
 }
 
@@ -159,11 +168,12 @@ export class JobCommands {
     const now = this.#core.nowIso();
     const meta = (input.workflow.metadata ?? {}) as Record<string, unknown>;
     const settings = (input.workflow.settings ?? {}) as Record<string, unknown>;
-    const name = typeof meta.name === "string" ? meta.name : "workflow";
+    const name = input.workflow_name ?? (typeof meta.name === "string" ? meta.name : "workflow");
     const workflow: WorkflowRef = {
       workflow_id: input.workflow_id ?? slug(name),
       name,
-      version: typeof meta.version === "string" ? meta.version : "1.0.0",
+      version: input.workflow_version ??
+        (typeof meta.version === "string" ? meta.version : "1.0.0"),
       content: input.workflow,
     };
     const settingsTimeout = Number(settings.timeout);
@@ -197,6 +207,7 @@ export class JobCommands {
             created_at: now,
             idempotency_key: input.idempotency?.key ?? null,
             request_sha256: input.idempotency?.request_sha256 ?? null,
+            ...(input.retry_of ? { retry_of: input.retry_of } : {}),
           },
         },
         { type: "job.queued", data: { queued_at: now, reason: "submitted" } },
@@ -302,6 +313,7 @@ export function toJobView(status: JobStatus, c: JobContext): JobView {
     job_id: c.job_id!,
     workflow_id: c.workflow?.workflow_id ?? null,
     workflow_name: c.workflow?.name ?? null,
+    workflow_version: c.workflow?.version ?? null,
     status,
     priority: priorityName(c.priority),
     variables: c.variables,
@@ -322,6 +334,7 @@ export function toJobView(status: JobStatus, c: JobContext): JobView {
     failures: c.failures,
     max_retries: c.retry.max_retries,
     retry_at: c.retry_at,
+    retry_of: c.retry_of,
     result: c.result,
   };
 }

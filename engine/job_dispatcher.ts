@@ -42,6 +42,8 @@ export class JobDispatcher {
   #wake: { at: number; handle: unknown } | null = null;
   /** Why each queued job could not be dispatched in the last pass (job id → reason). */
   readonly waitReasons = new Map<string, string>();
+  /** Robots a workflow is deployed on, preferred for its jobs (set by the orchestrator). */
+  deployedRobots: (workflowId: string) => ReadonlySet<string> = () => new Set();
 
   constructor(core: EngineCore, links: RobotLinks) {
     this.#core = core;
@@ -131,6 +133,7 @@ export class JobDispatcher {
         preferred: job.workflow
           ? this.#core.lastRobotOfWorkflow.get(job.workflow.workflow_id)
           : null,
+        holding: job.workflow ? this.deployedRobots(job.workflow.workflow_id) : undefined,
       })!;
       this.#lastChosen = robot.robot_id;
       this.waitReasons.delete(entry.job_id);

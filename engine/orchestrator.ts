@@ -25,6 +25,9 @@ import { type DrainOptions, drainOrchestrator, type DrainReport } from "./gracef
 import { DEFAULT_ENGINE_CONFIG, type EngineConfig, EngineCore } from "./orchestrator_engine.ts";
 import { type RobotView, robotView } from "./read_models.ts";
 import { RobotSessions } from "./robot_sessions.ts";
+import { WorkflowRegistry } from "./workflow_registry.ts";
+import { FleetMetrics } from "./fleet_metrics.ts";
+import { RobotTokens } from "./robot_tokens.ts";
 
 /** Options of {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -44,6 +47,12 @@ export class Orchestrator {
   readonly sessions: RobotSessions;
   /** The reference's JobScheduler: schedules that submit jobs on their ticks. */
   readonly scheduler: Scheduler;
+  /** The workflow catalogue and its deployments (`workflow-<id>` streams). */
+  readonly workflows: WorkflowRegistry;
+  /** Counters and histograms folded from the log (for `GET /metrics`). */
+  readonly metrics: FleetMetrics = new FleetMetrics();
+  /** Robots' own provisioning tokens (hashed, in `robot_token-<id>` streams). */
+  readonly robotTokens: RobotTokens;
   #subscription: Subscription | null = null;
 
   /** The live subscription (after `start()`), e.g. to wait until an event was applied. */
@@ -62,18 +71,39 @@ export class Orchestrator {
     this.sessions = new RobotSessions(this.core, options.robotToken);
     this.dispatcher = new JobDispatcher(this.core, this.sessions);
     this.sessions.attach(this.dispatcher);
+    this.workflows = new WorkflowRegistry({
+      store: options.store,
+      clock: this.core.clock,
+      robotExists: (id) => this.robot(id) !== undefined,
+      settled: (position) => this.settled(position),
+    });
+    this.core.onEvents((events) => this.workflows.apply(events));
+    this.core.onEvents((events) => this.metrics.apply(events));
+    this.robotTokens = new RobotTokens({
+      store: options.store,
+      clock: this.core.clock,
+      settled: (position) => this.settled(position),
+    });
+    this.core.onEvents((events) => this.robotTokens.apply(events));
+    this.sessions.ownTokenValid = (id, token) => this.robotTokens.verify(id, token);
+    this.dispatcher.deployedRobots = (id) => this.workflows.deployedRobots(id);
     this.scheduler = new Scheduler({
       store: options.store,
       clock: this.core.clock,
       submitJob: async (input) => {
-        if (!input.workflow) {
-          throw new TypeError(
-            `Schedule ${input.schedule_id}: workflow_id ${input.workflow_id} has no stored workflow`,
-          );
+        // A schedule naming a stored workflow runs its published version.
+        const stored = !input.workflow && input.workflow_id
+          ? this.workflows.resolve(input.workflow_id)
+          : null;
+        const workflow = input.workflow ?? stored?.content;
+        if (!workflow) {
+          throw new TypeError(`Schedule ${input.schedule_id} names no workflow`);
         }
         const job = await this.jobs.submit({
-          workflow: input.workflow,
+          workflow,
           workflow_id: input.workflow_id ?? undefined,
+          workflow_name: stored?.name,
+          workflow_version: stored ? String(stored.version) : undefined,
           variables: input.variables,
           priority: input.priority,
           robot_id: input.robot_id,

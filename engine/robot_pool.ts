@@ -58,6 +58,11 @@ export interface SelectOptions {
   lastChosen?: string | null;
   /** For `affinity`: the robot that last ran this workflow successfully. */
   preferred?: string | null;
+  /**
+   * Robots the job's workflow is deployed on (the reference's WorkflowDistributor): when
+   * any of them is a candidate, the strategy chooses among those only.
+   */
+  holding?: ReadonlySet<string>;
 }
 
 /**
@@ -69,7 +74,13 @@ export function selectRobot(
   options: SelectOptions,
 ): Candidate | null {
   if (candidates.length === 0) return null;
-  const sorted = [...candidates].sort((a, b) => (a.robot_id < b.robot_id ? -1 : 1));
+  const holders = options.holding?.size
+    ? candidates.filter((c) => options.holding!.has(c.robot_id))
+    : [];
+  const sorted = [...(holders.length ? holders : candidates)].sort((
+    a,
+    b,
+  ) => (a.robot_id < b.robot_id ? -1 : 1));
   switch (options.strategy) {
     case "random":
       return sorted[Math.floor((options.random ?? Math.random()) * sorted.length)];

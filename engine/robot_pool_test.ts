@@ -53,3 +53,17 @@ Deno.test("ineligibility() names why a robot cannot take a job", () => {
   );
   assert.equal(ineligibility(robot("c", 0, 2, ["browser"]), job), null);
 });
+
+Deno.test("every strategy chooses among the robots holding the workflow when one can take it", () => {
+  const pool = [robot("a", 0), robot("b", 1), robot("c", 1)];
+  const holding = new Set(["b", "c", "gone"]);
+  for (const strategy of ["least_loaded", "round_robin", "random", "affinity"] as const) {
+    const chosen = selectRobot(pool, { strategy, holding, random: 0, preferred: "a" })!.robot_id;
+    assert.ok(holding.has(chosen), `${strategy} chose ${chosen}`);
+  }
+  assert.equal(
+    selectRobot([robot("a", 0)], { strategy: "least_loaded", holding })?.robot_id,
+    "a",
+    "falls back to the others when no holder is a candidate",
+  );
+});

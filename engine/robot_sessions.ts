@@ -79,6 +79,15 @@ export class RobotSessions {
   /** The `draining` notice sent to every robot while the orchestrator shuts down. */
   #drainNotice: Record<string, unknown> | null = null;
 
+  /** Connections that registered with the robot's own token (closed when it is revoked). */
+  #ownToken = new WeakSet<Session>();
+  /**
+   * Whether `token` is the robot's own provisioning token (set by the orchestrator; see
+   * `robot_tokens.ts`). Registration accepts it as well as the shared robot token.
+   */
+  ownTokenValid: (robotId: string, token: string) => Promise<boolean> = () =>
+    Promise.resolve(false);
+
   constructor(core: EngineCore, robotToken: string) {
     this.#core = core;
     this.#robotToken = robotToken;
@@ -88,6 +97,18 @@ export class RobotSessions {
   attach(dispatcher: JobDispatcher): void {
     this.#dispatcher = dispatcher;
     this.#scheduleSweep();
+  }
+
+  /**
+   * Closes the robot's connection (code 4001) when it registered with its own token: called
+   * when that token is revoked. A robot on the shared token keeps its connection.
+   * @returns whether a connection was closed.
+   */
+  closeOwnTokenSession(robotId: string): boolean {
+    const s = this.#byRobot.get(robotId);
+    if (!s || !this.#ownToken.has(s)) return false;
+    s.link.close(4001, "robot token revoked");
+    return true;
   }
 
   /** Robot ids with a registered connection. */
@@ -403,7 +424,11 @@ export class RobotSessions {
   async #register(s: Session, msg: Envelope, headerToken: string | null): Promise<void> {
     const token = headerToken ??
       (typeof msg.payload.auth_token === "string" ? msg.payload.auth_token : null);
-    if (!token || !timingSafeEqual(token, this.#robotToken)) {
+    const claimed = typeof msg.payload.robot_id === "string" ? msg.payload.robot_id : null;
+    const shared = token !== null && timingSafeEqual(token, this.#robotToken);
+    const own = !shared && token !== null && claimed !== null &&
+      await this.ownTokenValid(claimed, token);
+    if (!shared && !own) {
       this.#send(s, "robot_registered", {
         robot_id: msg.payload.robot_id ?? null,
         success: false,
@@ -432,6 +457,8 @@ export class RobotSessions {
     }
     s.robotId = reg.robot_id;
     this.#byRobot.set(reg.robot_id, s);
+    if (own) this.#ownToken.add(s);
+    else this.#ownToken.delete(s);
     this.#clearGrace(reg.robot_id);
     const state = this.#core.robots.get(reg.robot_id);
     const ctx = state?.snapshot.context;

@@ -10,8 +10,10 @@ import { InvalidTransitionError } from "../actors/mod.ts";
 import {
   IdempotencyKeyReusedError,
   JobAlreadyFinishedError,
+  JobNotFinishedError,
   JobNotFoundError,
 } from "../engine/mod.ts";
+import { workflowErrorResponse } from "./workflow_errors.ts";
 import { isStoreUnavailable, WrongExpectedVersionError } from "../events/mod.ts";
 
 /** A request that is wrong in one named field: answered 400. */
@@ -46,6 +48,11 @@ export function errorResponse(error: Error, c: Context): Response {
       409,
     );
   }
+  if (error instanceof JobNotFinishedError) {
+    return c.json({ error: { code: "not_finished", message: error.message } }, 409);
+  }
+  const workflowError = workflowErrorResponse(error, c);
+  if (workflowError) return workflowError;
   if (error instanceof InvalidTransitionError || error instanceof WrongExpectedVersionError) {
     return c.json({ error: { code: "conflict", message: error.message } }, 409);
   }

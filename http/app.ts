@@ -15,6 +15,11 @@ import { verifyLog } from "../audit/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
 import { scheduleRoutes } from "./schedule_routes.ts";
 import { parseSubmitJob } from "./job_requests.ts";
+import { withStoredWorkflow, workflowRoutes } from "./workflow_routes.ts";
+import { jobRetryRoutes } from "./job_retry_routes.ts";
+import { metricsRoutes } from "./metrics_routes.ts";
+import { openApiRoutes } from "./openapi_document.ts";
+import { robotTokenRoutes } from "./robot_token_routes.ts";
 import { webRoutes } from "./web_routes.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
@@ -98,6 +103,7 @@ export function createApp(options: AppOptions): Hono {
     return c.json({ status: "starting" }, 503);
   });
 
+  app.route("/", metricsRoutes(orch, apiToken));
   app.route("/", webRoutes({ orchestrator: orch, apiToken })); // the dashboard: checks its own token
 
   app.use("/api/*", async (c, next) => {
@@ -133,6 +139,10 @@ export function createApp(options: AppOptions): Hono {
   );
 
   app.route("/", scheduleRoutes(orch.scheduler));
+  app.route("/", workflowRoutes(orch.workflows));
+  app.route("/", jobRetryRoutes(orch));
+  app.route("/", openApiRoutes());
+  app.route("/", robotTokenRoutes(orch));
 
   app.post("/api/v1/jobs", async (c) => {
     let body: unknown;
@@ -141,7 +151,8 @@ export function createApp(options: AppOptions): Hono {
     } catch (error) {
       throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
     }
-    const input = parseSubmitJob(body);
+    const named = withStoredWorkflow(orch.workflows, body);
+    const input = { ...parseSubmitJob(named.body), ...named.stored };
     const key = c.req.header("idempotency-key");
     if (key !== undefined) {
       if (key.length < 1 || key.length > 255) {

@@ -1,0 +1,182 @@
+/**
+ * The OpenAPI 3.1 document of the API, served at `GET /api/v1/openapi.json`: one entry per
+ * route in {@linkcode OPERATIONS} (a test checks that every route the Hono app registers is
+ * listed), with the schemas of `openapi_schemas.ts`.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { ref, SCHEMAS } from "./openapi_schemas.ts";
+
+/** A query parameter: name, description, JSON Schema type. */
+type Query = [name: string, description: string, type?: "string" | "integer"];
+
+/** One documented operation. */
+export interface Operation {
+  method: "get" | "post" | "put" | "patch" | "delete";
+  /** Hono path (`:id` for a path parameter). */
+  path: string;
+  summary: string;
+  tag: string;
+  query?: Query[];
+  /** Component schema of the JSON body. */
+  body?: string;
+  /** Status → [description, component schema or null for no body]. */
+  responses: Record<string, [string, string | null]>;
+  /** False for routes without the bearer token. @default true */
+  auth?: boolean;
+  /** Content type of the 200 answer when not JSON. */
+  produces?: string;
+}
+
+const E400: [string, string] = ["Bad input; `field` names it", "Error"];
+const E404: [string, string] = ["Unknown id", "Error"];
+const E409: [string, string] = ["Conflict with the current state", "Error"];
+
+/** Every route of the API. */
+// deno-fmt-ignore -- one line per route reads as a table
+export const OPERATIONS: readonly Operation[] = [
+  { method: "get", path: "/healthz", summary: "Readiness: 200 once the log is replayed, else 503", tag: "health", auth: false, responses: { 200: ["Ready", "Health"], 503: ["Starting or failed", "Health"] } },
+  { method: "get", path: "/metrics", summary: "Prometheus text exposition format 0.0.4", tag: "metrics", produces: "text/plain; version=0.0.4", responses: { 200: ["Metrics", null] } },
+  { method: "get", path: "/ws/robot", summary: "Robot WebSocket (protocol version 1); upgrade required", tag: "robots", auth: false, responses: { 101: ["Switching protocols", null], 426: ["Not a WebSocket upgrade", "Error"] } },
+  { method: "get", path: "/api/v1/openapi.json", summary: "This document", tag: "meta", responses: { 200: ["OpenAPI 3.1 document", "Object"] } },
+  // Jobs
+  { method: "post", path: "/api/v1/jobs", summary: "Submit a job (inline workflow or workflow_id); honours Idempotency-Key", tag: "jobs", body: "SubmitJob", responses: { 201: ["Queued", "JobCreated"], 200: ["Idempotent replay", "JobCreated"], 400: E400, 404: ["Unknown workflow_id", "Error"], 409: ["Workflow not published", "Error"], 413: ["Body over 1 MiB", "Error"], 422: ["Idempotency-Key reused with another body", "Error"] } },
+  { method: "get", path: "/api/v1/jobs", summary: "List jobs with filters, sorting and a cursor", tag: "jobs", query: [["status", "job status"], ["workflow_id", "workflow"], ["robot_id", "robot"], ["created_after", "RFC 3339"], ["created_before", "RFC 3339"], ["order", "asc or desc (default)"], ["limit", "1-1000, default 100", "integer"], ["cursor", "next_cursor of the previous page"]], responses: { 200: ["A page of jobs", "JobList"], 400: E400 } },
+  { method: "get", path: "/api/v1/jobs/:id", summary: "A job with its result", tag: "jobs", responses: { 200: ["The job", "Job"], 404: E404 } },
+  { method: "get", path: "/api/v1/jobs/:id/events", summary: "The job's history (its stream)", tag: "jobs", responses: { 200: ["Events in version order", "EventList"], 404: E404 } },
+  { method: "post", path: "/api/v1/jobs/:id/cancel", summary: "Cancel a job", tag: "jobs", responses: { 200: ["Cancelled", "Job"], 202: ["The robot is asked to stop", "Job"], 404: E404, 409: ["Already finished", "Error"] } },
+  { method: "post", path: "/api/v1/jobs/:id/retry", summary: "Run a finished job again as a new job (retry_of)", tag: "jobs", responses: { 201: ["The new job", "JobCreated"], 200: ["Idempotent replay", "JobCreated"], 404: E404, 409: ["Not finished", "Error"] } },
+  // Robots
+  { method: "get", path: "/api/v1/robots", summary: "Robots with status, load and metrics", tag: "robots", responses: { 200: ["Robots", "RobotList"] } },
+  { method: "get", path: "/api/v1/robots/:id", summary: "One robot", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404 } },
+  { method: "post", path: "/api/v1/robots/:id/pause", summary: "Stop giving the robot new jobs", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404, 409: E409 } },
+  { method: "post", path: "/api/v1/robots/:id/resume", summary: "Give the robot jobs again", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404, 409: E409 } },
+  { method: "post", path: "/api/v1/robots", summary: "Provision a robot: its own token, shown once", tag: "robots", body: "ProvisionRobot", responses: { 201: ["The credential and its token", "RobotCredential"], 400: E400, 409: ["Already has an active token", "Error"] } },
+  { method: "post", path: "/api/v1/robots/:id/token", summary: "Rotate a robot's token (the old one stops working)", tag: "robots", responses: { 201: ["The credential and its new token", "RobotCredential"], 404: ["No active token", "Error"] } },
+  { method: "get", path: "/api/v1/robots/:id/token", summary: "A robot's credential (never the token)", tag: "robots", responses: { 200: ["The credential", "RobotCredential"], 404: ["Never provisioned", "Error"] } },
+  { method: "delete", path: "/api/v1/robots/:id/token", summary: "Revoke a robot's token; its connection on that token is closed", tag: "robots", responses: { 204: ["Revoked", null], 404: ["No active token", "Error"] } },
+  // Workflows
+  { method: "post", path: "/api/v1/workflows", summary: "Create a workflow (version 1)", tag: "workflows", body: "WorkflowInput", responses: { 201: ["The workflow", "Workflow"], 400: E400, 409: ["workflow_id taken", "Error"] } },
+  { method: "get", path: "/api/v1/workflows", summary: "List workflows (no content) and the folder tree", tag: "workflows", query: [["folder", "folder path; includes sub-folders"], ["status", "draft, published or archived"], ["tag", "a tag"], ["q", "substring of the name"]], responses: { 200: ["Workflows", "WorkflowList"], 400: E400 } },
+  { method: "get", path: "/api/v1/workflows/:id", summary: "A workflow with its latest content", tag: "workflows", responses: { 200: ["The workflow", "Workflow"], 404: E404 } },
+  { method: "put", path: "/api/v1/workflows/:id", summary: "Save a new version with the given fields changed", tag: "workflows", body: "WorkflowInput", responses: { 200: ["The workflow", "Workflow"], 400: E400, 404: E404, 409: ["expected_version is not the latest", "Error"] } },
+  { method: "delete", path: "/api/v1/workflows/:id", summary: "Delete a workflow", tag: "workflows", responses: { 204: ["Deleted", null], 404: E404 } },
+  { method: "get", path: "/api/v1/workflows/:id/versions", summary: "Every version of a workflow", tag: "workflows", responses: { 200: ["Versions", "WorkflowVersions"], 404: E404 } },
+  { method: "get", path: "/api/v1/workflows/:id/versions/:version", summary: "One version with its content", tag: "workflows", responses: { 200: ["The version", "WorkflowVersion"], 400: E400, 404: E404 } },
+  { method: "post", path: "/api/v1/workflows/:id/deploy", summary: "Deploy a version (default: the published one) on robots", tag: "workflows", body: "DeployInput", responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404, 409: ["Not published", "Error"] } },
+  { method: "post", path: "/api/v1/workflows/:id/undeploy", summary: "Remove a deployment from robots (default: all)", tag: "workflows", body: "UndeployInput", responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404 } },
+  { method: "get", path: "/api/v1/workflows/:id/deployment", summary: "Where a workflow is deployed", tag: "workflows", responses: { 200: ["The deployment", "Deployment"], 404: E404 } },
+  // Schedules
+  { method: "post", path: "/api/v1/schedules", summary: "Add a schedule", tag: "schedules", body: "Schedule", responses: { 201: ["The schedule", "Schedule"], 400: E400, 409: ["schedule_id taken", "Error"] } },
+  { method: "get", path: "/api/v1/schedules", summary: "List schedules", tag: "schedules", responses: { 200: ["Schedules", "ScheduleList"] } },
+  { method: "get", path: "/api/v1/schedules/:id", summary: "One schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
+  { method: "patch", path: "/api/v1/schedules/:id", summary: "Change fields of a schedule", tag: "schedules", body: "Schedule", responses: { 200: ["The schedule", "Schedule"], 400: E400, 404: E404 } },
+  { method: "delete", path: "/api/v1/schedules/:id", summary: "Remove a schedule", tag: "schedules", responses: { 204: ["Removed", null], 404: E404 } },
+  { method: "post", path: "/api/v1/schedules/:id/pause", summary: "Pause a schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
+  { method: "post", path: "/api/v1/schedules/:id/resume", summary: "Resume a schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
+  { method: "get", path: "/api/v1/schedules/:id/next-runs", summary: "The next runs after an instant", tag: "schedules", query: [["after", "RFC 3339, default now"], ["count", "1-1000, default 5", "integer"]], responses: { 200: ["Runs", "NextRuns"], 400: E400, 404: E404 } },
+  // Metrics, events, audit
+  { method: "get", path: "/api/v1/metrics/dashboard", summary: "The reference's DashboardMetrics", tag: "metrics", responses: { 200: ["Metrics", "Dashboard"] } },
+  { method: "get", path: "/api/v1/metrics/history", summary: "Dashboard time series of the metrics (web dashboard)", tag: "metrics", query: [["from", "RFC 3339"], ["to", "RFC 3339"], ["step", "seconds", "integer"]], responses: { 200: ["Points", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/activity", summary: "Recent activity (web dashboard)", tag: "metrics", query: [["limit", "1-100, default 20", "integer"], ["robot_id", "only this robot"]], responses: { 200: ["Activity", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/stream", summary: "Server-Sent Events of the log (resume with Last-Event-ID)", tag: "events", query: [["after", "global position", "integer"]], produces: "text/event-stream", responses: { 200: ["An event stream", null], 400: E400 } },
+  { method: "get", path: "/api/v1/metrics/projections", summary: "Lag of the read models behind the log", tag: "metrics", responses: { 200: ["Lag", "Object"] } },
+  { method: "get", path: "/api/v1/events", summary: "The log in global order (long poll with wait)", tag: "events", query: [["after", "global position", "integer"], ["limit", "1-1000", "integer"], ["stream", "stream id"], ["wait", "seconds to wait for new events, 0-30", "integer"]], responses: { 200: ["Events", "EventList"], 400: E400 } },
+  { method: "get", path: "/api/v1/audit/verify", summary: "Check every hash chain and the seals", tag: "audit", responses: { 200: ["The result", "Object"] } },
+  { method: "post", path: "/api/v1/audit/seal", summary: "Seal the log now", tag: "audit", responses: { 201: ["The seal", "Object"] } },
+  { method: "get", path: "/api/v1/audit/state", summary: "Jobs, robots, queue and metrics as they stood at an instant", tag: "audit", query: [["at", "RFC 3339, default now"]], responses: { 200: ["The state", "Object"], 400: E400 } },
+];
+
+/** `/api/v1/jobs/:id` → `/api/v1/jobs/{id}`. */
+export function openApiPath(honoPath: string): string {
+  return honoPath.replace(/:([A-Za-z_]\w*)/g, "{$1}");
+}
+
+/**
+ * Builds the OpenAPI 3.1 document from {@linkcode OPERATIONS}.
+ * @param operations the operations to describe. @default OPERATIONS
+ */
+export function openApiDocument(
+  operations: readonly Operation[] = OPERATIONS,
+): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of operations) {
+    const path = openApiPath(op.path);
+    const parameters = [
+      ...[...op.path.matchAll(/:([A-Za-z_]\w*)/g)].map(([, name]) => ({
+        name,
+        in: "path",
+        required: true,
+        schema: { type: "string" },
+      })),
+      ...(op.query ?? []).map(([name, description, type]) => ({
+        name,
+        in: "query",
+        required: false,
+        description,
+        schema: { type: type ?? "string" },
+      })),
+    ];
+    const responses: Record<string, unknown> = {};
+    for (const [status, [description, schema]] of Object.entries(op.responses)) {
+      const type = status === "200" && op.produces ? op.produces : "application/json";
+      responses[status] = schema === null && !(status === "200" && op.produces)
+        ? { description }
+        : {
+          description,
+          content: { [type]: { schema: schema ? ref(schema) : { type: "string" } } },
+        };
+    }
+    if (op.auth !== false) {
+      responses["401"] ??= {
+        description: "Missing or invalid bearer token",
+        content: { "application/json": { schema: ref("Error") } },
+      };
+    }
+    paths[path] ??= {};
+    paths[path][op.method] = {
+      operationId: `${op.method}${
+        path.replace(/[^A-Za-z0-9]+(\w)?/g, (_, c) => (c ?? "").toUpperCase())
+      }`,
+      summary: op.summary,
+      tags: [op.tag],
+      ...(parameters.length ? { parameters } : {}),
+      ...(op.body
+        ? {
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: ref(op.body) } },
+          },
+        }
+        : {}),
+      responses,
+      ...(op.auth === false ? { security: [] } : {}),
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "orchestrator",
+      version: "1",
+      description:
+        "Event-sourced control plane for RPA robots. Every error is `{error: {code, message, field?}}`.",
+    },
+    servers: [{ url: "/" }],
+    security: [{ bearer: [] }],
+    tags: [...new Set(operations.map((o) => o.tag))].map((name) => ({ name })),
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "The API token" } },
+      schemas: SCHEMAS,
+    },
+  };
+}
+
+/** The route `GET /api/v1/openapi.json` (behind the app's auth middleware). */
+export function openApiRoutes(): Hono {
+  const app = new Hono();
+  const document = openApiDocument();
+  app.get("/api/v1/openapi.json", (c) => c.json(document));
+  return app;
+}

@@ -1,0 +1,276 @@
+/**
+ * JSON Schemas (OpenAPI 3.1 = JSON Schema 2020-12) of the API's bodies, for the document in
+ * `openapi_document.ts`. They describe the shapes the routes' validators accept and the views
+ * they answer; objects allow extra fields unless said otherwise.
+ *
+ * @module
+ */
+
+type Schema = Record<string, unknown>;
+
+const str = (description?: string): Schema => ({
+  type: "string",
+  ...(description ? { description } : {}),
+});
+const nullable = (s: Schema): Schema => ({ anyOf: [s, { type: "null" }] });
+const instant = (description: string): Schema => ({
+  type: "string",
+  format: "date-time",
+  description,
+});
+const int = (description?: string): Schema => ({
+  type: "integer",
+  ...(description ? { description } : {}),
+});
+const obj = (properties: Record<string, Schema>, required: string[] = []): Schema => ({
+  type: "object",
+  properties,
+  ...(required.length ? { required } : {}),
+});
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+
+/** A reference to a component schema. */
+export { ref };
+
+const WORKFLOW_CONTENT: Schema = obj({
+  metadata: obj({
+    name: str(),
+    description: str(),
+    version: str(),
+    tags: { type: "array", items: str() },
+  }),
+  nodes: {
+    type: "object",
+    description: "node_id → {node_id, node_type, config, position}",
+    additionalProperties: obj({ node_id: str(), node_type: str(), config: { type: "object" } }, [
+      "node_type",
+    ]),
+  },
+  connections: {
+    type: "array",
+    items: obj(
+      { source_node: str(), source_port: str(), target_node: str(), target_port: str() },
+      ["source_node", "source_port", "target_node", "target_port"],
+    ),
+  },
+  variables: { type: "object" },
+  settings: obj({
+    stop_on_error: { type: "boolean" },
+    timeout: { type: "number" },
+    retry_count: int(),
+  }),
+}, ["nodes"]);
+
+const PRIORITY: Schema = {
+  description: "low|normal|high|critical or 0-3",
+  anyOf: [{ enum: ["low", "normal", "high", "critical"] }, {
+    type: "integer",
+    minimum: 0,
+    maximum: 3,
+  }],
+};
+
+const WORKFLOW_STATUS: Schema = { enum: ["draft", "published", "archived"] };
+
+const VERSION_SUMMARY: Schema = obj({
+  version: int(),
+  status: WORKFLOW_STATUS,
+  name: str(),
+  saved_at: instant("when this version was saved"),
+});
+
+/** The component schemas, by name. */
+export const SCHEMAS: Record<string, Schema> = {
+  Error: obj({
+    error: obj({
+      code: str("machine-readable code: invalid_request, not_found, conflict, …"),
+      message: str("what was wrong, in a sentence"),
+      field: str("the offending field (JSON path) of a 400"),
+      node_id: str("the workflow node at fault, when one is"),
+    }, ["code", "message"]),
+  }, ["error"]),
+  WorkflowContent: WORKFLOW_CONTENT,
+  SubmitJob: {
+    ...obj({
+      workflow: ref("WorkflowContent"),
+      workflow_id: str("a stored workflow, instead of `workflow`"),
+      workflow_version: int("version of the stored workflow; default: its published version"),
+      variables: { type: "object" },
+      priority: PRIORITY,
+      timeout: { type: "number", description: "seconds per attempt" },
+      robot_id: nullable(str()),
+      required_capabilities: { type: "array", items: str() },
+      retry: obj({
+        max_retries: int(),
+        initial_delay: { type: "number", description: "seconds" },
+        max_delay: { type: "number", description: "seconds" },
+        backoff_factor: { type: "number" },
+      }),
+    }),
+    description:
+      "Either `workflow` (inline) or `workflow_id`; a bare workflow file is accepted too",
+  },
+  JobCreated: obj({ job_id: str(), status: str(), retry_of: nullable(str()) }, [
+    "job_id",
+    "status",
+  ]),
+  Job: obj({
+    job_id: str(),
+    workflow_id: nullable(str()),
+    workflow_name: nullable(str()),
+    workflow_version: nullable(str()),
+    status: {
+      enum: [
+        "pending",
+        "queued",
+        "dispatched",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+        "timeout",
+      ],
+    },
+    priority: { enum: ["low", "normal", "high", "critical"] },
+    variables: { type: "object" },
+    robot_id: nullable(str()),
+    created_at: nullable(instant("submission")),
+    started_at: nullable(instant("robot accepted")),
+    completed_at: nullable(instant("end")),
+    error: nullable(str()),
+    timeout: { type: "number", description: "seconds" },
+    attempt: int(),
+    retry_of: nullable(str("the finished job this one retries")),
+    queue_reason: nullable(str()),
+    result: nullable({ type: "object" }),
+  }, ["job_id", "status"]),
+  JobList: obj({ jobs: { type: "array", items: ref("Job") }, next_cursor: nullable(str()) }, [
+    "jobs",
+  ]),
+  Event: obj({
+    global_position: int(),
+    stream_id: str(),
+    stream_version: int(),
+    event_id: str(),
+    type: str(),
+    data: { type: "object" },
+    metadata: { type: "object" },
+    recorded_at: instant("commit time"),
+  }),
+  EventList: obj({ events: { type: "array", items: ref("Event") }, next_after: int() }),
+  Robot: obj({
+    robot_id: str(),
+    name: str(),
+    status: { enum: ["offline", "online", "busy", "paused"] },
+    connected: { type: "boolean" },
+    last_seen: nullable(instant("last message")),
+    current_jobs: { type: "array", items: str() },
+    load: { type: "number" },
+    capabilities: { type: "array", items: str() },
+    tags: { type: "array", items: str() },
+    max_concurrent_jobs: int(),
+    metrics: { type: "object" },
+  }, ["robot_id", "status"]),
+  ProvisionRobot: obj({ robot_id: str("default: a UUID"), name: str() }),
+  RobotCredential: obj({
+    robot_id: str(),
+    name: nullable(str()),
+    active: { type: "boolean" },
+    issued_at: instant("when the current token was issued"),
+    revoked_at: nullable(instant("when it was revoked")),
+    token: str("only in the answer that issues it"),
+  }, ["robot_id", "active"]),
+  RobotList: obj({ robots: { type: "array", items: ref("Robot") } }, ["robots"]),
+  WorkflowInput: obj({
+    workflow_id: str("letters, digits, _ . -; default a UUID (create only)"),
+    name: str("default: content.metadata.name"),
+    description: str(),
+    status: WORKFLOW_STATUS,
+    content: ref("WorkflowContent"),
+    tags: { type: "array", items: str() },
+    folder: str("path such as /finance/invoices; default /"),
+    expected_version: int("update only: the version the change is based on"),
+  }),
+  Workflow: obj({
+    id: str(),
+    workflow_id: str(),
+    name: str(),
+    description: str(),
+    folder: str(),
+    version: int("latest version"),
+    status: WORKFLOW_STATUS,
+    tags: { type: "array", items: str() },
+    content: ref("WorkflowContent"),
+    published_version: nullable(int()),
+    created_at: instant("creation"),
+    updated_at: instant("last change"),
+    versions: { type: "array", items: VERSION_SUMMARY },
+    deployed_robot_ids: { type: "array", items: str() },
+  }, ["workflow_id", "name", "folder", "version", "status"]),
+  WorkflowList: obj({
+    workflows: { type: "array", items: ref("Workflow") },
+    folders: { type: "array", items: str() },
+  }, ["workflows", "folders"]),
+  WorkflowVersions: obj({
+    workflow_id: str(),
+    versions: { type: "array", items: VERSION_SUMMARY },
+  }),
+  WorkflowVersion: obj({
+    workflow_id: str(),
+    version: int(),
+    name: str(),
+    description: str(),
+    status: WORKFLOW_STATUS,
+    content: ref("WorkflowContent"),
+    tags: { type: "array", items: str() },
+    folder: str(),
+    saved_at: instant("when saved"),
+  }),
+  DeployInput: obj({ robot_ids: { type: "array", items: str(), minItems: 1 }, version: int() }, [
+    "robot_ids",
+  ]),
+  UndeployInput: obj({ robot_ids: { type: "array", items: str() } }),
+  Deployment: obj({
+    workflow_id: str(),
+    published_version: nullable(int()),
+    robots: {
+      type: "array",
+      items: obj({
+        robot_id: str(),
+        version: int(),
+        deployed_at: instant("deployment"),
+        current: { type: "boolean" },
+      }),
+    },
+  }),
+  Schedule: obj({
+    schedule_id: str(),
+    name: nullable(str()),
+    workflow: nullable(ref("WorkflowContent")),
+    workflow_id: nullable(str()),
+    frequency: { enum: ["once", "hourly", "daily", "weekly", "monthly", "cron"] },
+    cron_expression: nullable(str()),
+    timezone: str("IANA zone"),
+    enabled: { type: "boolean" },
+    next_run: nullable(instant("next tick")),
+    last_run: nullable(instant("last tick")),
+    misfire_policy: { enum: ["skip", "run_once", "run_all"] },
+    catch_up_window: int("seconds"),
+  }),
+  ScheduleList: obj({ schedules: { type: "array", items: ref("Schedule") } }),
+  NextRuns: obj({ next_runs: { type: "array", items: instant("UTC tick") } }),
+  Dashboard: obj({
+    total_robots: int(),
+    online_robots: int(),
+    offline_robots: int(),
+    total_jobs_today: int(),
+    completed_jobs_today: int(),
+    failed_jobs_today: int(),
+    pending_jobs: int(),
+    running_jobs: int(),
+    average_execution_time: { type: "number", description: "seconds" },
+    success_rate: { type: "number", description: "percent" },
+  }),
+  Health: obj({ status: { enum: ["ok", "starting", "failed"] }, position: int(), error: str() }),
+  Object: { type: "object" },
+};

@@ -1,0 +1,133 @@
+/**
+ * REST routes of the workflow catalogue and its distribution, mounted by the app with
+ * `app.route("/", workflowRoutes(orch.workflows))` after its auth middleware.
+ *
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import { InvalidWorkflowError, type WorkflowRegistry, type WorkflowStatus } from "../engine/mod.ts";
+import { errorResponse, ValidationError } from "./api_errors.ts";
+
+const BASE = "/api/v1/workflows";
+
+/** The JSON object body of a request, `{}` when the body is empty. */
+async function jsonBody(c: Context, allowEmpty = false): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (allowEmpty && text.trim() === "") return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new ValidationError("body", "Body is not valid JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new ValidationError("body", "Body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * The routes:
+ * - `POST /api/v1/workflows` → 201 the workflow (with `content`)
+ * - `GET /api/v1/workflows?folder=&status=&tag=&q=` → `{workflows, folders}` (no content;
+ *   `folder` includes sub-folders; `folders` lists every folder path in use and their
+ *   ancestors)
+ * - `GET /api/v1/workflows/:id` → the workflow with the content of its latest version
+ * - `PUT /api/v1/workflows/:id` → a new version with the given fields changed
+ * - `DELETE /api/v1/workflows/:id` → 204
+ * - `GET /api/v1/workflows/:id/versions` → `{workflow_id, versions}`;
+ *   `GET …/versions/:version` → that version with its content
+ * - `POST …/deploy {robot_ids, version?}`, `POST …/undeploy {robot_ids?}`,
+ *   `GET …/deployment` → the deployment
+ * @param workflows the orchestrator's {@linkcode WorkflowRegistry}.
+ */
+export function workflowRoutes(workflows: WorkflowRegistry): Hono {
+  const app = new Hono();
+  app.onError(errorResponse);
+  app.post(BASE, async (c) => c.json(await workflows.create(await jsonBody(c)), 201));
+  app.get(BASE, (c) => {
+    const q = (name: string) => c.req.query(name) || undefined;
+    return c.json({
+      workflows: workflows.list({
+        folder: q("folder"),
+        status: q("status") as WorkflowStatus | undefined,
+        tag: q("tag"),
+        q: q("q"),
+      }),
+      folders: workflows.folders(),
+    });
+  });
+  app.get(`${BASE}/:id`, (c) => c.json(workflows.get(c.req.param("id"), { content: true })));
+  app.put(
+    `${BASE}/:id`,
+    async (c) => c.json(await workflows.update(c.req.param("id"), await jsonBody(c))),
+  );
+  app.delete(`${BASE}/:id`, async (c) => {
+    await workflows.remove(c.req.param("id"));
+    return c.body(null, 204);
+  });
+  app.get(`${BASE}/:id/versions`, (c) => {
+    const id = c.req.param("id");
+    return c.json({ workflow_id: id, versions: workflows.versions(id) });
+  });
+  app.get(`${BASE}/:id/versions/:version`, (c) => {
+    const id = c.req.param("id");
+    const raw = c.req.param("version");
+    workflows.get(id); // 404 first
+    if (!/^[1-9]\d{0,8}$/.test(raw)) {
+      throw new InvalidWorkflowError("version", `version must be a positive integer, got ${raw}`);
+    }
+    return c.json({ workflow_id: id, ...workflows.version(id, Number(raw)) });
+  });
+  app.post(
+    `${BASE}/:id/deploy`,
+    async (c) => c.json(await workflows.deploy(c.req.param("id"), await jsonBody(c))),
+  );
+  app.post(
+    `${BASE}/:id/undeploy`,
+    async (c) => c.json(await workflows.undeploy(c.req.param("id"), await jsonBody(c, true))),
+  );
+  app.get(`${BASE}/:id/deployment`, (c) => c.json(workflows.deployment(c.req.param("id"))));
+  return app;
+}
+
+/**
+ * For `POST /api/v1/jobs`: a body naming a stored workflow (`workflow_id`, optional
+ * `workflow_version`, no inline `workflow`) gets that workflow's content as `workflow`.
+ * @returns the body to validate as a job, and the stored workflow's identity when one was
+ *   named (else null and the body unchanged).
+ * @throws {ValidationError} for a bad `workflow_version` | {WorkflowNotFoundError} |
+ *   {WorkflowNotPublishedError}
+ */
+export function withStoredWorkflow(
+  workflows: WorkflowRegistry,
+  body: unknown,
+): {
+  body: unknown;
+  stored: { workflow_id: string; workflow_name: string; workflow_version: string } | null;
+} {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return { body, stored: null };
+  }
+  const b = body as Record<string, unknown>;
+  if (b.workflow !== undefined || b.workflow_id === undefined || "nodes" in b) {
+    return { body, stored: null };
+  }
+  if (typeof b.workflow_id !== "string" || b.workflow_id === "") {
+    throw new ValidationError("workflow_id", "workflow_id must be a workflow id");
+  }
+  const version = b.workflow_version;
+  if (version !== undefined && (!Number.isInteger(version) || (version as number) < 1)) {
+    throw new ValidationError("workflow_version", "workflow_version must be a positive integer");
+  }
+  const resolved = workflows.resolve(b.workflow_id, version as number | undefined);
+  const { workflow_id: _id, workflow_version: _v, ...rest } = b;
+  return {
+    body: { ...rest, workflow: resolved.content },
+    stored: {
+      workflow_id: resolved.workflow_id,
+      workflow_name: resolved.name,
+      workflow_version: String(resolved.version),
+    },
+  };
+}
