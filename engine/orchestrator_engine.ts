@@ -347,7 +347,15 @@ export class EngineCore {
       ? this.jobs.get(streamId.slice(4))
       : this.robots.get(streamId.slice(6));
     if (cached) return cached;
+    // Every job in the log is folded into memory at start and followed afterwards, so a job
+    // stream this node does not hold is new: no read is needed (one round trip per submitted
+    // job was the fleet bench's first bottleneck). The append's expected version 0 still
+    // decides: when another node wrote the stream first, the conflict marks it to be read.
+    if (streamId.startsWith("job-") && !this.#mustRead.has(streamId)) {
+      return initialState(jobMachine);
+    }
     const { state } = await loadActor(this.store, machineOf(streamId), streamId);
+    this.#mustRead.delete(streamId);
     this.#setActor(streamId, state);
     return state;
   }
@@ -380,7 +388,11 @@ export class EngineCore {
     return this.#snapshotting;
   }
 
+  /** Job streams met in a version conflict: the next load reads them from the store. */
+  readonly #mustRead = new Set<string>();
+
   #forget(streamId: string): void {
+    this.#mustRead.add(streamId);
     if (streamId.startsWith("job-")) this.jobs.delete(streamId.slice(4));
     else this.robots.delete(streamId.slice(6));
   }
