@@ -164,6 +164,14 @@ function checkJsonObject(value: unknown, path: string): void {
 }
 
 /**
+ * Deepest nesting of arrays and objects accepted in an event's data or metadata (the
+ * top-level object is level 1). Deeply nested jsonb exhausts the embedded PGlite's WASM
+ * stack (seen at about 1,500 levels, which broke the store until restart), so the limit
+ * is checked before any write, on both stores alike.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
  * Walks a value that is about to become jsonb. Accepted: null, booleans, finite numbers,
  * well-formed strings without `\u0000`, arrays and plain objects of those. An object
  * property set to `undefined` is dropped, as `JSON.stringify` does; anything else that
@@ -171,6 +179,11 @@ function checkJsonObject(value: unknown, path: string): void {
  * is rejected.
  */
 function checkJson(value: unknown, path: string, parents: Set<object>): void {
+  if (parents.size >= MAX_JSON_DEPTH && typeof value === "object" && value !== null) {
+    throw new TypeError(
+      `${path} nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels, the store's limit`,
+    );
+  }
   switch (typeof value) {
     case "string":
       return checkString(value, path);

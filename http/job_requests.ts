@@ -6,10 +6,12 @@
 import { parsePriority } from "../actors/mod.ts";
 import {
   DEFAULT_RETRY_POLICY,
+  InvalidWorkflowError,
   MAX_JOB_TIMEOUT_SECONDS,
   parseRetryPolicy,
   type RetryPolicy,
   type SubmitJobInput,
+  validateWorkflowContent,
 } from "../engine/mod.ts";
 import { ValidationError } from "./api_errors.ts";
 
@@ -49,6 +51,16 @@ export function parseSubmitJob(input: unknown): SubmitJobInput {
   }
   if (workflow.connections !== undefined && !Array.isArray(workflow.connections)) {
     throw new ValidationError("workflow.connections", "workflow.connections must be an array");
+  }
+  // The same content rules as the workflow catalogue (dangling connections, limits, a start
+  // node), so an inline workflow that could never run is refused here, not on the robot.
+  try {
+    validateWorkflowContent(workflow, "workflow");
+  } catch (error) {
+    if (error instanceof InvalidWorkflowError) {
+      throw new ValidationError(error.field, error.message);
+    }
+    throw error;
   }
   if (workflow.settings !== undefined) {
     if (!isObject(workflow.settings)) {

@@ -17,11 +17,39 @@ const cases: [string, unknown, string][] = [
   ["a negative timeout", { workflow: { nodes: {} }, timeout: -1 }, "timeout"],
   ["variables that are not an object", { workflow: { nodes: {} }, variables: [1] }, "variables"],
   [
+    "an inline workflow with a connection to a node that does not exist",
+    {
+      workflow: {
+        nodes: { a: { node_id: "a", node_type: "StartNode", config: {} } },
+        connections: [{
+          source_node: "a",
+          source_port: "exec_out",
+          target_node: "ghost",
+          target_port: "exec_in",
+        }],
+      },
+    },
+    "workflow.connections[0].target_node",
+  ],
+  [
+    "variables nested deeper than the store's 64 levels",
+    { workflow: { nodes: {} }, variables: { a: deep(70) } },
+    // data is level 1, variables 2, a 3: the first array past level 64 is a + 62 × [0].
+    "variables.a" + "[0]".repeat(62),
+  ],
+  [
     "a NUL character in a variable",
     { workflow: { nodes: {} }, variables: { a: "x\u0000y" } },
     "variables.a",
   ],
 ];
+
+/** `levels` arrays nested in each other around the number 1. */
+function deep(levels: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < levels; i++) value = [value];
+  return value;
+}
 
 Deno.test("POST /api/v1/jobs answers 400 naming the field, and writes nothing", async (t) => {
   const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));

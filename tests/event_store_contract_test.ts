@@ -327,6 +327,9 @@ const contract: Case[] = [
       ["metadata.who", [{ ...ok, events: [{ ...event(), metadata: { who: "\ud800x" } }] }]],
       ["data.n", [{ ...ok, events: [event("job.logged", { n: NaN })] }]],
       ["eventId", [{ ...ok, events: [{ ...event(), eventId: "not-a-uuid" }] }]],
+      // 3,000 levels broke the embedded store's WASM stack; 65 is one over the limit.
+      ["data.v", [{ ...ok, events: [event("job.logged", { v: nested(3000) })] }]],
+      ["deeper than 64", [{ ...ok, events: [event("job.logged", { v: nested(64) })] }]],
     ];
     for (const [field, writes] of bad) {
       await assert.rejects(store.append(writes as StreamAppend[]), (error: Error) => {
@@ -336,6 +339,11 @@ const contract: Case[] = [
       });
     }
     assert.deepEqual(await store.readAll(), []);
+    // The data object is level 1, so 63 arrays inside it are exactly the limit of 64.
+    const [atLimit] = (await store.append([
+      { ...ok, events: [event("job.logged", { v: nested(63) })] },
+    ])).events;
+    assert.deepEqual(atLimit.data, { v: nested(63) });
   }],
   [
     "append() refuses an event over 1 MiB of JSON, naming the field and size",
@@ -768,4 +776,11 @@ for (const [name, open] of preHashClients) {
       await drop();
     }
   });
+}
+
+/** `levels` arrays nested in each other around the number 1. */
+function nested(levels: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < levels; i++) value = [value];
+  return value;
 }
