@@ -15,12 +15,8 @@
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
-import {
-  type NewEvent,
-  openEventStore,
-  type SqlEventStore,
-  type StreamAppend,
-} from "../events/mod.ts";
+import { openEventStore, type SqlEventStore } from "../events/mod.ts";
+import { appendCompletedJobs } from "./_completed_history.ts";
 import { TEST_DATABASE_URL } from "../tests/_harness.ts";
 
 const { values } = parseArgs({
@@ -36,77 +32,15 @@ const PER_APPEND = 50;
 const TARGET_MS = 10_000;
 const schema = `bench_cold_${EVENTS}`;
 const T = new Date().toISOString();
-const wf = { workflow_id: "w", name: "w", version: "1", content: { nodes: {} } };
-const result = {
-  status: "completed",
-  outputs: {},
-  logs: [],
-  execution_time: 0.01,
-  node_results: {},
-  error: null,
-};
-
 /** One writer: its robot, then its share of the jobs, 50 per append. */
-async function writer(store: SqlEventStore, w: number, jobs: number): Promise<void> {
-  const robot = `r${w}`;
-  await store.append([{
-    streamId: `robot-${robot}`,
-    expectedVersion: 0,
-    events: [
-      {
-        type: "robot.registered",
-        data: {
-          robot_id: robot,
-          name: robot,
-          capabilities: [],
-          tags: [],
-          max_concurrent_jobs: 1_000_000,
-          environment: null,
-          version: null,
-          registered_at: T,
-        },
-      },
-      { type: "robot.connected", data: { connected_at: T } },
-    ],
-  }]);
-  let robotVersion = 2;
-  for (let start = 0; start < jobs; start += PER_APPEND) {
-    const writes: StreamAppend[] = [];
-    const robotEvents: NewEvent[] = [];
-    for (let i = start; i < Math.min(jobs, start + PER_APPEND); i++) {
-      const id = `cold-${w}-${i}`;
-      const lease = `l-${id}`;
-      writes.push({
-        streamId: `job-${id}`,
-        expectedVersion: 0,
-        events: [
-          {
-            type: "job.submitted",
-            data: {
-              job_id: id,
-              workflow: wf,
-              variables: {},
-              priority: i % 4,
-              timeout: 60,
-              created_at: T,
-            },
-          },
-          { type: "job.queued", data: { queued_at: T, reason: "submitted" } },
-          {
-            type: "job.dispatched",
-            data: { robot_id: robot, lease_id: lease, attempt: 1, dispatched_at: T, deadline: T },
-          },
-          { type: "job.started", data: { lease_id: lease, started_at: T } },
-          { type: "job.completed", data: { lease_id: lease, completed_at: T, result } },
-        ],
-      });
-      robotEvents.push({ type: "robot.job_assigned", data: { job_id: id, lease_id: lease } });
-      robotEvents.push({ type: "robot.job_released", data: { job_id: id, reason: "completed" } });
-    }
-    writes.push({ streamId: `robot-${robot}`, expectedVersion: robotVersion, events: robotEvents });
-    robotVersion += robotEvents.length;
-    await store.append(writes);
-  }
+function writer(store: SqlEventStore, w: number, jobs: number): Promise<number> {
+  return appendCompletedJobs(store, {
+    robotId: `r${w}`,
+    jobs,
+    jobId: (i) => `cold-${w}-${i}`,
+    perAppend: PER_APPEND,
+    at: T,
+  });
 }
 
 const store = await openEventStore({

@@ -17,12 +17,8 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import postgres from "postgres";
 import { replayLog } from "../engine/mod.ts";
-import {
-  type NewEvent,
-  openEventStore,
-  type SqlEventStore,
-  type StreamAppend,
-} from "../events/mod.ts";
+import { openEventStore, type SqlEventStore } from "../events/mod.ts";
+import { appendCompletedJobs } from "./_completed_history.ts";
 import { type Backend, pgliteBackend, TEST_DATABASE_URL } from "../tests/_harness.ts";
 
 const { values } = parseArgs({
@@ -34,77 +30,14 @@ const { values } = parseArgs({
 });
 const JOBS = Number(values.jobs);
 const T = "2026-06-01T12:00:00.000Z";
-const wf = { workflow_id: "w", name: "w", version: "1", content: { nodes: {} } };
-const result = {
-  status: "completed",
-  outputs: {},
-  logs: [],
-  execution_time: 0.01,
-  node_results: {},
-  error: null,
-};
-
-async function fill(store: SqlEventStore): Promise<number> {
-  await store.append([{
-    streamId: "robot-r1",
-    expectedVersion: 0,
-    events: [
-      {
-        type: "robot.registered",
-        data: {
-          robot_id: "r1",
-          name: "r1",
-          capabilities: [],
-          tags: [],
-          max_concurrent_jobs: 1_000_000,
-          environment: null,
-          version: null,
-          registered_at: T,
-        },
-      },
-      { type: "robot.connected", data: { connected_at: T } },
-    ],
-  }]);
-  let robotVersion = 2;
-  const per = 50;
-  for (let start = 0; start < JOBS; start += per) {
-    const writes: StreamAppend[] = [];
-    const robotEvents: NewEvent[] = [];
-    for (let i = start; i < Math.min(JOBS, start + per); i++) {
-      const id = `bench-${i}`;
-      const lease = `l-${i}`;
-      writes.push({
-        streamId: `job-${id}`,
-        expectedVersion: 0,
-        events: [
-          {
-            type: "job.submitted",
-            data: {
-              job_id: id,
-              workflow: wf,
-              variables: {},
-              priority: i % 4,
-              timeout: 60,
-              created_at: T,
-            },
-          },
-          { type: "job.queued", data: { queued_at: T, reason: "submitted" } },
-          {
-            type: "job.dispatched",
-            data: { robot_id: "r1", lease_id: lease, attempt: 1, dispatched_at: T, deadline: T },
-          },
-          { type: "job.started", data: { lease_id: lease, started_at: T } },
-          { type: "job.completed", data: { lease_id: lease, completed_at: T, result } },
-        ],
-      });
-      robotEvents.push({ type: "robot.job_assigned", data: { job_id: id, lease_id: lease } });
-      robotEvents.push({ type: "robot.job_released", data: { job_id: id, reason: "completed" } });
-    }
-    writes.push({ streamId: "robot-r1", expectedVersion: robotVersion, events: robotEvents });
-    robotVersion += robotEvents.length;
-    await store.append(writes);
-  }
-  return JOBS * 7 + 2;
+function fill(store: SqlEventStore): Promise<number> {
+  return appendCompletedJobs(store, {
+    robotId: "r1",
+    jobs: JOBS,
+    jobId: (i) => `bench-${i}`,
+    perAppend: 50,
+    at: T,
+  });
 }
 
 const TARGET = 200_000;
