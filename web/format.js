@@ -166,6 +166,21 @@ export function describe(e) {
 }
 
 /**
+ * Orders overlapping loads: each call of the returned function starts a load and returns
+ * `isCurrent()`, true until a later load starts. A load applies its answer only while it is
+ * current, so a slower, older answer (a live refresh in flight when the operator changed a
+ * filter) never replaces a newer one.
+ * @returns {() => () => boolean}
+ */
+export function sequence() {
+  let latest = 0;
+  return () => {
+    const mine = ++latest;
+    return () => mine === latest;
+  };
+}
+
+/**
  * Calls `fn` at most once per `ms` milliseconds, after the last call (trailing), and never
  * while a previous run is still pending.
  * @param {() => Promise<void> | void} fn

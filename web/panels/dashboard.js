@@ -5,7 +5,7 @@
  */
 import { get } from "../api.js";
 import { timeChart } from "../charts.js";
-import { clock, debounce, describe, duration, h, NOISY } from "../format.js";
+import { clock, debounce, describe, duration, h, NOISY, sequence } from "../format.js";
 
 const CARDS = [
   ["online_robots", "Robots online"],
@@ -48,8 +48,11 @@ export function dashboardPanel(main, ctx) {
   );
   const chart = timeChart(chartBox, { title: "Success rate, last hour (%)", unit: "%", yMax: 100 });
 
+  const kpiLoads = sequence();
   const loadKpis = async () => {
+    const current = kpiLoads();
     const m = await get("/api/v1/metrics/dashboard");
+    if (!current()) return;
     for (const [key] of CARDS) {
       values[key].textContent = kpiText(key, m[key]);
       values[key].dataset.value = String(m[key]);

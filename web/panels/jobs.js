@@ -5,7 +5,18 @@
  * @module
  */
 import { ApiError, get, post } from "../api.js";
-import { badge, between, debounce, describe, duration, fill, h, short, when } from "../format.js";
+import {
+  badge,
+  between,
+  debounce,
+  describe,
+  duration,
+  fill,
+  h,
+  sequence,
+  short,
+  when,
+} from "../format.js";
 
 const STATUSES = [
   "pending",
@@ -121,13 +132,19 @@ export function jobsPanel(main, ctx) {
     pageInfo.textContent = `page ${cursors.length}`;
   };
 
+  // Loads overlap (a live refresh in flight when the filter changes): only the latest one's
+  // answer is shown, so a slower, older answer never replaces a newer one.
+  const loads = sequence();
+  const detailLoads = sequence();
   const load = async () => {
+    const current = loads();
     const params = new URLSearchParams({ limit: String(PAGE) });
     if (status.value) params.set("status", status.value);
     if (kept.robot) params.set("robot_id", kept.robot);
     const cursor = cursors[cursors.length - 1];
     if (cursor) params.set("cursor", cursor);
     const page = await get(`/api/v1/jobs?${params}`);
+    if (!current()) return;
     rows = page.jobs;
     nextCursor = page.next_cursor ?? null;
     render();
@@ -135,10 +152,12 @@ export function jobsPanel(main, ctx) {
 
   const showDetails = async () => {
     if (!selected) return;
+    const current = detailLoads();
     const [job, { events }] = await Promise.all([
       get(`/api/v1/jobs/${selected}`),
       get(`/api/v1/jobs/${selected}/events`),
     ]);
+    if (!current()) return;
     const result = job.result ?? {};
     const logs = result.logs ??
       events.filter((e) => e.type === "job.logged").flatMap((e) => e.data.entries ?? []);

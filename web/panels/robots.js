@@ -6,7 +6,7 @@
  * @module
  */
 import { get, post } from "../api.js";
-import { age, badge, clock, debounce, describe, h, short, when } from "../format.js";
+import { age, badge, clock, debounce, describe, h, sequence, short, when } from "../format.js";
 
 /** @param {HTMLElement} main @param {any} ctx */
 export function robotsPanel(main, ctx) {
@@ -166,8 +166,12 @@ export function robotsPanel(main, ctx) {
     renderDetails().catch((e) => (message.textContent = e.message));
   };
 
+  const loads = sequence();
   const load = async () => {
-    robots = (await get("/api/v1/robots")).robots;
+    const current = loads();
+    const answer = (await get("/api/v1/robots")).robots;
+    if (!current()) return;
+    robots = answer;
     render();
     if (selected) await renderDetails();
   };

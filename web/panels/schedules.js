@@ -5,7 +5,7 @@
  * @module
  */
 import { get, post } from "../api.js";
-import { badge, debounce, h, when } from "../format.js";
+import { badge, debounce, h, sequence, when } from "../format.js";
 
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
@@ -89,8 +89,11 @@ export function schedulesPanel(main, ctx) {
     );
   };
 
+  const loads = sequence();
   const load = async () => {
+    const current = loads();
     const { schedules } = await get("/api/v1/schedules");
+    if (!current()) return;
     tbody.replaceChildren(...schedules.map((s) =>
       h(
         "tr",

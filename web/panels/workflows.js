@@ -6,7 +6,7 @@
  * @module
  */
 import { ApiError, get, post } from "../api.js";
-import { badge, between, debounce, duration, fill, h, short, when } from "../format.js";
+import { badge, between, debounce, duration, fill, h, sequence, short, when } from "../format.js";
 
 /** Folder path "/a/b" → its name "b" ("/" for the root). */
 const baseName = (path) => path === "/" ? "/" : path.split("/").filter(Boolean).at(-1);
@@ -66,11 +66,31 @@ export function workflowsPanel(main, ctx) {
     fill(tree, h("h2", null, "Folders"), folderNode("/"));
   };
 
+  // The run and deploy inputs live as long as the panel: live refreshes re-render the details
+  // around them and keep what the operator typed or chose.
+  const variables = h(
+    "textarea",
+    { id: "workflow-run-variables", rows: 3, spellcheck: "false" },
+    "{}",
+  );
+  const priority = h(
+    "select",
+    { id: "workflow-run-priority" },
+    ["low", "normal", "high", "critical"].map((p) =>
+      h("option", { value: p, selected: p === "normal" }, p)
+    ),
+  );
+  const deployTo = h("select", {
+    id: "workflow-deploy-robot",
+    "aria-label": "Robot to deploy to",
+  });
+  const detailLoads = sequence();
   const showDetails = async () => {
     if (!selected) {
       details.hidden = true;
       return;
     }
+    const current = detailLoads();
     const id = encodeURIComponent(selected);
     const [w, runs, robots] = await Promise.all([
       get(`/api/v1/workflows/${id}`),
@@ -78,22 +98,12 @@ export function workflowsPanel(main, ctx) {
       get("/api/v1/robots"),
     ]);
     const deployment = await get(`/api/v1/workflows/${id}/deployment`).catch(() => null);
-    const variables = h(
-      "textarea",
-      { id: "workflow-run-variables", rows: 3, spellcheck: "false" },
-      "{}",
+    if (!current()) return;
+    const chosen = deployTo.value;
+    deployTo.replaceChildren(
+      ...robots.robots.map((r) => h("option", { value: r.robot_id }, r.name)),
     );
-    const priority = h(
-      "select",
-      { id: "workflow-run-priority" },
-      ["low", "normal", "high", "critical"].map((p) =>
-        h("option", { value: p, selected: p === "normal" }, p)
-      ),
-    );
-    const deployTo = h("select", {
-      id: "workflow-deploy-robot",
-      "aria-label": "Robot to deploy to",
-    }, robots.robots.map((r) => h("option", { value: r.robot_id }, r.name)));
+    if (robots.robots.some((r) => r.robot_id === chosen)) deployTo.value = chosen;
     const act = (fn) => async () => {
       message.textContent = "";
       try {
@@ -261,8 +271,11 @@ export function workflowsPanel(main, ctx) {
     );
   };
 
+  const loads = sequence();
   const load = async () => {
+    const current = loads();
     const res = await get("/api/v1/workflows");
+    if (!current()) return;
     workflows = res.workflows;
     renderTree(res.folders ?? []);
     layout.dataset.state = "loaded";
