@@ -6,7 +6,7 @@
  * @module
  */
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+import { startOrchestratorProcess } from "./_orchestrator_process.ts";
 
 /** A running `main.ts`. */
 export interface MainProcess {
@@ -30,30 +30,11 @@ export async function startMain(
   env: Record<string, string>,
   token: string,
 ): Promise<MainProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN],
-    env: { ...env, ORCHESTRATOR_HOST: "127.0.0.1", ORCHESTRATOR_PORT: "0", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const url = await new Promise<string>((resolve, reject) => {
-    const reader = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const chunk of stream) {
-        text += decoder.decode(chunk);
-        const m = text.match(/listening on (http:\/\/[\d.]+:\d+)/);
-        if (m && /; ready/.test(text)) resolve(m[1]);
-      }
-      reject(new Error(`orchestrator exited before listening:\n${text}`));
-    };
-    reader(child.stdout).catch(reject);
-    reader(child.stderr).catch(() => {});
-  });
+  const { child, url, output } = await startOrchestratorProcess(env);
   return {
     child,
     url,
-    output: () => text,
+    output,
     async api(method, path, body) {
       const res = await fetch(url + path, {
         method,
