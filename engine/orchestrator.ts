@@ -90,6 +90,7 @@ export class Orchestrator {
     this.scheduler = new Scheduler({
       store: options.store,
       clock: this.core.clock,
+      workflowExists: (id) => this.workflows.exists(id),
       submitJob: async (input) => {
         // A schedule naming a stored workflow runs its published version.
         const stored = !input.workflow && input.workflow_id

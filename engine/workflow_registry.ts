@@ -354,6 +354,12 @@ export class WorkflowRegistry {
     return [...new Set(value as string[])].sort();
   }
 
+  /** Whether a workflow with this id is stored and not deleted. */
+  exists(id: string): boolean {
+    const state = this.#states.get(id);
+    return state !== undefined && !state.deleted;
+  }
+
   #get(id: string): WorkflowState {
     const state = this.#states.get(id);
     if (!state || state.deleted) throw new WorkflowNotFoundError(id);

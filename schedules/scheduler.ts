@@ -15,7 +15,7 @@
  * @module
  */
 import { canonicalJson, type RecordedEvent, WrongExpectedVersionError } from "../events/mod.ts";
-import { nextRuns, type NextRunsSpec } from "./next_runs.ts";
+import { InvalidScheduleError, nextRuns, type NextRunsSpec } from "./next_runs.ts";
 import { parseScheduleDefinition, type ScheduleDefinition } from "./schedule_input.ts";
 import {
   applyScheduleEvent,
@@ -131,6 +131,7 @@ export class Scheduler {
    */
   add(input: Record<string, unknown>): Promise<ScheduleView> {
     const definition = parseScheduleDefinition(input, { now: this.#now() });
+    this.#checkWorkflow(definition);
     const id = typeof input.schedule_id === "string" && input.schedule_id !== ""
       ? input.schedule_id
       : crypto.randomUUID();
@@ -157,6 +158,7 @@ export class Scheduler {
   update(id: string, patch: Record<string, unknown>): Promise<ScheduleView> {
     const base = this.#get(id);
     const next = parseScheduleDefinition(patch, { now: this.#now(), base: definitionOf(base) });
+    if ("workflow_id" in patch) this.#checkWorkflow(next);
     const changes = Object.fromEntries(
       Object.entries(next).filter(([k, v]) =>
         canonicalJson(v) !== canonicalJson(base[k as keyof ScheduleDefinition])
@@ -293,6 +295,19 @@ export class Scheduler {
     }]);
     for (const e of events) this.#apply(id, e);
     if (this.#stale.has(id)) await this.#refresh(id);
+  }
+
+  /** @throws {InvalidScheduleError} naming `workflow_id` when no stored workflow has it. */
+  #checkWorkflow(definition: ScheduleDefinition): void {
+    const id = definition.workflow_id;
+    if (
+      definition.workflow === null && id !== null && !(this.#options.workflowExists?.(id) ?? true)
+    ) {
+      throw new InvalidScheduleError(
+        "workflow_id",
+        `Workflow ${JSON.stringify(id)} does not exist`,
+      );
+    }
   }
 
   /** Runs a command in the schedule's queue, then re-arms it; resolves with its view. */

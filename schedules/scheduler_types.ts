@@ -50,6 +50,13 @@ export interface SchedulerOptions {
    */
   jobActive?(jobId: string): boolean;
   /**
+   * Whether a stored workflow with this id exists: a schedule naming one that does not is
+   * refused when it is added or updated (400 naming `workflow_id`) instead of failing at
+   * every tick.
+   * @default () => true
+   */
+  workflowExists?(workflowId: string): boolean;
+  /**
    * Milliseconds a tick may be overdue and still count as on time (not a misfire).
    * @default 5000
    */

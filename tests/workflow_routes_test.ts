@@ -365,6 +365,20 @@ Deno.test("a schedule naming a stored workflow submits jobs that run its publish
       workflow_id: "nightly",
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
+    // A schedule naming a workflow that is not stored is refused, on add and on update.
+    const unknown = await o.api("POST", "/api/v1/schedules", {
+      schedule_id: "ghost",
+      frequency: "daily",
+      workflow_id: "no-such-workflow",
+    });
+    assert.equal(unknown.status, 400);
+    assert.equal(unknown.body.error.field, "workflow_id");
+    assert.match(unknown.body.error.message, /no-such-workflow/);
+    const moved = await o.api("PATCH", "/api/v1/schedules/s", { workflow_id: "no-such" });
+    assert.equal(moved.status, 400);
+    assert.equal(moved.body.error.field, "workflow_id");
+    assert.equal((await o.api("GET", "/api/v1/schedules/ghost")).status, 404);
+    assert.equal((await o.api("GET", "/api/v1/schedules/s")).body.workflow_id, "nightly");
     clock.advance(1000);
     await o.waitUntil(() => o.orchestrator.jobs.list().jobs.length === 1);
     const [job] = o.orchestrator.jobs.list().jobs;
