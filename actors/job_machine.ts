@@ -85,6 +85,8 @@ export interface JobContext {
   request_sha256: string | null;
   /** The finished job this one retries, if any. */
   retry_of: string | null;
+  /** Load-balancing strategy asked for at submission, else null (the orchestrator's). */
+  load_balancing: string | null;
 }
 
 /** Recorded job events, as machine events (`type` + the event's data). */
@@ -165,6 +167,7 @@ export function emptyJobContext(): JobContext {
     idempotency_key: null,
     request_sha256: null,
     retry_of: null,
+    load_balancing: null,
   };
 }
 
@@ -274,6 +277,7 @@ export const jobMachine = setup({
               idempotency_key: data.idempotency_key ?? null,
               request_sha256: data.request_sha256 ?? null,
               retry_of: data.retry_of ?? null,
+              load_balancing: data.load_balancing ?? null,
             };
           }),
         },

@@ -76,6 +76,11 @@ export interface JobSubmittedData {
   request_sha256?: string | null;
   /** The finished job this one retries, if any. */
   retry_of?: string | null;
+  /**
+   * Load-balancing strategy for this job (`round_robin`, `least_loaded`, `random`,
+   * `affinity`), overriding the orchestrator's `LOAD_BALANCING`; absent or null: the default.
+   */
+  load_balancing?: string | null;
 }
 
 /** Priority names and numbers, from the robot protocol ("Priorities"). */

@@ -14,6 +14,7 @@ import {
 } from "../actors/mod.ts";
 import type { EngineCore } from "./orchestrator_engine.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
+import type { LoadBalancingStrategy } from "./robot_pool.ts";
 import { uuidFromSha256 } from "../schedules/schedule_state.ts";
 
 /** Input of {@linkcode JobCommands.submit}, already validated by the caller. */
@@ -34,6 +35,8 @@ export interface SubmitJobInput {
   workflow_version?: string;
   /** The finished job this one retries (`POST /api/v1/jobs/:id/retry`). */
   retry_of?: string;
+  /** Load-balancing strategy of this job; default: the orchestrator's `LOAD_BALANCING`. */
+  load_balancing?: LoadBalancingStrategy | null;
   /** Retry policy; default: the workflow's `settings.retry_count` as `max_retries`, else the engine's. */
   retry?: RetryPolicy;
   /** Id of the job; default: a random UUID. */
@@ -96,6 +99,8 @@ export interface JobView {
   retry_at: string | null;
   /** The finished job this one retries, else null. */
   retry_of: string | null;
+  /** Load-balancing strategy asked for this job, else null (the orchestrator's default). */
+  load_balancing: string | null;
   result: JobContext["result"];
 }
 
@@ -208,6 +213,7 @@ export class JobCommands {
             idempotency_key: input.idempotency?.key ?? null,
             request_sha256: input.idempotency?.request_sha256 ?? null,
             ...(input.retry_of ? { retry_of: input.retry_of } : {}),
+            ...(input.load_balancing ? { load_balancing: input.load_balancing } : {}),
           },
         },
         { type: "job.queued", data: { queued_at: now, reason: "submitted" } },
@@ -335,6 +341,7 @@ export function toJobView(status: JobStatus, c: JobContext): JobView {
     max_retries: c.retry.max_retries,
     retry_at: c.retry_at,
     retry_of: c.retry_of,
+    load_balancing: c.load_balancing,
     result: c.result,
   };
 }

@@ -108,7 +108,7 @@ export class JobDispatcher {
   async #pass(): Promise<void> {
     let robots = this.#candidates().filter((r) => r.running < r.max_concurrent_jobs);
     if (robots.length === 0) return;
-    const strategy = this.#core.config.loadBalancing as LoadBalancingStrategy;
+    const defaultStrategy = this.#core.config.loadBalancing as LoadBalancingStrategy;
     const assignments: Promise<boolean>[] = [];
     const now = this.#core.clock.now();
     let nextRetry = Infinity;
@@ -128,7 +128,7 @@ export class JobDispatcher {
         continue;
       }
       const robot = selectRobot(eligible, {
-        strategy,
+        strategy: (job.load_balancing as LoadBalancingStrategy | null) ?? defaultStrategy,
         lastChosen: this.#lastChosen,
         preferred: job.workflow
           ? this.#core.lastRobotOfWorkflow.get(job.workflow.workflow_id)

@@ -6,7 +6,12 @@
  * @module
  */
 import { type JobStatus, TERMINAL_STATUSES } from "../actors/mod.ts";
-import { type JobCommands, JobNotFoundError, type JobView } from "./job_commands.ts";
+import {
+  type JobCommands,
+  JobNotFoundError,
+  type JobView,
+  type SubmitJobInput,
+} from "./job_commands.ts";
 import type { EngineCore } from "./orchestrator_engine.ts";
 import { uuidFromSha256 } from "../schedules/schedule_state.ts";
 
@@ -62,6 +67,7 @@ export async function retryJob(
     required_capabilities: c.required_capabilities,
     retry: c.retry,
     retry_of: jobId,
+    load_balancing: c.load_balancing as SubmitJobInput["load_balancing"],
     job_id: options.idempotencyKey === undefined
       ? undefined
       : await uuidFromSha256(`retry:${jobId}:${options.idempotencyKey}`),

@@ -10,6 +10,7 @@ import {
   MAX_JOB_TIMEOUT_SECONDS,
   parseRetryPolicy,
   type RetryPolicy,
+  STRATEGIES,
   type SubmitJobInput,
   validateWorkflowContent,
 } from "../engine/mod.ts";
@@ -22,18 +23,61 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** Fields of a `POST /api/v1/jobs` body (after a stored workflow's id was resolved). */
+const SUBMIT_FIELDS = new Set([
+  "workflow",
+  "variables",
+  "priority",
+  "timeout",
+  "robot_id",
+  "required_capabilities",
+  "retry",
+  "load_balancing",
+]);
+
 /**
  * Validates the body of `POST /api/v1/jobs` (a bare workflow object is also accepted):
  * `{workflow: object, variables?: object, priority?: "low"|"normal"|"high"|"critical"|0-3,
  *   timeout?: seconds, robot_id?: string, required_capabilities?: string[],
- *   retry?: {max_retries?, initial_delay? (s), max_delay? (s), backoff_factor?}}`.
+ *   retry?: {max_retries?, initial_delay? (s), max_delay? (s), backoff_factor?},
+ *   load_balancing?: "round_robin"|"least_loaded"|"random"|"affinity"}`.
+ * An unknown field is refused (a misspelt `priorty` would otherwise be silently ignored).
  * @throws {ValidationError} naming the first wrong field.
  */
 export function parseSubmitJob(input: unknown): SubmitJobInput {
   if (!isObject(input)) throw new ValidationError("body", "Body must be a JSON object");
   // A bare CasareRPA workflow file may be posted as is.
   const body = !("workflow" in input) && isObject(input.nodes) ? { workflow: input } : input;
-  const { workflow, variables, priority, timeout, robot_id, required_capabilities, retry } = body;
+  for (const key of Object.keys(body)) {
+    if (!SUBMIT_FIELDS.has(key)) {
+      throw new ValidationError(
+        key,
+        `unknown field ${key}; a job takes ${[...SUBMIT_FIELDS].join(", ")}, or workflow_id ` +
+          `and workflow_version instead of workflow`,
+      );
+    }
+  }
+  const {
+    workflow,
+    variables,
+    priority,
+    timeout,
+    robot_id,
+    required_capabilities,
+    retry,
+    load_balancing,
+  } = body;
+  if (
+    load_balancing !== undefined && load_balancing !== null &&
+    !STRATEGIES.includes(load_balancing as (typeof STRATEGIES)[number])
+  ) {
+    throw new ValidationError(
+      "load_balancing",
+      `load_balancing must be one of ${STRATEGIES.join(", ")}, got ${
+        JSON.stringify(load_balancing)
+      }`,
+    );
+  }
   let retryPolicy: RetryPolicy | undefined;
   if (retry !== undefined) {
     try {
@@ -133,5 +177,6 @@ export function parseSubmitJob(input: unknown): SubmitJobInput {
     robot_id: (robot_id as string | undefined) ?? null,
     required_capabilities: (required_capabilities as string[] | undefined) ?? [],
     retry: retryPolicy,
+    load_balancing: (load_balancing as SubmitJobInput["load_balancing"]) ?? null,
   };
 }

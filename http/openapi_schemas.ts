@@ -100,6 +100,10 @@ export const SCHEMAS: Record<string, Schema> = {
       timeout: { type: "number", description: "seconds per attempt" },
       robot_id: nullable(str()),
       required_capabilities: { type: "array", items: str() },
+      load_balancing: {
+        enum: ["round_robin", "least_loaded", "random", "affinity"],
+        description: "this job's strategy; default: the orchestrator's LOAD_BALANCING",
+      },
       retry: obj({
         max_retries: int(),
         initial_delay: { type: "number", description: "seconds" },
@@ -141,6 +145,7 @@ export const SCHEMAS: Record<string, Schema> = {
     timeout: { type: "number", description: "seconds" },
     attempt: int(),
     retry_of: nullable(str("the finished job this one retries")),
+    load_balancing: nullable(str("strategy asked for this job; null: the orchestrator's")),
     queue_reason: nullable(str()),
     result: nullable({ type: "object" }),
   }, ["job_id", "status"]),
