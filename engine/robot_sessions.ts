@@ -15,6 +15,7 @@ import {
   type JobStatus,
   TERMINAL_STATUSES,
 } from "../actors/mod.ts";
+import { WrongExpectedVersionError } from "../events/mod.ts";
 import type { JobDispatcher } from "./job_dispatcher.ts";
 import type { Change, EngineCore } from "./orchestrator_engine.ts";
 import { type Envelope, envelope, isFrameError, parseFrame } from "./protocol.ts";
@@ -55,6 +56,11 @@ interface Session extends RobotLiveness {
   refused: number;
   /** Server time of the last `rate_limited` notice, ms since epoch. */
   refusedNoticeAt: number;
+  /**
+   * Jobs the log gave this robot that its previous heartbeat's `active_job_ids` omitted,
+   * with the lease they had then (see {@linkcode RobotSessions} `#reconcile`).
+   */
+  missing: Map<string, string>;
 }
 
 /** Consecutive bad frames after which a connection is closed (code 1008). */
@@ -208,6 +214,7 @@ export class RobotSessions {
       pending: 0,
       refused: 0,
       refusedNoticeAt: -Infinity,
+      missing: new Map(),
       lastSeen: now,
       cpu_percent: null,
       memory_percent: null,
@@ -272,6 +279,10 @@ export class RobotSessions {
         s.cpu_percent = numOrNull(p.cpu_percent);
         s.memory_percent = numOrNull(p.memory_percent);
         s.disk_percent = numOrNull(p.disk_percent);
+        if (p.active_job_ids !== undefined) {
+          await this.#reconcile(s, s.robotId, activeJobIds(p.active_job_ids));
+        }
+        // After the reconciliation: the acknowledgement says the heartbeat was handled.
         this.#send(s, "heartbeat_ack", { robot_id: s.robotId }, msg.id);
         return;
       case "status_update": {
@@ -366,6 +377,59 @@ export class RobotSessions {
     }
   }
 
+  /**
+   * Reconciles the jobs the log gives a robot with the `active_job_ids` of its heartbeat
+   * (robot-protocol.md: every heartbeat lists the jobs the robot holds). A job the log says
+   * is dispatched to or running on this robot, under the same lease, but which two
+   * consecutive heartbeats of this connection omit is requeued as lost (`job.queued
+   * {reason: "robot_lost: not_in_heartbeats"}` with `robot.job_released`), once: the
+   * requeue ends the lease, so the robot's messages for it are refused (`stale_lease`).
+   *
+   * The job must already have been the robot's, in this node's read models, when the
+   * earlier of the two heartbeats was handled: a heartbeat that crossed the
+   * `job_assignment` on the wire omits the job once, not twice (the robot sends its next
+   * heartbeat `heartbeat_interval` seconds later, long after the assignment arrived). The
+   * registration reconciles the same way at once (`active_job_ids` of `register`); this
+   * covers assignments that reach the read models after it, e.g. one appended by a
+   * killed orchestrator whose transaction committed after this node replayed the log,
+   * which would otherwise wait for the job's deadline.
+   */
+  async #reconcile(s: Session, robotId: string, active: ReadonlySet<string>): Promise<void> {
+    const held = this.#core.robots.get(robotId)?.snapshot.context.current_jobs ?? [];
+    const missing = new Map<string, string>();
+    const lost: string[] = [];
+    for (const jobId of held) {
+      if (active.has(jobId)) continue;
+      const job = this.#core.jobs.get(jobId)?.snapshot;
+      const leaseId = job?.context.lease_id;
+      if (
+        !job || !leaseId || job.context.robot_id !== robotId ||
+        (job.value !== "dispatched" && job.value !== "running")
+      ) continue;
+      if (s.missing.get(jobId) === leaseId) lost.push(jobId);
+      else missing.set(jobId, leaseId);
+    }
+    s.missing = missing;
+    for (const jobId of lost) {
+      const leaseId = this.#core.jobs.get(jobId)?.snapshot.context.lease_id;
+      try {
+        await this.#dispatcher.releaseLease(jobId, robotId, "robot_lost: not_in_heartbeats");
+      } catch (error) {
+        // The job ended or moved meanwhile (a deadline, a cancel grace, another node):
+        // whatever ended the lease already recorded it.
+        if (
+          error instanceof InvalidTransitionError || error instanceof WrongExpectedVersionError
+        ) continue;
+        s.missing.set(jobId, leaseId ?? ""); // try again at the next heartbeat
+        throw error;
+      }
+      console.error(
+        `robot ${robotId} does not report job ${jobId} (lease ${leaseId}) in two heartbeats: ` +
+          "requeued as lost",
+      );
+    }
+  }
+
   /** Answers a job message that its job's state does not allow (nothing is written). */
   #notRunning(s: Session, jobId: string, status: unknown, corr: string): void {
     this.#error(s, "job_not_running", `Job ${jobId} is ${String(status)}`, corr);
@@ -456,6 +520,7 @@ export class RobotSessions {
       previous.link.close(4002, "superseded by a new connection");
     }
     s.robotId = reg.robot_id;
+    s.missing = new Map();
     this.#byRobot.set(reg.robot_id, s);
     if (own) this.#ownToken.add(s);
     else this.#ownToken.delete(s);
@@ -632,6 +697,17 @@ export class RobotSessions {
     this.#byRobot.clear();
     await Promise.allSettled([...this.#chains.values()]);
   }
+}
+
+/**
+ * The `active_job_ids` of a heartbeat (robot-protocol.md: `string[]`).
+ * @throws {TypeError} when it is not an array of strings.
+ */
+function activeJobIds(v: unknown): Set<string> {
+  if (!Array.isArray(v) || v.some((id) => typeof id !== "string")) {
+    throw new TypeError("payload.active_job_ids must be an array of job ids (strings)");
+  }
+  return new Set(v as string[]);
 }
 
 function numOrNull(v: unknown): number | null {

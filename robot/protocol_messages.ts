@@ -54,7 +54,11 @@ export interface HeartbeatPayload {
   status: RobotStatus;
   /** Number of running jobs. */
   current_jobs: number;
-  /** Ids of the running jobs. */
+  /**
+   * Ids of the jobs the robot holds: running, or finished with the result not yet
+   * acknowledged. The orchestrator requeues a job of this robot that two consecutive
+   * heartbeats omit.
+   */
   active_job_ids: string[];
   /** Host CPU load, 0–100. */
   cpu_percent?: number;

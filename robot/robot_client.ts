@@ -449,7 +449,10 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
       robot_id: this.robotId,
       status: this.status,
       current_jobs: this.#jobs.size,
-      active_job_ids: this.#jobs.ids,
+      // Every job the robot holds, as in `register`: a finished job whose result is not
+      // acknowledged yet is still this robot's (the orchestrator requeues a job that two
+      // heartbeats omit).
+      active_job_ids: this.#heldJobIds(),
       ...metrics,
     });
   }
