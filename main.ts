@@ -8,7 +8,7 @@
  * @module
  */
 import { loadConfig, lockDataDir, resolveTokens } from "./config/mod.ts";
-import { Orchestrator } from "./engine/mod.ts";
+import { createLogger, Orchestrator } from "./engine/mod.ts";
 import { openEventStore } from "./events/mod.ts";
 import { createApp, serve } from "./http/mod.ts";
 
@@ -40,7 +40,8 @@ async function main(): Promise<void> {
     },
   });
   const started = performance.now();
-  const app = createApp({ orchestrator, apiToken: tokens.apiToken });
+  const logger = createLogger({ format: config.logFormat, level: config.logLevel });
+  const app = createApp({ orchestrator, apiToken: tokens.apiToken, logger });
   const abort = new AbortController();
   const server = serve({
     app,

@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { DEFAULT_RETRYABLE_ERRORS, type LoadBalancingStrategy, STRATEGIES } from "../engine/mod.ts";
+import {
+  DEFAULT_RETRYABLE_ERRORS,
+  type LoadBalancingStrategy,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  STRATEGIES,
+} from "../engine/mod.ts";
 
 /** The orchestrator's configuration. */
 export interface Config {
@@ -48,6 +56,10 @@ export interface Config {
   pingTimeout: number;
   /** Messages per second per robot connection, bursts of twice that. @default 500 */
   robotMessageRate: number;
+  /** `LOG_FORMAT`: request log records as JSON lines or text. @default "json" */
+  logFormat: LogFormat;
+  /** `LOG_LEVEL`: lowest level logged (`off`: none). @default "info" */
+  logLevel: LogLevel | "off";
 }
 
 /**
@@ -72,6 +84,14 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
   if (pooler !== "none" && pooler !== "transaction") {
     throw new RangeError(`DATABASE_POOLER must be none or transaction, got ${pooler}`);
   }
+  const logFormat = env("LOG_FORMAT") || "json";
+  if (!LOG_FORMATS.includes(logFormat as LogFormat)) {
+    throw new RangeError(`LOG_FORMAT must be one of ${LOG_FORMATS.join(", ")}, got ${logFormat}`);
+  }
+  const logLevel = env("LOG_LEVEL") || "info";
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new RangeError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${logLevel}`);
+  }
   return {
     host: env("ORCHESTRATOR_HOST") || "0.0.0.0",
     port: num("ORCHESTRATOR_PORT", 8765, 0),
@@ -94,5 +114,7 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
     drainTimeout: num("DRAIN_TIMEOUT", 30, 0),
     pingTimeout: num("PING_TIMEOUT", 20, 0),
     robotMessageRate: num("ROBOT_MESSAGE_RATE", 500, 1),
+    logFormat: logFormat as LogFormat,
+    logLevel: logLevel as LogLevel | "off",
   };
 }

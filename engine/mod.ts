@@ -25,3 +25,4 @@ export * from "./workflow_views.ts";
 export * from "./leader_election.ts";
 export * from "./graceful_shutdown.ts";
 export * from "./rate_limiter.ts";
+export * from "./logger.ts";

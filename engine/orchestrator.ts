@@ -54,6 +54,7 @@ export class Orchestrator {
   /** Robots' own provisioning tokens (hashed, in `robot_token-<id>` streams). */
   readonly robotTokens: RobotTokens;
   #subscription: Subscription | null = null;
+  #offAppends: () => void;
 
   /** The live subscription (after `start()`), e.g. to wait until an event was applied. */
   get subscription(): Subscription | null {
@@ -79,6 +80,7 @@ export class Orchestrator {
     });
     this.core.onEvents((events) => this.workflows.apply(events));
     this.core.onEvents((events) => this.metrics.apply(events));
+    this.#offAppends = options.store.observeAppends((o) => this.metrics.observeAppend(o));
     this.robotTokens = new RobotTokens({
       store: options.store,
       clock: this.core.clock,
@@ -267,6 +269,7 @@ export class Orchestrator {
     this.dispatcher.stopTimers();
     await this.#subscription?.close();
     this.#subscription = null;
+    this.#offAppends();
   }
 
   /**

@@ -39,6 +39,7 @@ export { createPgliteClient, type PgliteClientOptions } from "./pglite_client.ts
 export { createPostgresClient, type PostgresClientOptions } from "./postgres_client.ts";
 export { EVENTS_SCHEMA_STATEMENTS, migrateEventsSchema } from "./schema.ts";
 export {
+  type AppendObservation,
   createSqlEventStore,
   EVENTS_CHANNEL,
   type SqlEventStore,

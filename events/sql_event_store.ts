@@ -70,6 +70,16 @@ export interface SqlEventStore extends EventStore {
     listener: (position: number, events: readonly RecordedEvent[]) => void,
   ): () => void;
   /**
+   * Registers an observer told how long each `append` of THIS store object took (from the
+   * call to the commit or the failure, validation and retries of a transaction included),
+   * whether it wrote, and how many events it carried: a hook for latency metrics that keeps
+   * the store free of any metrics library. Observers are called synchronously and must not
+   * throw (an observer that throws is logged and ignored).
+   *
+   * @returns A function that removes the observer.
+   */
+  observeAppends(observer: (observation: AppendObservation) => void): () => void;
+  /**
    * True when this store object is the only writer of its database (PGlite: one process
    * per data directory, one transaction at a time). Its appends then commit in log order,
    * and {@linkcode onAppended} listeners see every event, in order.
@@ -107,6 +117,20 @@ export interface SqlEventStore extends EventStore {
    * @throws {RangeError} When `limit` is not an integer >= 1.
    */
   readChain(options?: ReadChainOptions): Promise<ChainedEvent[]>;
+}
+
+/** What {@linkcode SqlEventStore.observeAppends} observers are told about one append. */
+export interface AppendObservation {
+  /** Wall-clock duration of the append, in milliseconds (`performance.now()` differences). */
+  durationMs: number;
+  /** Events the append carried (given), whether written or not. */
+  events: number;
+  /**
+   * `written` when it committed new events, `replayed` when every event id was already
+   * recorded (idempotent replay), `failed` when it threw (version conflict, bad input,
+   * database error).
+   */
+  outcome: "written" | "replayed" | "failed";
 }
 
 /** Options of {@linkcode createSqlEventStore}. */
@@ -168,6 +192,16 @@ export function createSqlEventStore(
   const appendedListeners = new Set<
     (position: number, events: readonly RecordedEvent[]) => void
   >();
+  const appendObservers = new Set<(observation: AppendObservation) => void>();
+  const observe = (observation: AppendObservation) => {
+    for (const observer of appendObservers) {
+      try {
+        observer(observation);
+      } catch (error) {
+        console.error("append observer failed:", error);
+      }
+    }
+  };
   const announce = (result: AppendResult) => {
     const events = [...result.events].sort((a, b) => a.globalPosition - b.globalPosition);
     const last = events[events.length - 1]?.globalPosition ?? 0;
@@ -178,10 +212,27 @@ export function createSqlEventStore(
     exclusive: client.exclusive === true,
     snapshots: createSnapshotStore(client),
     async append(writes: StreamAppend[]): Promise<AppendResult> {
-      const rows = validateAppend(writes, { newId, maxEventBytes });
-      const outcome = await client.transaction((tx) =>
-        appendInTx(tx, writes, rows, { notify, lock })
-      );
+      const started = performance.now();
+      const events = Array.isArray(writes)
+        ? writes.reduce((n, w) => n + (Array.isArray(w?.events) ? w.events.length : 0), 0)
+        : 0;
+      let outcome;
+      try {
+        const rows = validateAppend(writes, { newId, maxEventBytes });
+        outcome = await client.transaction((tx) => appendInTx(tx, writes, rows, { notify, lock }));
+      } catch (error) {
+        if (appendObservers.size) {
+          observe({ durationMs: performance.now() - started, events, outcome: "failed" });
+        }
+        throw error;
+      }
+      if (appendObservers.size) {
+        observe({
+          durationMs: performance.now() - started,
+          events,
+          outcome: outcome.written ? "written" : "replayed",
+        });
+      }
       if (outcome.written) announce(outcome.result);
       return outcome.result;
     },
@@ -324,8 +375,14 @@ export function createSqlEventStore(
       return () => appendedListeners.delete(listener);
     },
 
+    observeAppends(observer) {
+      appendObservers.add(observer);
+      return () => appendObservers.delete(observer);
+    },
+
     async close() {
       appendedListeners.clear();
+      appendObservers.clear();
       await client.close();
     },
   };

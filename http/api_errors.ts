@@ -62,6 +62,8 @@ export function errorResponse(error: Error, c: Context): Response {
       error: { code: "store_unavailable", message: "The event store cannot be reached; retry" },
     }, 503);
   }
-  console.error("request failed:", error);
+  // The stack goes to stderr with the request id, which the request log and the answer's
+  // X-Request-Id header also carry.
+  console.error(`request ${c.get("requestId" as never) ?? "-"} failed:`, error);
   return c.json({ error: { code: "internal_error", message: "Internal server error" } }, 500);
 }

@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { JobStatus } from "../actors/mod.ts";
-import type { Orchestrator } from "../engine/mod.ts";
+import { type Logger, type Orchestrator, silentLogger } from "../engine/mod.ts";
 import { JobNotFoundError, replayLog } from "../engine/mod.ts";
 import { canonicalJson, type RecordedEvent } from "../events/mod.ts";
 import { timingSafeEqual } from "../config/tokens.ts";
@@ -21,6 +21,8 @@ import { metricsRoutes } from "./metrics_routes.ts";
 import { openApiRoutes } from "./openapi_document.ts";
 import { robotTokenRoutes } from "./robot_token_routes.ts";
 import { webRoutes } from "./web_routes.ts";
+import { requestLog } from "./request_log.ts";
+import { docsRoutes } from "./docs_routes.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
@@ -38,6 +40,11 @@ export interface AppOptions {
   orchestrator: Orchestrator;
   /** Bearer token of API clients. */
   apiToken: string;
+  /**
+   * Where the request log goes: one record per request (`request_log.ts`).
+   * @default silentLogger (no request log)
+   */
+  logger?: Logger;
 }
 
 /** An event as the events API shows it (the `events` table's columns). */
@@ -78,6 +85,7 @@ async function sha256Hex(text: string): Promise<string> {
 export function createApp(options: AppOptions): Hono {
   const { orchestrator: orch, apiToken } = options;
   const app = new Hono();
+  app.use("*", requestLog({ logger: options.logger ?? silentLogger }));
   app.onError(errorResponse);
   app.notFound((c) =>
     c.json({ error: { code: "not_found", message: `No route ${c.req.method} ${c.req.path}` } }, 404)
@@ -105,6 +113,7 @@ export function createApp(options: AppOptions): Hono {
 
   app.route("/", metricsRoutes(orch, apiToken));
   app.route("/", webRoutes({ orchestrator: orch, apiToken })); // the dashboard: checks its own token
+  app.route("/", docsRoutes()); // public page; the document it shows needs the token
 
   app.use("/api/*", async (c, next) => {
     if (!orch.ready) {

@@ -158,6 +158,22 @@ export async function renderMetrics(orch: Orchestrator): Promise<string> {
     "Seconds from job.started to the end of the attempt.",
   ).histogram("orchestrator_job_duration_seconds", orch.metrics.jobDuration);
 
+  out.family(
+    "orchestrator_event_append_duration_seconds",
+    "histogram",
+    "Seconds each append to the event log by this process took, from the call to the commit (or failure).",
+  ).histogram("orchestrator_event_append_duration_seconds", orch.metrics.appendLatency);
+  out.family(
+    "orchestrator_event_appends_total",
+    "counter",
+    "Appends to the event log by this process, by outcome (written, replayed, failed).",
+  );
+  for (const outcome of ["written", "replayed", "failed"]) {
+    out.sample("orchestrator_event_appends_total", orch.metrics.appends.get(outcome) ?? 0, {
+      outcome,
+    });
+  }
+
   out.family("orchestrator_ready", "gauge", "1 once the log is replayed and followed, else 0.")
     .sample("orchestrator_ready", orch.ready ? 1 : 0);
   return out.toString();

@@ -1,8 +1,25 @@
 /**
  * The reference's `DashboardMetrics`, kept from the log.
  *
- * Job counters are kept per UTC day of the job's creation; "today" is the clock's UTC
- * date at read time. Robot counts come from the robots' last recorded status.
+ * "Today" is the UTC calendar day (00:00:00.000Z to 23:59:59.999Z) holding the clock's
+ * instant at read time, whatever the server's or the viewer's time zone.
+ * - `total_jobs_today`: jobs submitted today (`job.submitted`'s `created_at`).
+ * - `completed_jobs_today`, `failed_jobs_today`: jobs whose final outcome was recorded today
+ *   (`job.completed`; `job.failed` or `job.timed_out`), whenever they were submitted. A
+ *   failed attempt that is retried (`job.retry_scheduled`) is not an outcome; a cancelled job
+ *   counts in neither.
+ * - `success_rate`: completed / (completed + failed + timed out) among those ended today, in
+ *   percent (0–100); 0 when none ended today.
+ * - `average_execution_time`: the mean of the robot-reported `result.execution_time`
+ *   (seconds) of the jobs completed today that reported one (a finite number >= 0); 0 when
+ *   none did. Failed and timed-out jobs are not in it.
+ * - `pending_jobs`: jobs queued or waiting for a retry now; `running_jobs`: dispatched or
+ *   running now.
+ * - Robot counts come from each robot's last recorded connection (`robot.connected` /
+ *   `robot.disconnected`); a paused robot that is connected is online.
+ *
+ * Event times are the ones recorded in the events' data (the engine's clock), falling back
+ * to `recorded_at`.
  *
  * @module
  */
@@ -18,17 +35,39 @@ export interface DashboardMetrics {
   failed_jobs_today: number;
   pending_jobs: number;
   running_jobs: number;
-  /** Mean `execution_time` of today's completed jobs, in seconds (0 when none). */
+  /**
+   * Mean robot-reported `execution_time` of the jobs completed today that reported one, in
+   * seconds (0 when none).
+   */
   average_execution_time: number;
-  /** Completed / (completed + failed + timeout) today, 0–100 (percent); 0 when none ended. */
+  /** Completed / (completed + failed + timed out) of the jobs ended today, 0–100 (percent); 0 when none ended. */
   success_rate: number;
 }
 
 interface DayCounters {
+  /** Jobs submitted that day. */
   total: number;
+  /** Jobs that ended that day, by outcome. */
   completed: number;
   failed: number;
+  /** Sum and number of the reported execution times of that day's completed jobs. */
   executionTimeSum: number;
+  executionTimes: number;
+}
+
+const EMPTY_DAY: Readonly<DayCounters> = {
+  total: 0,
+  completed: 0,
+  failed: 0,
+  executionTimeSum: 0,
+  executionTimes: 0,
+};
+
+/** The UTC day (`YYYY-MM-DD`) of an event: its data's time field, else `recorded_at`. */
+function dayOf(event: RecordedEvent, field: string): string {
+  const value = event.data[field];
+  const t = typeof value === "string" ? Date.parse(value) : NaN;
+  return new Date(Number.isNaN(t) ? event.recordedAt.getTime() : t).toISOString().slice(0, 10);
 }
 
 const ACTIVE = new Set(["job.dispatched", "job.started"]);
@@ -44,7 +83,6 @@ const INACTIVE = new Set([
 /** Dashboard projection. */
 export class DashboardProjection {
   #days = new Map<string, DayCounters>();
-  #jobDay = new Map<string, string>();
   #jobStatus = new Map<string, "pending" | "running" | "done">();
   #pending = 0;
   #running = 0;
@@ -56,9 +94,7 @@ export class DashboardProjection {
     if (!event.streamId.startsWith("job-")) return;
     const jobId = event.streamId.slice(4);
     if (event.type === "job.submitted") {
-      const day = String(event.data.created_at ?? event.recordedAt.toISOString()).slice(0, 10);
-      this.#jobDay.set(jobId, day);
-      this.#counters(day).total++;
+      this.#counters(dayOf(event, "created_at")).total++;
       this.#setStatus(jobId, "pending");
       return;
     }
@@ -70,12 +106,20 @@ export class DashboardProjection {
       this.#setStatus(jobId, "pending");
     } else if (INACTIVE.has(event.type)) {
       this.#setStatus(jobId, "done");
-      const day = this.#counters(this.#jobDay.get(jobId) ?? "");
       if (event.type === "job.completed") {
+        const day = this.#counters(dayOf(event, "completed_at"));
         day.completed++;
-        const result = event.data.result as { execution_time?: number } | null;
-        day.executionTimeSum += Number(result?.execution_time ?? 0);
-      } else if (event.type === "job.failed" || event.type === "job.timed_out") day.failed++;
+        const result = event.data.result as { execution_time?: unknown } | null;
+        const seconds = result?.execution_time;
+        if (typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0) {
+          day.executionTimeSum += seconds;
+          day.executionTimes++;
+        }
+      } else if (event.type === "job.failed") {
+        this.#counters(dayOf(event, "completed_at")).failed++;
+      } else if (event.type === "job.timed_out") {
+        this.#counters(dayOf(event, "timed_out_at")).failed++;
+      }
     }
   }
 
@@ -90,7 +134,7 @@ export class DashboardProjection {
   #counters(day: string): DayCounters {
     let c = this.#days.get(day);
     if (!c) {
-      c = { total: 0, completed: 0, failed: 0, executionTimeSum: 0 };
+      c = { ...EMPTY_DAY };
       this.#days.set(day, c);
     }
     return c;
@@ -109,8 +153,7 @@ export class DashboardProjection {
 
   /** The metrics as of `now` (ms since epoch; decides which UTC day is "today"). */
   metrics(now: number): DashboardMetrics {
-    const today = this.#days.get(new Date(now).toISOString().slice(0, 10)) ??
-      { total: 0, completed: 0, failed: 0, executionTimeSum: 0 };
+    const today = this.#days.get(new Date(now).toISOString().slice(0, 10)) ?? EMPTY_DAY;
     const online = [...this.#robotOnline.values()].filter(Boolean).length;
     const ended = today.completed + today.failed;
     return {
@@ -122,7 +165,9 @@ export class DashboardProjection {
       failed_jobs_today: today.failed,
       pending_jobs: this.#pending,
       running_jobs: this.#running,
-      average_execution_time: today.completed ? today.executionTimeSum / today.completed : 0,
+      average_execution_time: today.executionTimes
+        ? today.executionTimeSum / today.executionTimes
+        : 0,
       success_rate: ended ? (100 * today.completed) / ended : 0,
     };
   }

@@ -158,10 +158,69 @@ for (const backend of BACKENDS) {
       assert.equal(duration.get('orchestrator_job_duration_seconds_bucket{le="1"}'), 0);
       assert.equal(duration.get('orchestrator_job_duration_seconds_bucket{le="5"}'), 1);
       assert.equal(duration.get("orchestrator_job_duration_seconds_sum"), 2.5);
+      const appends = checkHistogram(families, "orchestrator_event_append_duration_seconds");
+      const appendCount = appends[appends.length - 1];
+      const byOutcome = (outcome: string) =>
+        value(
+          "orchestrator_event_appends_total",
+          `orchestrator_event_appends_total{outcome="${outcome}"}`,
+        )!;
+      assert.equal(
+        byOutcome("written") + byOutcome("replayed") + byOutcome("failed"),
+        appendCount,
+        "every append is timed once",
+      );
+      // Submissions, dispatches, starts, results, cancels, the workflow: each its own append
+      // (group commit may merge some), never more appends than events.
+      assert.ok(byOutcome("written") >= 5, `written appends: ${byOutcome("written")}`);
+      assert.ok(byOutcome("written") <= events.length);
+      assert.ok(
+        families.get("orchestrator_event_append_duration_seconds")!.samples.get(
+          "orchestrator_event_append_duration_seconds_sum",
+        )! > 0,
+      );
       assert.equal(value("orchestrator_ready", "orchestrator_ready"), 1);
     } finally {
       robot.kill();
       await o.stop();
+      await drop();
+    }
+  });
+}
+
+for (const backend of BACKENDS) {
+  Deno.test(`[${backend.name}] observeAppends() times every append and names its outcome`, async () => {
+    const { store, drop } = await backend.open();
+    const seen: { events: number; outcome: string; durationMs: number }[] = [];
+    const off = store.observeAppends((o) => seen.push(o));
+    try {
+      const eventId = crypto.randomUUID();
+      const write = (expectedVersion: number) =>
+        store.append([{
+          streamId: "job-observed",
+          expectedVersion,
+          events: [{ type: "job.queued", data: {}, eventId }],
+        }]);
+      await write(0);
+      await write(0); // the same event id again: an idempotent replay
+      await assert.rejects(
+        store.append([{
+          streamId: "job-observed",
+          expectedVersion: 0,
+          events: [{ type: "job.queued", data: {} }, { type: "job.queued", data: {} }],
+        }]),
+      );
+      assert.deepEqual(seen.map((o) => [o.outcome, o.events]), [
+        ["written", 1],
+        ["replayed", 1],
+        ["failed", 2],
+      ]);
+      for (const o of seen) assert.ok(o.durationMs >= 0 && Number.isFinite(o.durationMs));
+      off();
+      await write(1).catch(() => {});
+      assert.equal(seen.length, 3, "no call after removal");
+    } finally {
+      await store.close();
       await drop();
     }
   });
