@@ -19,19 +19,45 @@ import { eventHash, GENESIS_HASH } from "./hash_chain.ts";
 /** Channel of the `NOTIFY` sent by every append; its payload is the last global position. */
 export const EVENTS_CHANNEL = "events";
 
-/** Rows per INSERT statement (7 parameters each, under Postgres' 65,535 limit). */
-const INSERT_CHUNK = 1000;
+/**
+ * Rows per INSERT statement: each statement sends its rows as seven array parameters, so
+ * its text is the same whatever the number of rows and the driver prepares it once per
+ * connection (a text per row count cost postgres.js a Parse/Describe round trip each time
+ * a new count came up: most appends of the engine's group commit).
+ */
+export const INSERT_CHUNK = 5000;
 
-/** Value expressions of the inserted columns, in order; `$` stands for the parameter. */
-const INSERT_VALUES = [
-  "$",
-  "$::int8",
-  "$::uuid",
-  "$",
-  "$::text::jsonb",
-  "$::text::jsonb",
-  "decode($, 'hex')",
-];
+/**
+ * Inserts rows given as parallel arrays, in array order (the `ordinality` sort makes the
+ * sequence hand out positions in that order), returning them. The data and metadata go as
+ * their canonical text, cast to jsonb by the server: the driver does not serialise them
+ * again, and the hash covers exactly what is stored.
+ */
+export const INSERT_ROWS = `insert into events (stream_id, stream_version, event_id, type, data,
+    metadata, hash)
+  select r.stream_id, r.stream_version, r.event_id, r.type, r.data::jsonb, r.metadata::jsonb,
+    decode(r.hash, 'hex')
+  from unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+    $7::text[]) with ordinality
+    as r(stream_id, stream_version, event_id, type, data, metadata, hash, n)
+  order by r.n
+  returning ${COLUMNS}`;
+
+/**
+ * {@linkcode INSERT_ROWS} that also sends the NOTIFY of the append (a wake-up hint only;
+ * listeners catch up by reading from their checkpoint) with the append's last position, in
+ * the same round trip: positions grow within the transaction, so the statement's maximum
+ * is the append's.
+ */
+const INSERT_ROWS_NOTIFY = `with inserted as (${INSERT_ROWS})
+  select inserted.* from inserted,
+    (select pg_notify($8, max(global_position)::text) from inserted) as n`;
+
+/** The streams' advisory locks: one per stream id in `$1`, in the order of the keys. */
+export const LOCK_STREAMS = `select pg_advisory_xact_lock(key) from (
+    select distinct hashtextextended(stream_id, 0) as key
+    from unnest($1::text[]) as s(stream_id) order by key
+  ) as keys`;
 
 /** Options of {@linkcode appendInTx}. */
 export interface AppendInTxOptions {
@@ -52,7 +78,7 @@ export async function appendInTx(
   writes: StreamAppend[],
   rows: EventRow[],
   { notify, lock }: AppendInTxOptions,
-): Promise<{ written: boolean; result: AppendResult }> {
+): Promise<{ written: boolean; result: AppendResult; heads?: Record<string, string> }> {
   const streamIds = writes.map((w) => w.streamId);
   // Lock the written streams BEFORE any write, one advisory lock per stream, taken in the
   // order of the lock keys (not of stream ids: two ids may hash to the same key, and only a
@@ -70,15 +96,7 @@ export async function appendInTx(
   // trip instead of three.
   const explicit = rows.filter((row) => row.explicitId);
   const [, found, heads] = await Promise.all([
-    lock
-      ? tx.query(
-        `select pg_advisory_xact_lock(key) from (
-           select distinct hashtextextended(stream_id, 0) as key
-           from unnest($1::text[]) as s(stream_id) order by key
-         ) as keys`,
-        [streamIds],
-      )
-      : undefined,
+    lock ? tx.query(LOCK_STREAMS, [streamIds]) : undefined,
     explicit.length === 0 ? [] : tx.query<EventRecordRow>(
       `select ${COLUMNS} from events where event_id = any($1::uuid[])`,
       [explicit.map((row) => row.eventId)],
@@ -115,47 +133,44 @@ export async function appendInTx(
   const recorded: RecordedEvent[] = [];
   for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
     const chunk = rows.slice(start, start + INSERT_CHUNK);
-    const params: unknown[] = [];
-    const values = chunk.map((row) => {
-      const streamVersion = ++versions[row.streamId];
-      const hash = eventHash(hashes[row.streamId], { ...row, streamVersion }, {
-        data: row.dataJson,
-        metadata: row.metadataJson,
-      });
-      hashes[row.streamId] = hash;
-      const base = params.length;
-      // data and metadata go as their canonical text (cast to jsonb by the server): the
-      // driver does not serialise them again, and the hash covers exactly what is stored.
-      params.push(
-        row.streamId,
-        streamVersion,
-        row.eventId,
-        row.type,
-        row.dataJson,
-        row.metadataJson,
-        hash,
-      );
-      const placeholders = INSERT_VALUES.map((value, i) =>
-        value.replace("$", () => `$${base + i + 1}`)
-      );
-      return `(${placeholders.join(", ")})`;
-    });
-    const insert = `insert into events (stream_id, stream_version, event_id, type, data,
-       metadata, hash) values ${values.join(", ")} returning ${COLUMNS}`;
-    let text = insert;
-    if (notify && start + INSERT_CHUNK >= rows.length) {
-      // The last chunk also sends the NOTIFY (a wake-up hint only; listeners catch up by
-      // reading from their checkpoint) with the append's last position, in the same round
-      // trip: positions grow within the transaction, so the chunk's maximum is the append's.
-      params.push(EVENTS_CHANNEL);
-      text = `with inserted as (${insert})
-        select inserted.* from inserted,
-          (select pg_notify($${params.length}, max(global_position)::text) from inserted) as n`;
-    }
-    const inserted = await tx.query<EventRecordRow>(text, params);
+    const columns = chainRows(chunk, versions, hashes);
+    // The last chunk also sends the NOTIFY.
+    const last = start + INSERT_CHUNK >= rows.length;
+    const inserted = notify && last
+      ? await tx.query<EventRecordRow>(INSERT_ROWS_NOTIFY, [...columns, EVENTS_CHANNEL])
+      : await tx.query<EventRecordRow>(INSERT_ROWS, columns);
     recorded.push(...inOrder(chunk, inserted));
   }
-  return { written: true, result: { versions, events: recorded } };
+  return { written: true, result: { versions, events: recorded }, heads: hashes };
+}
+
+/**
+ * Gives each row its stream version and chain hash, continuing from `versions` and
+ * `hashes` (each stream's current version and head hash, updated in place), and returns
+ * the seven column arrays of {@linkcode INSERT_ROWS}, in row order.
+ */
+export function chainRows(
+  rows: EventRow[],
+  versions: Record<string, number>,
+  hashes: Record<string, string>,
+): unknown[][] {
+  const columns: unknown[][] = [[], [], [], [], [], [], []];
+  for (const row of rows) {
+    const streamVersion = ++versions[row.streamId];
+    const hash = eventHash(hashes[row.streamId], { ...row, streamVersion }, {
+      data: row.dataJson,
+      metadata: row.metadataJson,
+    });
+    hashes[row.streamId] = hash;
+    columns[0].push(row.streamId);
+    columns[1].push(streamVersion);
+    columns[2].push(row.eventId);
+    columns[3].push(row.type);
+    columns[4].push(row.dataJson);
+    columns[5].push(row.metadataJson);
+    columns[6].push(hash);
+  }
+  return columns;
 }
 
 /**

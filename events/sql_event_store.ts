@@ -15,12 +15,24 @@ import type { ListenOptions, SqlClient, SqlTx } from "./sql_client.ts";
 import { DEFAULT_MAX_EVENT_BYTES, validateAppend } from "./_validate_append.ts";
 import { COLUMNS, type EventRecordRow, toRecorded } from "./_event_rows.ts";
 import { appendInTx, EVENTS_CHANNEL } from "./_append_in_tx.ts";
+import {
+  appendFromKnownHeads,
+  HeadCache,
+  isUniqueViolation,
+  knownHeads,
+} from "./_append_known_heads.ts";
 import { sealInTx } from "./_seal_in_tx.ts";
 import { scanLog, type ScanLogOptions } from "./_scan_log.ts";
 import { createSnapshotStore, type SnapshotStore } from "./snapshot_store.ts";
 import type { ChainedEvent, ReadChainOptions, Seal } from "./hash_chain.ts";
 
 export { EVENTS_CHANNEL };
+
+/** Streams whose head (version, hash) a store remembers for its one-statement appends. */
+const HEAD_CACHE_STREAMS = 100_000;
+
+/** Full-transaction attempts of an append that meets a concurrent writer's unique key. */
+const UNIQUE_RETRIES = 3;
 
 /** Rows whose transaction ended: no running transaction can add rows before them. */
 const GAP_SAFE = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
@@ -208,18 +220,64 @@ export function createSqlEventStore(
     for (const listener of appendedListeners) queueMicrotask(() => listener(last, events));
   };
 
+  const heads = new HeadCache(HEAD_CACHE_STREAMS);
+  const remember = (result: AppendResult, hashes: Record<string, string> | undefined) => {
+    if (!hashes) return;
+    for (const [streamId, version] of Object.entries(result.versions)) {
+      const hash = hashes[streamId];
+      if (hash !== undefined) heads.set(streamId, { version, hash });
+    }
+  };
+
+  /** One append, by the fast path or the full transaction; `written` false for a replay. */
+  async function appendOnce(
+    writes: StreamAppend[],
+  ): Promise<{ result: AppendResult; written: boolean }> {
+    const rows = validateAppend(writes, { newId, maxEventBytes });
+    const known = (client.pipeline || !lock) && knownHeads(writes, rows, heads);
+    if (known) {
+      const fast = await appendFromKnownHeads(client, writes, rows, known, { notify, lock });
+      if (fast) {
+        remember(fast.result, fast.heads);
+        announce(fast.result);
+        return { result: fast.result, written: true };
+      }
+    }
+    for (let attempt = 1;; attempt++) {
+      try {
+        const outcome = await client.transaction((tx) =>
+          appendInTx(tx, writes, rows, { notify, lock })
+        );
+        if (outcome.written) {
+          remember(outcome.result, outcome.heads);
+          announce(outcome.result);
+        }
+        return { result: outcome.result, written: outcome.written };
+      } catch (error) {
+        if (!isUniqueViolation(error) || attempt >= UNIQUE_RETRIES) throw error;
+      }
+    }
+  }
+
   const store: SqlEventStore = {
     exclusive: client.exclusive === true,
     snapshots: createSnapshotStore(client),
+    /**
+     * Fewer round trips when every stream's head is known (new streams, or heads this store
+     * wrote last: see `_append_known_heads.ts`) and the client can send a transaction
+     * at once; else, or when that meets a conflict or a recorded event id, the full
+     * transaction of `appendInTx`, which reports the conflict or replays. That transaction
+     * is tried again (at most {@linkcode UNIQUE_RETRIES} times) on a unique violation (an
+     * event id recorded by a concurrent retry of the same append).
+     */
     async append(writes: StreamAppend[]): Promise<AppendResult> {
       const started = performance.now();
       const events = Array.isArray(writes)
         ? writes.reduce((n, w) => n + (Array.isArray(w?.events) ? w.events.length : 0), 0)
         : 0;
-      let outcome;
+      let outcome: { result: AppendResult; written: boolean };
       try {
-        const rows = validateAppend(writes, { newId, maxEventBytes });
-        outcome = await client.transaction((tx) => appendInTx(tx, writes, rows, { notify, lock }));
+        outcome = await appendOnce(writes);
       } catch (error) {
         if (appendObservers.size) {
           observe({ durationMs: performance.now() - started, events, outcome: "failed" });
@@ -233,7 +291,6 @@ export function createSqlEventStore(
           outcome: outcome.written ? "written" : "replayed",
         });
       }
-      if (outcome.written) announce(outcome.result);
       return outcome.result;
     },
 
