@@ -103,7 +103,9 @@ for (const [name, setup] of PROCESS_BACKENDS) {
         "job.started",
         "job.completed",
       ]);
-      const before = await history(long);
+      // The restarted node may already have given the job out again (the robot reconnects at
+      // once): what the drain wrote is the first five events.
+      const before = (await history(long)).slice(0, 5);
       assert.deepEqual(before.map((e) => e.type), [
         "job.submitted",
         "job.queued",
