@@ -79,12 +79,23 @@ export async function drainOrchestrator(
     const job = core.jobs.get(jobId)!.snapshot.context;
     const robotId = job.robot_id;
     if (!robotId) continue;
+    let outcome: "queued" | "cancelled";
     try {
-      await dispatcher.releaseLease(jobId, robotId, SHUTDOWN_REQUEUE_REASON);
+      outcome = await dispatcher.releaseLease(jobId, robotId, SHUTDOWN_REQUEUE_REASON);
     } catch (error) {
       // The robot's result won the race: the job ended during the drain after all.
       if (error instanceof InvalidTransitionError) continue;
       throw error;
+    }
+    if (outcome === "cancelled") {
+      // Its cancel was requested and not confirmed in time: it ends cancelled, not requeued.
+      sessions.send(robotId, "cancel_job", {
+        job_id: jobId,
+        lease_id: job.lease_id,
+        reason: "orchestrator shutting down; the job was cancelled",
+      });
+      log(`draining: cancelled job ${jobId} (its cancel was requested; robot ${robotId})`);
+      continue;
     }
     requeued.push(jobId);
     sessions.send(robotId, "cancel_job", {

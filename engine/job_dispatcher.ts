@@ -313,11 +313,34 @@ export class JobDispatcher {
     this.request();
   }
 
-  /** Puts a dispatched or running job back in the queue and releases its robot. */
-  async releaseLease(jobId: string, robotId: string, reason: string): Promise<void> {
+  /**
+   * Ends the lease of a dispatched or running job whose robot lost it (or is being let go
+   * of) and releases the robot: the job goes back to the queue, unless its cancel was
+   * requested: then it ends `cancelled` now (issue 5: a cancelled job is never run again;
+   * the robot that could have confirmed the cancel no longer holds the job).
+   * @returns what became of the job.
+   * @throws {InvalidTransitionError} when the job is no longer dispatched or running.
+   */
+  async releaseLease(
+    jobId: string,
+    robotId: string,
+    reason: string,
+  ): Promise<"queued" | "cancelled"> {
+    const job = this.#core.jobs.get(jobId)?.snapshot.context;
+    if (job?.cancel_requested) {
+      await this.#end(jobId, robotId, {
+        type: "job.cancelled",
+        data: {
+          cancelled_at: this.#core.nowIso(),
+          reason: `${job.cancel_reason ?? "cancel requested"} (lease revoked: ${reason})`,
+        },
+      });
+      return "cancelled";
+    }
     await this.#end(jobId, robotId, {
       type: "job.queued",
       data: { queued_at: this.#core.nowIso(), reason },
     });
+    return "queued";
   }
 }

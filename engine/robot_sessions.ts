@@ -84,6 +84,13 @@ export class RobotSessions {
   #chains = new Map<Session, Promise<void>>();
   /** The `draining` notice sent to every robot while the orchestrator shuts down. */
   #drainNotice: Record<string, unknown> | null = null;
+  /**
+   * Since when (server time, ms) this node knows each in-flight job's current assignment:
+   * when it sent the `job_assignment`, or when the read models applied a `job.dispatched`
+   * written elsewhere. Jobs dispatched before this process started have no entry.
+   */
+  #assignedSince = new Map<string, { leaseId: string; at: number }>();
+  #offEvents: () => void;
 
   /** Connections that registered with the robot's own token (closed when it is revoked). */
   #ownToken = new WeakSet<Session>();
@@ -97,6 +104,20 @@ export class RobotSessions {
   constructor(core: EngineCore, robotToken: string) {
     this.#core = core;
     this.#robotToken = robotToken;
+    this.#offEvents = core.onEvents((events) => {
+      for (const e of events) {
+        if (!e.streamId.startsWith("job-")) continue;
+        const jobId = e.streamId.slice(4);
+        if (e.type === "job.dispatched") {
+          const leaseId = String(e.data.lease_id);
+          if (this.#assignedSince.get(jobId)?.leaseId !== leaseId) {
+            this.#assignedSince.set(jobId, { leaseId, at: core.clock.now() });
+          }
+        } else if (LEASE_ENDING_EVENTS.has(e.type)) {
+          this.#assignedSince.delete(jobId);
+        }
+      }
+    });
   }
 
   /** Wires the dispatcher (they depend on each other). Starts the heartbeat sweep. */
@@ -131,6 +152,12 @@ export class RobotSessions {
   send(robotId: string, type: string, payload: Record<string, unknown>, corr?: string): boolean {
     const s = this.#byRobot.get(robotId);
     if (!s) return false;
+    if (type === "job_assignment") {
+      this.#assignedSince.set(String(payload.job_id), {
+        leaseId: String(payload.lease_id),
+        at: this.#core.clock.now(),
+      });
+    }
     return this.#send(s, type, payload, corr);
   }
 
@@ -237,14 +264,22 @@ export class RobotSessions {
     return {
       onMessage: (text) => {
         if (this.#closed || !this.#admit(s)) return Promise.resolve();
+        const receivedAt = s.lastSeen;
         s.pending++;
-        return enqueue(() => this.#onFrame(s, text, headerToken)).finally(() => s.pending--);
+        return enqueue(() => this.#onFrame(s, text, headerToken, receivedAt)).finally(() =>
+          s.pending--
+        );
       },
       onClose: () => enqueue(() => this.#onClose(s, "connection_closed")),
     };
   }
 
-  async #onFrame(s: Session, text: string, headerToken: string | null): Promise<void> {
+  async #onFrame(
+    s: Session,
+    text: string,
+    headerToken: string | null,
+    receivedAt: number,
+  ): Promise<void> {
     const msg = parseFrame(text);
     if (isFrameError(msg)) {
       this.#error(s, msg.code, msg.message, msg.correlationId);
@@ -253,7 +288,7 @@ export class RobotSessions {
     }
     s.garbage = 0;
     try {
-      await this.#handle(s, msg, headerToken);
+      await this.#handle(s, msg, headerToken, receivedAt);
     } catch (error) {
       if (error instanceof InvalidTransitionError) {
         this.#error(s, "invalid_transition", error.message, msg.id);
@@ -266,7 +301,12 @@ export class RobotSessions {
     }
   }
 
-  async #handle(s: Session, msg: Envelope, headerToken: string | null): Promise<void> {
+  async #handle(
+    s: Session,
+    msg: Envelope,
+    headerToken: string | null,
+    receivedAt: number,
+  ): Promise<void> {
     if (msg.type === "register") return await this.#register(s, msg, headerToken);
     if (msg.type === "error") return;
     if (s.robotId === null) {
@@ -280,7 +320,7 @@ export class RobotSessions {
         s.memory_percent = numOrNull(p.memory_percent);
         s.disk_percent = numOrNull(p.disk_percent);
         if (p.active_job_ids !== undefined) {
-          await this.#reconcile(s, s.robotId, activeJobIds(p.active_job_ids));
+          await this.#reconcile(s, s.robotId, activeJobIds(p.active_job_ids), receivedAt);
         }
         // After the reconciliation: the acknowledgement says the heartbeat was handled.
         this.#send(s, "heartbeat_ack", { robot_id: s.robotId }, msg.id);
@@ -385,17 +425,25 @@ export class RobotSessions {
    * {reason: "robot_lost: not_in_heartbeats"}` with `robot.job_released`), once: the
    * requeue ends the lease, so the robot's messages for it are refused (`stale_lease`).
    *
-   * The job must already have been the robot's, in this node's read models, when the
-   * earlier of the two heartbeats was handled: a heartbeat that crossed the
-   * `job_assignment` on the wire omits the job once, not twice (the robot sends its next
-   * heartbeat `heartbeat_interval` seconds later, long after the assignment arrived). The
-   * registration reconciles the same way at once (`active_job_ids` of `register`); this
-   * covers assignments that reach the read models after it, e.g. one appended by a
-   * killed orchestrator whose transaction committed after this node replayed the log,
-   * which would otherwise wait for the job's deadline.
+   * An assignment in flight is not mistaken for lost: a heartbeat counts only when it was
+   * received (`receivedAt`, server time in ms, taken when the frame arrived, not when it was
+   * handled: frames may wait behind a slow write) after this node sent the assignment or
+   * learned of it, and the second omission only when it was received at least
+   * `heartbeatInterval` seconds after that; the robot sends a heartbeat every interval, so
+   * by then it had the assignment. The registration reconciles at once (`active_job_ids`
+   * of `register`); this covers assignments that reach the read models after it, e.g. one
+   * appended by a killed orchestrator whose transaction committed, or became visible to
+   * the gap-safe read, after this node replayed the log: it would otherwise wait for the
+   * job's deadline.
    */
-  async #reconcile(s: Session, robotId: string, active: ReadonlySet<string>): Promise<void> {
+  async #reconcile(
+    s: Session,
+    robotId: string,
+    active: ReadonlySet<string>,
+    receivedAt: number,
+  ): Promise<void> {
     const held = this.#core.robots.get(robotId)?.snapshot.context.current_jobs ?? [];
+    const intervalMs = this.#core.config.heartbeatInterval * 1000;
     const missing = new Map<string, string>();
     const lost: string[] = [];
     for (const jobId of held) {
@@ -406,8 +454,12 @@ export class RobotSessions {
         !job || !leaseId || job.context.robot_id !== robotId ||
         (job.value !== "dispatched" && job.value !== "running")
       ) continue;
-      if (s.missing.get(jobId) === leaseId) lost.push(jobId);
-      else missing.set(jobId, leaseId);
+      const since = this.#assignedSince.get(jobId);
+      const knownAt = since?.leaseId === leaseId ? since.at : -Infinity;
+      if (receivedAt <= knownAt) continue; // sent before the robot could have it
+      if (s.missing.get(jobId) === leaseId && receivedAt - knownAt >= intervalMs) {
+        lost.push(jobId);
+      } else missing.set(jobId, leaseId);
     }
     s.missing = missing;
     for (const jobId of lost) {
@@ -689,6 +741,7 @@ export class RobotSessions {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#offEvents();
     if (this.#sweep !== null) this.#core.clock.clearTimeout(this.#sweep);
     this.#sweep = null;
     for (const robotId of [...this.#graces.keys()]) this.#clearGrace(robotId);
@@ -709,6 +762,17 @@ function activeJobIds(v: unknown): Set<string> {
   }
   return new Set(v as string[]);
 }
+
+/** Job events that end a lease (see `audit/job_invariants.ts`). */
+const LEASE_ENDING_EVENTS: ReadonlySet<string> = new Set([
+  "job.queued",
+  "job.rejected",
+  "job.retry_scheduled",
+  "job.completed",
+  "job.failed",
+  "job.cancelled",
+  "job.timed_out",
+]);
 
 function numOrNull(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;

@@ -301,3 +301,90 @@ Deno.test("an operator pauses a robot (no new jobs) and resumes it (it gets the 
     await o.stop();
   }
 });
+
+Deno.test("a robot whose clock is 5 minutes off stays healthy: liveness is the server's receive time", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }), {
+    heartbeatInterval: 5,
+    heartbeatTimeout: 30,
+  }, clock);
+  const behind = new RawRobot(o.wsUrl, o.robotToken, "robot-behind");
+  const ahead = new RawRobot(o.wsUrl, o.robotToken, "robot-ahead");
+  const heartbeat = async (robot: RawRobot, offsetMs: number) => {
+    const id = crypto.randomUUID();
+    await robot.sendRaw(JSON.stringify({
+      type: "heartbeat",
+      id,
+      timestamp: new Date(clock.now() + offsetMs).toISOString(),
+      payload: { robot_id: robot.robotId, status: "online", current_jobs: 0, active_job_ids: [] },
+    }));
+    assert.equal((await robot.next("heartbeat_ack")).correlation_id, id);
+  };
+  try {
+    await behind.register();
+    await ahead.register();
+    // 100 s of server time, heartbeats every 20 s, stamped 5 minutes off either way.
+    for (let i = 0; i < 5; i++) {
+      clock.advance(20_000);
+      await heartbeat(behind, -300_000);
+      await heartbeat(ahead, 300_000);
+    }
+    for (const id of ["robot-behind", "robot-ahead"]) {
+      assert.equal(o.orchestrator.robot(id)?.status, "online", id);
+      assert.equal(o.orchestrator.robot(id)?.connected, true, id);
+    }
+    // Silence past the timeout on the server's clock loses them, whatever they stamp.
+    clock.advance(35_000);
+    assert.equal((await behind.closed).code, 4008);
+    assert.equal((await ahead.closed).code, 4008);
+  } finally {
+    behind.kill();
+    ahead.kill();
+    await o.stop();
+  }
+});
+
+Deno.test("a job whose cancel was requested ends cancelled when its robot is lost; it is not run again", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }), {
+    heartbeatInterval: 5,
+    heartbeatTimeout: 30,
+    cancelGrace: 600, // the robot is lost long before the grace period would end it
+  }, clock);
+  const lost = new RawRobot(o.wsUrl, o.robotToken, "robot-vanishing");
+  const other = new RawRobot(o.wsUrl, o.robotToken, "robot-other");
+  try {
+    await lost.register();
+    const { job_id } = (await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW })).body;
+    const a = await lost.next("job_assignment");
+    lost.send("job_accepted", { job_id, lease_id: a.payload.lease_id }, a.id);
+    await o.waitForJob(job_id, ["running"]);
+    await other.register();
+    const cancel = await o.api("POST", `/api/v1/jobs/${job_id}/cancel`);
+    assert.equal(cancel.status, 202);
+    assert.equal((await lost.next("cancel_job")).payload.job_id, job_id);
+    // robot-vanishing never confirms and goes silent; robot-other keeps heartbeating.
+    for (let i = 0; i < 2; i++) {
+      clock.advance(20_000);
+      other.send("heartbeat", { robot_id: "robot-other", status: "online", active_job_ids: [] });
+      await other.next("heartbeat_ack");
+    }
+    const view = await o.waitForJob(job_id, ["cancelled", "queued", "dispatched"]);
+    assert.equal(view.status, "cancelled");
+    const types = (await o.store.readStream(`job-${job_id}`)).map((e) => e.type);
+    assert.deepEqual(types, [
+      "job.submitted",
+      "job.queued",
+      "job.dispatched",
+      "job.started",
+      "job.cancel_requested",
+      "job.cancelled",
+    ]);
+    assert.deepEqual(o.orchestrator.robot("robot-vanishing")?.current_jobs, []);
+    assert.deepEqual(o.orchestrator.robot("robot-other")?.current_jobs, []);
+  } finally {
+    lost.kill();
+    other.kill();
+    await o.stop();
+  }
+});

@@ -13,6 +13,8 @@ export interface LogWatch {
   readonly ended: ReadonlySet<string>;
   /** Number of events seen. */
   readonly events: number;
+  /** `job.queued` events that ended a lease, by `reason` (`robot_lost: …`, `robot_restarted`…). */
+  readonly requeues: ReadonlyMap<string, number>;
   /** Resolves when `predicate()` holds, checked after each batch of events. */
   until(predicate: () => boolean, signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
@@ -21,6 +23,7 @@ export interface LogWatch {
 /** Starts following the log of `store` from its beginning. */
 export function watchLog(store: SqlEventStore): LogWatch {
   const ended = new Set<string>();
+  const requeues = new Map<string, number>();
   let events = 0;
   const waiters = new Set<() => void>();
   const sub = subscribeAll(store, {
@@ -30,12 +33,17 @@ export function watchLog(store: SqlEventStore): LogWatch {
       events += batch.length;
       for (const e of batch) {
         if (TERMINAL_JOB_EVENTS.has(e.type)) ended.add(e.streamId.slice(4));
+        if (e.type === "job.queued" && e.data.reason !== "submitted") {
+          const reason = String(e.data.reason);
+          requeues.set(reason, (requeues.get(reason) ?? 0) + 1);
+        }
       }
       for (const w of [...waiters]) w();
     },
   });
   return {
     ended,
+    requeues,
     get events() {
       return events;
     },

@@ -117,22 +117,34 @@ export interface FaultSiteOptions {
    * touching anyone else's. @default false (the test database's user)
    */
   ownRole?: boolean;
+  /**
+   * PostgreSQL of the site, a superuser's URL (e.g. a private cluster the test started).
+   * @default TEST_DATABASE_URL
+   */
+  databaseUrl?: string;
+  /**
+   * Let the orchestrator's commits return before their WAL is written
+   * (`synchronous_commit=off`); safe while the server process survives (a crash of the
+   * server, e.g. `pg_ctl stop -m immediate`, may then lose acknowledged commits).
+   * @default true
+   */
+  asyncCommit?: boolean;
 }
 
 /** Creates a fresh schema and the environment of orchestrators on it. */
 export async function openFaultSite(options: FaultSiteOptions = {}): Promise<FaultSite> {
-  const { config = {}, port = freePort() } = options;
+  const { config = {}, port = freePort(), databaseUrl = TEST_DATABASE_URL } = options;
   const schema = `f_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   const applicationName = `orchestrator-${schema}`;
   const role = options.ownRole ? `${schema}_role` : null;
-  const url = new URL(TEST_DATABASE_URL);
+  const url = new URL(databaseUrl);
   if (role) {
     await admin(async (sql) => {
       await sql.unsafe(`create role ${role} login`);
       await sql.unsafe(`create schema ${schema} authorization ${role}`);
       // `create schema if not exists` at start-up asks for it even when the schema exists.
       await sql.unsafe(`grant create on database ${url.pathname.slice(1)} to ${role}`);
-    });
+    }, databaseUrl);
     url.username = role;
     url.password = "";
   }
@@ -141,10 +153,10 @@ export async function openFaultSite(options: FaultSiteOptions = {}): Promise<Fau
   // of the orchestrator's connections): the faults here kill the orchestrator or its
   // connections, never the database server's disk, and on a shared 2-core machine the
   // fsync of each commit would otherwise set the pace of the whole suite.
-  url.searchParams.set("synchronous_commit", "off");
+  if (options.asyncCommit !== false) url.searchParams.set("synchronous_commit", "off");
   const dataDir = await Deno.makeTempDir({ prefix: "orch-faults-" });
   const store = await openEventStore({
-    databaseUrl: TEST_DATABASE_URL,
+    databaseUrl,
     dataDir: "unused",
     schema,
     maxConnections: 2,
@@ -182,15 +194,18 @@ export async function openFaultSite(options: FaultSiteOptions = {}): Promise<Fau
           await sql.unsafe(`drop owned by ${role}`);
           await sql.unsafe(`drop role if exists ${role}`);
         }
-      });
+      }, databaseUrl);
       await Deno.remove(dataDir, { recursive: true });
     },
   };
 }
 
-/** Runs `fn` on a connection of the test database's (super)user. */
-export async function admin<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-  const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+/** Runs `fn` on a connection of the test database's (super)user, or of `databaseUrl`. */
+export async function admin<T>(
+  fn: (sql: postgres.Sql) => Promise<T>,
+  databaseUrl: string = TEST_DATABASE_URL,
+): Promise<T> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
     return await fn(sql);
   } finally {

@@ -145,7 +145,7 @@ Deno.test({
             } s; ` +
             `${report.jobs} jobs, ${report.events} events, outcomes ${
               JSON.stringify(report.outcomes)
-            }`,
+            }, requeues ${JSON.stringify(Object.fromEntries(watch.requeues))}`,
         );
         total += accepted.length;
         assert.deepEqual(report.violations, [], `seed ${seed}, round ${round}`);
