@@ -113,6 +113,13 @@ type AnyActorState = ActorState<AnyMachine>;
 /** Most commands written in one append (one transaction). */
 const MAX_COMMANDS_PER_APPEND = 500;
 
+/**
+ * Most appends in flight at once, each on its own connection. Appends in flight touch
+ * disjoint sets of streams, so they can neither conflict with nor depend on each other;
+ * PostgreSQL flushes the WAL of commits that arrive together once.
+ */
+const MAX_APPENDS_IN_FLIGHT = 4;
+
 interface PendingCommand {
   changes: Change[];
   metadata: Record<string, unknown>;
@@ -148,7 +155,10 @@ export class EngineCore {
   storeFailure: Error | null = null;
   #pending: PendingCommand[] = [];
   #snapshotting: Promise<void> = Promise.resolve();
-  #flushing = false;
+  /** Streams written by the appends in flight. */
+  readonly #busy = new Set<string>();
+  #inFlight = 0;
+  #pumpQueued = false;
   #listeners = new Set<EventListener>();
   #stopRetrying: (() => void) | null = null;
   #retrying = true;
@@ -183,13 +193,17 @@ export class EngineCore {
   /**
    * Decides and appends a command touching one or several streams, atomically.
    *
-   * Group commit: commands arriving while an append is in flight are decided one after
-   * the other against the state their predecessors leave, then written together in one
-   * transaction (one `append` with one entry per stream, expected version = the stream's
-   * version before the batch). A command the machines refuse is rejected alone. When the
-   * batch meets a version conflict (another writer got there first) its commands are
-   * re-decided on fresh state, at most three times each; when it fails otherwise, each
-   * command is retried alone so that one bad command cannot fail the others.
+   * Group commit: the commands that arrive in one tick, or while appends are in flight,
+   * are decided one after the other against the state their predecessors leave, then
+   * written together in one transaction (one `append` with one entry per stream, expected
+   * version = the stream's version before the batch). Up to
+   * {@linkcode MAX_APPENDS_IN_FLIGHT} such appends run at once, on disjoint sets of
+   * streams: a command that touches a stream of an append in flight waits for it, and so
+   * does every later command on any of its streams (each stream's commands are written in
+   * the order they came). A command the machines refuse is rejected alone. When the batch
+   * meets a version conflict (another writer got there first) its commands are re-decided
+   * on fresh state, at most three times each; when it fails otherwise, each command is
+   * retried alone so that one bad command cannot fail the others.
    *
    * @returns the command's recorded events, in order.
    * @throws {InvalidTransitionError} when a machine refuses an event; nothing is written.
@@ -198,20 +212,60 @@ export class EngineCore {
   commit(changes: Change[], metadata: Record<string, unknown> = {}): Promise<RecordedEvent[]> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ changes, metadata, resolve, reject, attempts: 0 });
-      if (!this.#flushing) this.#flush();
+      this.#schedulePump();
     });
   }
 
-  async #flush(): Promise<void> {
-    this.#flushing = true;
-    try {
-      while (this.#pending.length) {
-        const batch = this.#pending.splice(0, MAX_COMMANDS_PER_APPEND);
-        await this.#write(batch, batch.length > 1);
-      }
-    } finally {
-      this.#flushing = false;
+  /** Starts appends at the end of this tick, so that its commands share one. */
+  #schedulePump(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  /** Starts appends of pending commands while fewer than the maximum are in flight. */
+  #pump(): void {
+    while (this.#inFlight < MAX_APPENDS_IN_FLIGHT && this.#pending.length > 0) {
+      const batch = this.#takeBatch();
+      if (batch.length === 0) return;
+      const streams = new Set(batch.flatMap((cmd) => cmd.changes.map((c) => c.streamId)));
+      for (const streamId of streams) this.#busy.add(streamId);
+      this.#inFlight++;
+      this.#write(batch, batch.length > 1)
+        .catch((error) => {
+          for (const cmd of batch) cmd.reject(error);
+        })
+        .finally(() => {
+          for (const streamId of streams) this.#busy.delete(streamId);
+          this.#inFlight--;
+          this.#pump();
+        });
     }
+  }
+
+  /**
+   * Takes from the pending commands, in order, those that touch no stream of an append in
+   * flight nor of an earlier command left waiting (at most
+   * {@linkcode MAX_COMMANDS_PER_APPEND}).
+   */
+  #takeBatch(): PendingCommand[] {
+    const batch: PendingCommand[] = [];
+    const waiting: PendingCommand[] = [];
+    const blocked = new Set(this.#busy);
+    for (const cmd of this.#pending) {
+      const ids = cmd.changes.map((c) => c.streamId);
+      if (batch.length >= MAX_COMMANDS_PER_APPEND || ids.some((id) => blocked.has(id))) {
+        for (const id of ids) blocked.add(id);
+        waiting.push(cmd);
+      } else {
+        batch.push(cmd);
+      }
+    }
+    this.#pending = waiting;
+    return batch;
   }
 
   /** Decides and appends a batch of commands; settles every command's promise. */
@@ -289,6 +343,7 @@ export class EngineCore {
           cmd.reject(error);
           return false;
         });
+        // Before later commands of the same streams, which waited behind this batch.
         this.#pending.unshift(...retry);
       } else if (splitOnFailure && accepted.length > 1) {
         for (const { cmd } of accepted) await this.#write([cmd], false);

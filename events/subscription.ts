@@ -11,6 +11,24 @@ import { Waiters } from "./_waiters.ts";
 /** First delay, in milliseconds, of the quick re-reads while events are held back. */
 const HELD_BACK_FIRST_RETRY_MS = 10;
 
+/**
+ * Positions of the last handled events kept, and of this process's appends not yet
+ * handled, so that `waitFor` can answer without asking the store (see there).
+ */
+const RECENT_POSITIONS = 50_000;
+
+/**
+ * Milliseconds after which `waitFor` of a position this process appended asks the store
+ * anyway (an append that committed before the subscription started is never handled).
+ */
+const LOCAL_WAIT_CHECK_MS = 1000;
+
+/** Adds to an insertion-ordered set, forgetting its oldest entries beyond `limit`. */
+function addBounded(set: Set<number>, value: number, limit: number): void {
+  set.add(value);
+  if (set.size > limit) set.delete(set.values().next().value!);
+}
+
 /** What a subscription needs from the store; `SqlEventStore` has all of it. */
 export interface SubscriptionSource {
   /** Gap-safe read in global order (see `EventStore.readAll`). */
@@ -19,8 +37,13 @@ export interface SubscriptionSource {
   compareLogOrder(a: number, b: number): Promise<number>;
   /** Whether committed events wait behind an older open transaction. */
   hasHeldBackEvents?(): Promise<boolean>;
-  /** Local wake-up: called after each append of this process has committed. */
-  onAppended?(listener: (position: number) => void): () => void;
+  /**
+   * Local wake-up: called after each append of this process has committed, with its
+   * last position and (optionally) its events.
+   */
+  onAppended?(
+    listener: (position: number, events?: readonly RecordedEvent[]) => void,
+  ): () => void;
   /** Cross-process wake-up (LISTEN); a hint only, notifications may be lost. */
   listenAppends?(
     onNotify: (position: number) => void,
@@ -137,6 +160,10 @@ export function subscribeAll(
   let listening: Promise<void> | undefined;
   let unlisten: (() => Promise<void>) | undefined;
   const positionWaiters = new Waiters<number>();
+  /** Positions of the last events handled. */
+  const handledRecently = new Set<number>();
+  /** Positions this process appended (announced by `onAppended`) and not yet handled. */
+  const appendedHere = new Set<number>();
   const headWaiters = new Waiters<number>();
   const closedError = () => new DOMException("The subscription was closed", "AbortError");
 
@@ -152,7 +179,14 @@ export function subscribeAll(
   const onAbort = () => stop();
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) stop();
-  const offAppended = source.onAppended?.(wake);
+  const offAppended = source.onAppended?.((_last, events) => {
+    for (const e of events ?? []) {
+      if (!handledRecently.has(e.globalPosition)) {
+        addBounded(appendedHere, e.globalPosition, RECENT_POSITIONS);
+      }
+    }
+    wake();
+  });
 
   const idle = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -199,6 +233,10 @@ export function subscribeAll(
       await onEvents(batch);
       position = batch[batch.length - 1].globalPosition;
       const handled = new Set(batch.map((e) => e.globalPosition));
+      for (const p of handled) {
+        addBounded(handledRecently, p, RECENT_POSITIONS);
+        appendedHere.delete(p);
+      }
       positionWaiters.resolveWhere((target) => handled.has(target));
     }
     if (batch.length === batchSize) return "more";
@@ -265,12 +303,24 @@ export function subscribeAll(
       }
       if (target === 0) return Promise.resolve();
       if (stopped) return Promise.reject(failure ?? closedError());
+      if (handledRecently.has(target)) return Promise.resolve();
       const { promise, waiter } = positionWaiters.add(target, waitOptions?.signal);
       // Handled before this call? (If it is handled while this runs, `poll` resolves it.)
-      source.compareLogOrder(target, position).then(
-        (order) => order <= 0 && waiter.resolve(),
-        (error) => waiter.reject(error),
-      );
+      const check = () =>
+        source.compareLogOrder(target, position).then(
+          (order) => order <= 0 && waiter.resolve(),
+          (error) => waiter.reject(error),
+        );
+      if (appendedHere.has(target)) {
+        // Appended here and not handled yet: recorded, and `poll` resolves it. Asking the
+        // store for each one (every submission waits for its events) cost a query per
+        // job; ask only if it takes long.
+        const timer = setTimeout(check, LOCAL_WAIT_CHECK_MS);
+        const clear = () => clearTimeout(timer);
+        promise.then(clear, clear);
+      } else {
+        check();
+      }
       return promise;
     },
     caughtUp(waitOptions) {
