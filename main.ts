@@ -22,9 +22,12 @@ async function main(): Promise<void> {
     schema: config.databaseSchema ?? undefined,
     pooler: config.databasePooler,
   });
+  const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   const orchestrator = new Orchestrator({
     store,
     robotToken: tokens.robotToken,
+    alerts: config.alerts,
+    logger,
     config: {
       defaultJobTimeout: config.defaultJobTimeout,
       heartbeatInterval: config.heartbeatInterval,
@@ -40,7 +43,6 @@ async function main(): Promise<void> {
     },
   });
   const started = performance.now();
-  const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   const app = createApp({ orchestrator, apiToken: tokens.apiToken, logger });
   const abort = new AbortController();
   const server = serve({

@@ -13,6 +13,7 @@ import {
   type LogLevel,
   STRATEGIES,
 } from "../engine/mod.ts";
+import { type AlertConfig, parseAlertConfig } from "../alerts/mod.ts";
 
 /** The orchestrator's configuration. */
 export interface Config {
@@ -60,6 +61,8 @@ export interface Config {
   logFormat: LogFormat;
   /** `LOG_LEVEL`: lowest level logged (`off`: none). @default "info" */
   logLevel: LogLevel | "off";
+  /** `ALERTS` and `ALERT_*`: alert thresholds and webhooks (`alerts/alert_config.ts`). */
+  alerts: AlertConfig;
 }
 
 /**
@@ -116,5 +119,6 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
     robotMessageRate: num("ROBOT_MESSAGE_RATE", 500, 1),
     logFormat: logFormat as LogFormat,
     logLevel: logLevel as LogLevel | "off",
+    alerts: parseAlertConfig(env),
   };
 }

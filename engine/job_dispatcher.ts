@@ -180,6 +180,9 @@ export class JobDispatcher {
         lease_id: failure.leaseId,
         failed_at: this.#core.nowIso(),
         error: failure.error,
+        // Why the attempt failed (`job_timeout` for a missed deadline): alerts tell a
+        // timeout from a robot's error by it.
+        error_type: failure.errorType,
         result: failure.result ?? null,
         retry,
         retry_at: new Date(this.#core.clock.now() + delay * 1000).toISOString(),

@@ -28,6 +28,8 @@ import { RobotSessions } from "./robot_sessions.ts";
 import { WorkflowRegistry } from "./workflow_registry.ts";
 import { FleetMetrics } from "./fleet_metrics.ts";
 import { RobotTokens } from "./robot_tokens.ts";
+import type { Logger } from "./logger.ts";
+import { type AlertConfig, AlertMonitor } from "../alerts/mod.ts";
 
 /** Options of {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -37,6 +39,12 @@ export interface OrchestratorOptions {
   /** @default systemClock */
   clock?: Clock;
   config?: Partial<EngineConfig>;
+  /** Alert thresholds and webhooks (`ALERT_*`). @default DEFAULT_ALERT_CONFIG */
+  alerts?: Partial<AlertConfig>;
+  /** Where alerts and deliveries are logged. @default silentLogger */
+  logger?: Logger;
+  /** Sends webhook requests (tests may wrap it). @default globalThis.fetch */
+  fetch?: typeof fetch;
 }
 
 /** The orchestrator engine. */
@@ -53,6 +61,8 @@ export class Orchestrator {
   readonly metrics: FleetMetrics = new FleetMetrics();
   /** Robots' own provisioning tokens (hashed, in `robot_token-<id>` streams). */
   readonly robotTokens: RobotTokens;
+  /** Alerts (`alert-<id>` streams): raised, resolved, delivered to webhooks. */
+  readonly alerts: AlertMonitor;
   #subscription: Subscription | null = null;
   #offAppends: () => void;
 
@@ -81,6 +91,16 @@ export class Orchestrator {
     this.core.onEvents((events) => this.workflows.apply(events));
     this.core.onEvents((events) => this.metrics.apply(events));
     this.#offAppends = options.store.observeAppends((o) => this.metrics.observeAppend(o));
+    this.alerts = new AlertMonitor({
+      store: options.store,
+      clock: this.core.clock,
+      config: options.alerts,
+      random: () => this.core.random(),
+      fetch: options.fetch,
+      logger: options.logger,
+      settled: (position) => this.settled(position),
+    });
+    this.core.onEvents((events) => this.alerts.apply(events));
     this.robotTokens = new RobotTokens({
       store: options.store,
       clock: this.core.clock,
@@ -207,6 +227,7 @@ export class Orchestrator {
     this.#ready = true;
     this.dispatcher.request();
     this.#scheduleSeal();
+    this.alerts.start();
     // After the jobs are replayed, so that a catch-up tick finds the job it already made.
     await this.scheduler.start({ readLog: false });
   }
@@ -261,6 +282,7 @@ export class Orchestrator {
     // Appends waiting for an unreachable database give up, so that stopping cannot hang.
     this.core.stopRetrying();
     await this.scheduler.stop();
+    await this.alerts.stop();
     this.#ready = false;
     if (this.#absentTimer !== null) this.core.clock.clearTimeout(this.#absentTimer);
     if (this.#sealTimer !== null) this.core.clock.clearTimeout(this.#sealTimer);

@@ -23,6 +23,7 @@ import { robotTokenRoutes } from "./robot_token_routes.ts";
 import { webRoutes } from "./web_routes.ts";
 import { requestLog } from "./request_log.ts";
 import { docsRoutes } from "./docs_routes.ts";
+import { alertRoutes } from "./alert_routes.ts";
 
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
@@ -152,6 +153,7 @@ export function createApp(options: AppOptions): Hono {
   app.route("/", jobRetryRoutes(orch));
   app.route("/", openApiRoutes());
   app.route("/", robotTokenRoutes(orch));
+  app.route("/", alertRoutes(orch.alerts));
 
   app.post("/api/v1/jobs", async (c) => {
     let body: unknown;

@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import type { JobStatus, RobotStatus } from "../actors/mod.ts";
 import type { Histogram, Orchestrator } from "../engine/mod.ts";
 import { timingSafeEqual } from "../config/tokens.ts";
+import { ALERT_KINDS, ALERT_STATUSES } from "../alerts/mod.ts";
 
 /** Content type of the text exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -172,6 +173,17 @@ export async function renderMetrics(orch: Orchestrator): Promise<string> {
     out.sample("orchestrator_event_appends_total", orch.metrics.appends.get(outcome) ?? 0, {
       outcome,
     });
+  }
+
+  out.family("orchestrator_alerts", "gauge", "Alerts in the log by kind and status.");
+  const alertCounts = orch.alerts.counts();
+  for (const kind of ALERT_KINDS) {
+    for (const status of ALERT_STATUSES) {
+      out.sample("orchestrator_alerts", alertCounts.get(`${kind}|${status}`) ?? 0, {
+        kind,
+        status,
+      });
+    }
   }
 
   out.family("orchestrator_ready", "gauge", "1 once the log is replayed and followed, else 0.")

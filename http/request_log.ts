@@ -38,7 +38,9 @@ export type RequestLogVariables = { requestId: string };
  * The middleware: mount it first (`app.use("*", requestLog({logger}))`) so that it sees the
  * final answer of every route, errors included (Hono's `onError` answer and `c.error`).
  */
-export function requestLog(options: RequestLogOptions): MiddlewareHandler {
+export function requestLog(
+  options: RequestLogOptions,
+): MiddlewareHandler<{ Variables: RequestLogVariables }> {
   const { logger } = options;
   const newId = options.newId ?? (() => crypto.randomUUID());
   const now = options.now ?? (() => performance.now());
@@ -46,7 +48,7 @@ export function requestLog(options: RequestLogOptions): MiddlewareHandler {
     const started = now();
     const given = c.req.header(REQUEST_ID_HEADER);
     const requestId = given !== undefined && USABLE_ID.test(given) ? given : newId();
-    c.set("requestId" as never, requestId as never);
+    c.set("requestId", requestId);
     await next();
     // A WebSocket upgrade's 101 answer has immutable headers: leave it as it is.
     if (c.res.status !== 101) c.res.headers.set(REQUEST_ID_HEADER, requestId);

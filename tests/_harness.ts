@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { type Clock, type EngineConfig, Orchestrator } from "../engine/mod.ts";
+import {
+  type Clock,
+  type EngineConfig,
+  Orchestrator,
+  type OrchestratorOptions,
+} from "../engine/mod.ts";
 import { openEventStore, type SqlEventStore } from "../events/mod.ts";
 import { createApp, serve } from "../http/mod.ts";
 import postgres from "postgres";
@@ -90,10 +95,11 @@ export async function startOrchestrator(
   store: SqlEventStore,
   config: Partial<EngineConfig> = {},
   clock?: Clock,
+  extra: Pick<OrchestratorOptions, "alerts" | "fetch" | "logger"> = {},
 ): Promise<TestOrchestrator> {
   const apiToken = "test-api-token";
   const robotToken = "test-robot-token";
-  const orchestrator = new Orchestrator({ store, robotToken, config, clock });
+  const orchestrator = new Orchestrator({ store, robotToken, config, clock, ...extra });
   await orchestrator.start();
   const app = createApp({ orchestrator, apiToken });
   const abort = new AbortController();

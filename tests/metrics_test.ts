@@ -179,6 +179,15 @@ for (const backend of BACKENDS) {
           "orchestrator_event_append_duration_seconds_sum",
         )! > 0,
       );
+      assert.equal(families.get("orchestrator_alerts")!.type, "gauge");
+      assert.equal(
+        value(
+          "orchestrator_alerts",
+          'orchestrator_alerts{kind="robot_disconnected",status="raised"}',
+        ),
+        0,
+      );
+      assert.equal(families.get("orchestrator_alerts")!.samples.size, 12, "4 kinds × 3 statuses");
       assert.equal(value("orchestrator_ready", "orchestrator_ready"), 1);
     } finally {
       robot.kill();
