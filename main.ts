@@ -45,6 +45,7 @@ async function main(): Promise<void> {
   const server = serve({
     app,
     orchestrator,
+    apiToken: tokens.apiToken,
     hostname: config.host,
     port: config.port,
     signal: abort.signal,

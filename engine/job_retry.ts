@@ -62,6 +62,7 @@ export async function retryJob(
     required_capabilities: c.required_capabilities,
     retry: c.retry,
     retry_of: jobId,
+    org_id: core.orgs.orgOf(`job-${jobId}`),
     job_id: options.idempotencyKey === undefined
       ? undefined
       : await uuidFromSha256(`retry:${jobId}:${options.idempotencyKey}`),
