@@ -230,7 +230,48 @@ for (const backend of BACKENDS) {
           positions,
         );
         assert.deepEqual(hasForeign(again.messages), []);
+        // progress:{job_id}: one job's whole history, its log lines included.
+        again.send({ type: "unsubscribe", channels: [`jobs:${org.id}`, `robots:${org.id}`] });
+        await again.wait((m) => m.type === "unsubscribed");
+        const mark = again.messages.length;
+        again.send({ type: "subscribe", channels: [`progress:${org.jobs[0]}`], after: 0 });
+        await again.wait((m, i = again.messages.indexOf(m)) =>
+          i >= mark && m.type === "event" && m.event.type === "job.completed"
+        );
+        const progress = again.messages.slice(mark).filter((m) => m.type === "event");
+        assert.ok(progress.every((m) => m.event.stream_id === `job-${org.jobs[0]}`));
+        assert.ok(progress.some((m) => m.event.type === "job.logged"));
+        assert.deepEqual(
+          progress.map((m) => m.event.stream_version),
+          progress.map((_, i) => i + 1),
+        );
+        // An admin's broadcast reaches its org's subscribers (once), never the other org's.
+        again.send({
+          type: "broadcast",
+          channel: `jobs:${org.id}`,
+          event: "maintenance",
+          data: { at: "tonight" },
+        });
+        const sent = await again.wait((m) => m.type === "broadcasted");
+        const heard = await org.ws.wait((m) =>
+          m.type === "event" && m.event.type === "realtime.broadcast"
+        );
+        assert.equal(heard.position, sent.position);
+        assert.deepEqual(heard.channels, [`jobs:${org.id}`]);
+        assert.deepEqual(heard.event.data.data, { at: "tonight" });
+        const viewerBroadcast = org.ws.messages.length;
+        org.ws.send({ type: "broadcast", channel: `jobs:${org.id}`, event: "x" });
+        const denied = await org.ws.wait((m, i = org.ws.messages.indexOf(m)) =>
+          i >= viewerBroadcast && m.type === "error"
+        );
+        assert.equal(denied.code, "forbidden");
         await again.close();
+      }
+      for (const org of orgs) {
+        const broadcasts = org.ws.messages.filter((m) =>
+          m.type === "event" && m.event.type === "realtime.broadcast"
+        );
+        assert.equal(broadcasts.length, 1, `${org.id} heard ${broadcasts.length} broadcasts`);
       }
     } finally {
       for (const org of orgs) {
