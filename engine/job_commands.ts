@@ -62,9 +62,13 @@ export class IdempotencyKeyReusedError extends Error {
   }
 }
 
-/** The job id an idempotency key stands for (a name-based UUID of the key). */
-export function jobIdForIdempotencyKey(key: string): Promise<string> {
-  return uuidFromSha256(`job:${key}`);
+/**
+ * The job id an idempotency key stands for: a name-based UUID of the key, and of the org
+ * for orgs other than `default` (so two orgs using the same key get two jobs, and neither
+ * sees the other's).
+ */
+export function jobIdForIdempotencyKey(key: string, orgId: string = DEFAULT_ORG): Promise<string> {
+  return uuidFromSha256(orgId === DEFAULT_ORG ? `job:${key}` : `job:${orgId}:${key}`);
 }
 
 /** A job as the API shows it: the reference's `Job` fields plus progress and lease. */
@@ -168,7 +172,7 @@ export class JobCommands {
     input: SubmitJobInput,
   ): Promise<JobView & { replayed?: boolean; position?: number }> {
     const jobId = input.idempotency
-      ? await jobIdForIdempotencyKey(input.idempotency.key)
+      ? await jobIdForIdempotencyKey(input.idempotency.key, input.org_id)
       : input.job_id ?? crypto.randomUUID();
     const existing = this.#replayed(jobId, input);
     if (existing) return existing;

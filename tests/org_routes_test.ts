@@ -216,6 +216,23 @@ Deno.test("every operation of the OpenAPI table: 401 without a token, 403 for a 
       204,
     );
     assert.equal((await call(t, viewer.token, "GET", "/api/v1/jobs")).status, 401);
+    // One Idempotency-Key in two orgs: two jobs, each org sees its own.
+    const keyed = async (org: Org) => {
+      const res = await fetch(t.url + "/api/v1/jobs", {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${org.tokens.operator}`,
+          "idempotency-key": "nightly-2026-11-29",
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ workflow: WORKFLOW, required_capabilities: ["none"] }),
+      });
+      assert.equal(res.status, 201);
+      return (await res.json()).job_id;
+    };
+    const [jobA, jobB] = [await keyed(a), await keyed(other)];
+    assert.notEqual(jobA, jobB);
+    assert.equal((await call(t, a.tokens.viewer, "GET", `/api/v1/jobs/${jobB}`)).status, 404);
     const me = await json(t, a.tokens.auditor, "GET", "/api/v1/auth/me");
     assert.deepEqual(me, {
       org_id: "acme",
