@@ -48,6 +48,7 @@ async function main(): Promise<void> {
   const server = serve({
     app,
     orchestrator,
+    apiToken: tokens.apiToken,
     hostname: config.host,
     port: config.port,
     signal: abort.signal,

@@ -370,6 +370,9 @@ export class AlertMonitor {
       this.#deliver(view, "alert.raised");
     } finally {
       this.#busy.delete(id);
+      // A resolution asked for while the raise was being written (the window slid meanwhile)
+      // was skipped as busy: do it now.
+      if (this.#live && this.#toResolve.has(id)) this.#track(this.#resolve(id));
     }
   }
 

@@ -15,6 +15,7 @@ import {
 import type { EngineCore } from "./orchestrator_engine.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 import type { LoadBalancingStrategy } from "./robot_pool.ts";
+import { DEFAULT_ORG } from "./org_index.ts";
 import { uuidFromSha256 } from "../schedules/schedule_state.ts";
 
 /** Input of {@linkcode JobCommands.submit}, already validated by the caller. */
@@ -41,6 +42,8 @@ export interface SubmitJobInput {
   retry?: RetryPolicy;
   /** Id of the job; default: a random UUID. */
   job_id?: string;
+  /** The org the job belongs to (recorded in `job.submitted`). @default "default" */
+  org_id?: string;
   /**
    * `Idempotency-Key` of the request with the SHA-256 of its body: the same key gives the
    * same job (the job id is derived from the key); the same key with another body is an
@@ -62,9 +65,13 @@ export class IdempotencyKeyReusedError extends Error {
   }
 }
 
-/** The job id an idempotency key stands for (a name-based UUID of the key). */
-export function jobIdForIdempotencyKey(key: string): Promise<string> {
-  return uuidFromSha256(`job:${key}`);
+/**
+ * The job id an idempotency key stands for: a name-based UUID of the key, and of the org
+ * for orgs other than `default` (so two orgs using the same key get two jobs, and neither
+ * sees the other's).
+ */
+export function jobIdForIdempotencyKey(key: string, orgId: string = DEFAULT_ORG): Promise<string> {
+  return uuidFromSha256(orgId === DEFAULT_ORG ? `job:${key}` : `job:${orgId}:${key}`);
 }
 
 /** A job as the API shows it: the reference's `Job` fields plus progress and lease. */
@@ -102,6 +109,8 @@ export interface JobView {
   /** Load-balancing strategy asked for this job, else null (the orchestrator's default). */
   load_balancing: string | null;
   result: JobContext["result"];
+  /** The org the job belongs to. */
+  org_id?: string;
 }
 
 /** Filters and paging of {@linkcode JobCommands.list}. Instants are RFC 3339 UTC. */
@@ -119,6 +128,8 @@ export interface JobListOptions {
   cursor?: string;
   /** @default 100 */
   limit?: number;
+  /** Only jobs of this org. */
+  org_id?: string;
 }
 
 /** Thrown when a job id is unknown. */
@@ -166,7 +177,7 @@ export class JobCommands {
     input: SubmitJobInput,
   ): Promise<JobView & { replayed?: boolean; position?: number }> {
     const jobId = input.idempotency
-      ? await jobIdForIdempotencyKey(input.idempotency.key)
+      ? await jobIdForIdempotencyKey(input.idempotency.key, input.org_id)
       : input.job_id ?? crypto.randomUUID();
     const existing = this.#replayed(jobId, input);
     if (existing) return existing;
@@ -202,6 +213,7 @@ export class JobCommands {
           type: "job.submitted",
           data: {
             job_id: jobId,
+            org_id: input.org_id ?? DEFAULT_ORG,
             workflow,
             variables: input.variables ?? {},
             priority: input.priority ?? 1,
@@ -277,7 +289,10 @@ export class JobCommands {
   view(jobId: string): JobView | undefined {
     const state = this.#core.jobs.get(jobId);
     if (!state || state.snapshot.context.job_id === null) return undefined;
-    return toJobView(state.snapshot.value as JobStatus, state.snapshot.context);
+    return {
+      ...toJobView(state.snapshot.value as JobStatus, state.snapshot.context),
+      org_id: this.#core.orgs.orgOf(`job-${jobId}`),
+    };
   }
 
   /**
@@ -292,12 +307,20 @@ export class JobCommands {
     for (const state of this.#core.jobs.values()) {
       const c = state.snapshot.context;
       if (c.job_id === null) continue;
+      if (
+        options.org_id !== undefined && this.#core.orgs.orgOf(`job-${c.job_id}`) !== options.org_id
+      ) {
+        continue;
+      }
       if (options.status && state.snapshot.value !== options.status) continue;
       if (options.workflow_id && c.workflow?.workflow_id !== options.workflow_id) continue;
       if (options.robot_id && c.robot_id !== options.robot_id) continue;
       if (options.created_after && c.created_at! <= options.created_after) continue;
       if (options.created_before && c.created_at! >= options.created_before) continue;
-      const view = toJobView(state.snapshot.value as JobStatus, c);
+      const view = {
+        ...toJobView(state.snapshot.value as JobStatus, c),
+        org_id: this.#core.orgs.orgOf(`job-${c.job_id}`),
+      };
       if (options.cursor && (asc ? key(view) <= options.cursor : key(view) >= options.cursor)) {
         continue;
       }

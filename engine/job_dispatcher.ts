@@ -91,6 +91,7 @@ export class JobDispatcher {
       const c = state.snapshot.context;
       out.push({
         robot_id: robotId,
+        org_id: this.#core.orgs.orgOf(`robot-${robotId}`),
         running: c.current_jobs.length,
         max_concurrent_jobs: c.max_concurrent_jobs,
         capabilities: c.capabilities,
@@ -121,9 +122,14 @@ export class JobDispatcher {
         continue;
       }
       const job = state.snapshot.context;
-      const eligible = robots.filter((r) => ineligibility(r, job) === null);
+      // A job only ever goes to a robot of its own org (nor names other orgs' robots).
+      const org = this.#core.orgs.orgOf(`job-${entry.job_id}`);
+      const ofOrg = robots.filter((r) => r.org_id === org);
+      const eligible = ofOrg.filter((r) => ineligibility(r, job) === null);
       if (eligible.length === 0) {
-        const reasons = robots.map((r) => `${r.robot_id}: ${ineligibility(r, job)}`);
+        const reasons = ofOrg.length
+          ? ofOrg.map((r) => `${r.robot_id}: ${ineligibility(r, job)}`)
+          : ["no robot of this organisation has room"];
         this.waitReasons.set(entry.job_id, `no eligible robot (${reasons.join("; ")})`);
         continue;
       }

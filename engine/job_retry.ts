@@ -68,6 +68,7 @@ export async function retryJob(
     retry: c.retry,
     retry_of: jobId,
     load_balancing: c.load_balancing as SubmitJobInput["load_balancing"],
+    org_id: core.orgs.orgOf(`job-${jobId}`),
     job_id: options.idempotencyKey === undefined
       ? undefined
       : await uuidFromSha256(`retry:${jobId}:${options.idempotencyKey}`),

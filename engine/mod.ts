@@ -20,6 +20,8 @@ export * from "./workflow_validation.ts";
 export * from "./job_retry.ts";
 export * from "./fleet_metrics.ts";
 export * from "./robot_tokens.ts";
+export * from "./org_index.ts";
+export * from "./api_tokens.ts";
 export * from "./workflow_errors.ts";
 export * from "./workflow_views.ts";
 export * from "./leader_election.ts";

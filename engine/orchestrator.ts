@@ -16,7 +16,7 @@ import {
   subscribeDirect,
   type Subscription,
 } from "../events/mod.ts";
-import type { DashboardMetrics } from "../projections/mod.ts";
+import { type DashboardMetrics, DashboardProjection } from "../projections/mod.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Scheduler } from "../schedules/mod.ts";
 import { JobCommands } from "./job_commands.ts";
@@ -30,6 +30,8 @@ import { FleetMetrics } from "./fleet_metrics.ts";
 import { RobotTokens } from "./robot_tokens.ts";
 import type { Logger } from "./logger.ts";
 import { type AlertConfig, AlertMonitor } from "../alerts/mod.ts";
+import { ApiTokens } from "./api_tokens.ts";
+import { DEFAULT_ORG } from "./org_index.ts";
 
 /** Options of {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -63,6 +65,8 @@ export class Orchestrator {
   readonly robotTokens: RobotTokens;
   /** Alerts (`alert-<id>` streams): raised, resolved, delivered to webhooks. */
   readonly alerts: AlertMonitor;
+  /** API tokens with an org and a role (hashed, in `api_token-<id>` streams). */
+  readonly apiTokens: ApiTokens;
   #subscription: Subscription | null = null;
   #offAppends: () => void;
 
@@ -85,7 +89,10 @@ export class Orchestrator {
     this.workflows = new WorkflowRegistry({
       store: options.store,
       clock: this.core.clock,
-      robotExists: (id) => this.robot(id) !== undefined,
+      robotExists: (id, orgId) =>
+        this.robot(id) !== undefined &&
+        (orgId === undefined || this.core.orgs.orgOf(`robot-${id}`) === orgId),
+      orgOf: (streamId) => this.core.orgs.orgOf(streamId),
       settled: (position) => this.settled(position),
     });
     this.core.onEvents((events) => this.workflows.apply(events));
@@ -108,6 +115,22 @@ export class Orchestrator {
     });
     this.core.onEvents((events) => this.robotTokens.apply(events));
     this.sessions.ownTokenValid = (id, token) => this.robotTokens.verify(id, token);
+    this.apiTokens = new ApiTokens({
+      store: options.store,
+      clock: this.core.clock,
+      settled: (position) => this.settled(position),
+    });
+    this.core.onEvents((events) => this.apiTokens.apply(events));
+    this.sessions.ownTokenOrg = (id) => this.robotTokens.credential(id)?.org_id ?? DEFAULT_ORG;
+    this.sessions.robotApiTokenOrg = async (token) => {
+      const credential = await this.apiTokens.findByToken(token);
+      return credential?.extra.role === "robot" ? credential.org_id : null;
+    };
+    this.sessions.existingRobotOrg = (id) =>
+      this.core.robots.get(id)?.snapshot.context.robot_id != null ||
+        this.robotTokens.credential(id) !== undefined
+        ? this.core.orgs.robotOrg(id)
+        : null;
     this.dispatcher.deployedRobots = (id) => this.workflows.deployedRobots(id);
     this.scheduler = new Scheduler({
       store: options.store,
@@ -131,6 +154,8 @@ export class Orchestrator {
           priority: input.priority,
           robot_id: input.robot_id,
           job_id: input.job_id,
+          // A schedule's jobs belong to the schedule's org.
+          org_id: this.core.orgs.orgOf(`schedule-${input.schedule_id}`),
         });
         return { job_id: job.job_id };
       },
@@ -340,9 +365,11 @@ export class Orchestrator {
     if (!paused) this.dispatcher.request();
   }
 
-  /** Robots known to the log, by robot id. */
-  robots(): RobotView[] {
-    return [...this.core.robots.keys()].sort().map((id) => this.robot(id)!).filter(Boolean);
+  /** Robots known to the log, by robot id; only those of `orgId` when given. */
+  robots(orgId?: string): RobotView[] {
+    return [...this.core.robots.keys()].sort()
+      .filter((id) => orgId === undefined || this.core.orgs.orgOf(`robot-${id}`) === orgId)
+      .map((id) => this.robot(id)!).filter(Boolean);
   }
 
   /** One robot, or undefined when unknown. */
@@ -351,7 +378,10 @@ export class Orchestrator {
   }
 
   /** The reference's DashboardMetrics as of now. */
-  dashboard(): DashboardMetrics {
-    return this.core.dashboard.metrics(this.core.clock.now());
+  dashboard(orgId?: string): DashboardMetrics {
+    const projection = orgId === undefined
+      ? this.core.dashboard
+      : this.core.orgDashboards.get(orgId) ?? new DashboardProjection();
+    return projection.metrics(this.core.clock.now());
   }
 }

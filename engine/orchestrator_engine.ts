@@ -33,6 +33,7 @@ import {
 } from "../events/mod.ts";
 import { DashboardProjection, QueueProjection } from "../projections/mod.ts";
 import type { Clock } from "./clock.ts";
+import { DEFAULT_ORG, OrgIndex } from "./org_index.ts";
 import {
   DEFAULT_RETRY_POLICY,
   DEFAULT_RETRYABLE_ERRORS,
@@ -141,6 +142,12 @@ export class EngineCore {
   readonly robots = new Map<string, RobotState>();
   readonly queue = new QueueProjection();
   readonly dashboard = new DashboardProjection();
+  /** The org of every stream (see `org_index.ts`). */
+  readonly orgs = new OrgIndex();
+  /** DashboardMetrics of each org, fed with its streams' events only. */
+  readonly orgDashboards = new Map<string, DashboardProjection>([
+    [DEFAULT_ORG, new DashboardProjection()],
+  ]);
   /** Robot that last completed each workflow (for `affinity`). */
   readonly lastRobotOfWorkflow = new Map<string, string>();
   /** Global position of the last event (in log order) applied to the projections; the
@@ -482,11 +489,16 @@ export class EngineCore {
     for (const recorded of events) {
       // The checkpoint moves past every event, folded or not (other categories).
       this.position = recorded.globalPosition;
+      this.orgs.apply(recorded);
       const event = upcastEvent(recorded);
       if (event === null) continue;
       this.#advanceActor(event);
       this.queue.apply(event);
       this.dashboard.apply(event);
+      const org = this.orgs.orgOf(event.streamId);
+      let orgDashboard = this.orgDashboards.get(org);
+      if (!orgDashboard) this.orgDashboards.set(org, orgDashboard = new DashboardProjection());
+      orgDashboard.apply(event);
       if (event.type === "job.completed") {
         const job = this.jobs.get(event.streamId.slice(4))?.snapshot.context;
         const robotId = String((job?.robot_id ?? "") || "");

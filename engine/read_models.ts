@@ -5,7 +5,7 @@
  * @module
  */
 import type { RobotContext, RobotStatus } from "../actors/mod.ts";
-import type { DashboardMetrics, QueueEntry } from "../projections/mod.ts";
+import { type DashboardMetrics, DashboardProjection, type QueueEntry } from "../projections/mod.ts";
 import { type JobView, toJobView } from "./job_commands.ts";
 import type { EngineCore } from "./orchestrator_engine.ts";
 import { load } from "./robot_pool.ts";
@@ -70,7 +70,7 @@ export function robotView(
   };
 }
 
-/** Everything the read models hold, as plain data (ordered, so two can be compared). */
+/** Everything the read models hold (of one org, or of all), as plain data (ordered, so two can be compared). */
 export interface ReadModelsSummary {
   /** Global position of the last event folded (in log order). */
   position: number;
@@ -84,19 +84,29 @@ export interface ReadModelsSummary {
  * Summarises the folded state; `nowMs` (ms since epoch) decides the dashboard's "today".
  * Robot liveness (heartbeat figures) is not in the log, so it is left out.
  */
-export function summarizeReadModels(core: EngineCore, nowMs: number): ReadModelsSummary {
+export function summarizeReadModels(
+  core: EngineCore,
+  nowMs: number,
+  orgId?: string,
+): ReadModelsSummary {
+  const mine = (streamId: string) => orgId === undefined || core.orgs.orgOf(streamId) === orgId;
   const jobs: JobView[] = [];
   for (const state of core.jobs.values()) {
     if (state.snapshot.context.job_id === null) continue;
+    if (!mine(`job-${state.snapshot.context.job_id}`)) continue;
     jobs.push(toJobView(state.snapshot.value as JobView["status"], state.snapshot.context));
   }
   jobs.sort((a, b) => (a.job_id < b.job_id ? -1 : 1));
-  const robots = [...core.robots.keys()].sort().map((id) => robotView(core, id)!).filter(Boolean);
+  const robots = [...core.robots.keys()].sort().filter((id) => mine(`robot-${id}`))
+    .map((id) => robotView(core, id)!).filter(Boolean);
+  const dashboard = orgId === undefined
+    ? core.dashboard
+    : core.orgDashboards.get(orgId) ?? new DashboardProjection();
   return {
     position: core.position,
     jobs,
     robots,
-    queue: [...core.queue.ordered()],
-    dashboard: core.dashboard.metrics(nowMs),
+    queue: [...core.queue.ordered()].filter((e) => mine(`job-${e.job_id}`)),
+    dashboard: dashboard.metrics(nowMs),
   };
 }

@@ -19,6 +19,8 @@ export interface ReplayLogOptions {
   /** Called after each page with the number of events folded so far. */
   onProgress?: (folded: number) => void;
   signal?: AbortSignal;
+  /** Summarise only this org's jobs, robots, queue and dashboard. @default every org */
+  orgId?: string;
 }
 
 /** Result of {@linkcode replayLog}. */
@@ -73,6 +75,6 @@ export async function replayLog(
   return {
     events: folded,
     elapsedMs: performance.now() - started,
-    state: summarizeReadModels(core, nowMs),
+    state: summarizeReadModels(core, nowMs, options.orgId),
   };
 }

@@ -19,6 +19,8 @@ export const STRATEGIES: readonly LoadBalancingStrategy[] = [
 /** A robot that could take a job now. */
 export interface Candidate {
   robot_id: string;
+  /** The robot's org (jobs go to robots of their own org only). @default "default" */
+  org_id?: string;
   /** Jobs it holds. */
   running: number;
   max_concurrent_jobs: number;

@@ -9,6 +9,7 @@
  * @module
  */
 import { timingSafeEqual } from "../config/tokens.ts";
+import { DEFAULT_ORG } from "./org_index.ts";
 import {
   InvalidTransitionError,
   type JobResult,
@@ -100,6 +101,18 @@ export class RobotSessions {
    */
   ownTokenValid: (robotId: string, token: string) => Promise<boolean> = () =>
     Promise.resolve(false);
+  /**
+   * The org of a token that is neither the shared robot token nor the robot's own one: an API
+   * token of role `robot` (set by the orchestrator; see `api_tokens.ts`); null when refused.
+   */
+  robotApiTokenOrg: (token: string) => Promise<string | null> = () => Promise.resolve(null);
+  /** The org of the robot's own provisioning token (set by the orchestrator). */
+  ownTokenOrg: (robotId: string) => string = () => DEFAULT_ORG;
+  /**
+   * The org a robot id already belongs to (its stream or its provisioning token), null when
+   * the id is new (set by the orchestrator). A robot never changes org.
+   */
+  existingRobotOrg: (robotId: string) => string | null = () => null;
 
   constructor(core: EngineCore, robotToken: string) {
     this.#core = core;
@@ -544,7 +557,15 @@ export class RobotSessions {
     const shared = token !== null && timingSafeEqual(token, this.#robotToken);
     const own = !shared && token !== null && claimed !== null &&
       await this.ownTokenValid(claimed, token);
-    if (!shared && !own) {
+    // The robot belongs to the org of the token it registered with.
+    const org = shared
+      ? DEFAULT_ORG
+      : own
+      ? this.ownTokenOrg(claimed!)
+      : token === null
+      ? null
+      : await this.robotApiTokenOrg(token);
+    if (org === null) {
       this.#send(s, "robot_registered", {
         robot_id: msg.payload.robot_id ?? null,
         success: false,
@@ -554,6 +575,18 @@ export class RobotSessions {
       return;
     }
     const reg = validateRegistration(msg.payload, this.#core.nowIso());
+    const existingOrg = this.existingRobotOrg(reg.robot_id);
+    if (existingOrg !== null && existingOrg !== org) {
+      // Robot ids are global: one org's token cannot take over another org's robot. The
+      // answer is the same as for a wrong token, so the other org's robot does not leak.
+      this.#send(s, "robot_registered", {
+        robot_id: reg.robot_id,
+        success: false,
+        message: "Invalid robot token",
+      }, msg.id);
+      s.link.close(4001, "invalid token");
+      return;
+    }
     if (s.robotId !== null && s.robotId !== reg.robot_id) {
       // One connection is one robot: re-registering under another id would leave a ghost.
       this.#error(
@@ -584,7 +617,7 @@ export class RobotSessions {
       ctx.max_concurrent_jobs !== reg.max_concurrent_jobs ||
       JSON.stringify([ctx.capabilities, ctx.tags, ctx.environment, ctx.version]) !==
         JSON.stringify([reg.capabilities, reg.tags, reg.environment, reg.version]);
-    if (changed) events.push({ type: "robot.registered", data: { ...reg } });
+    if (changed) events.push({ type: "robot.registered", data: { ...reg, org_id: org } });
     if (!state || state.snapshot.value === "offline") {
       events.push({ type: "robot.connected", data: { connected_at: this.#core.nowIso() } });
     }

@@ -49,6 +49,8 @@ export interface WorkflowListOptions {
   tag?: string;
   /** Case-insensitive substring of the name. */
   q?: string;
+  /** Only workflows of this org. */
+  org_id?: string;
 }
 
 /** The workflow a job runs, resolved from the catalogue. */
@@ -63,8 +65,13 @@ export interface ResolvedWorkflow {
 export interface WorkflowRegistryOptions {
   store: Pick<EventStore, "append">;
   clock: Clock;
-  /** Whether a robot id is known (deployments name only known robots). */
-  robotExists(robotId: string): boolean;
+  /**
+   * Whether a robot id is known, and of org `orgId` when given (deployments name only known
+   * robots of the workflow's org).
+   */
+  robotExists(robotId: string, orgId?: string): boolean;
+  /** The org of a stream (see `org_index.ts`). @default every stream is of org `default` */
+  orgOf?(streamId: string): string;
   /**
    * Awaited after each append with the global position of its event, so that a command
    * answers once every read model shows it (read your writes).
@@ -106,7 +113,10 @@ export class WorkflowRegistry {
    * `content.metadata.name`.
    * @throws {InvalidWorkflowError} | {WorkflowExistsError}
    */
-  async create(body: Record<string, unknown>): Promise<WorkflowView> {
+  async create(
+    body: Record<string, unknown>,
+    options: { org_id?: string } = {},
+  ): Promise<WorkflowView> {
     const id = body.workflow_id === undefined ? crypto.randomUUID() : body.workflow_id;
     if (typeof id !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) {
       throw new InvalidWorkflowError(
@@ -119,6 +129,7 @@ export class WorkflowRegistry {
     try {
       await this.#append(id, 0, "workflow.created", {
         workflow_id: id,
+        ...(options.org_id !== undefined ? { org_id: options.org_id } : {}),
         version: 1,
         fields,
         created_at: this.#now(),
@@ -191,6 +202,9 @@ export class WorkflowRegistry {
     const out: WorkflowView[] = [];
     for (const state of this.#states.values()) {
       if (state.deleted) continue;
+      if (options.org_id !== undefined && this.#orgOf(state.workflow_id) !== options.org_id) {
+        continue;
+      }
       const v = latestVersion(state);
       if (folder !== undefined && !inFolder(v.folder, folder)) continue;
       if (options.status && v.status !== options.status) continue;
@@ -206,11 +220,15 @@ export class WorkflowRegistry {
     });
   }
 
-  /** Every folder path holding a workflow, with their ancestors, sorted (`/` first). */
-  folders(): string[] {
+  /**
+   * Every folder path holding a workflow (of org `orgId` when given), with their ancestors,
+   * sorted (`/` first).
+   */
+  folders(orgId?: string): string[] {
     const set = new Set<string>(["/"]);
     for (const state of this.#states.values()) {
       if (state.deleted) continue;
+      if (orgId !== undefined && this.#orgOf(state.workflow_id) !== orgId) continue;
       const parts = latestVersion(state).folder.split("/").filter(Boolean);
       for (let i = 1; i <= parts.length; i++) set.add("/" + parts.slice(0, i).join("/"));
     }
@@ -270,7 +288,7 @@ export class WorkflowRegistry {
    */
   async deploy(id: string, body: Record<string, unknown>): Promise<DeploymentView> {
     const state = this.#get(id);
-    const robotIds = this.#robotIds(body.robot_ids, false);
+    const robotIds = this.#robotIds(body.robot_ids, false, this.#orgOf(id));
     let version: number;
     if (body.version !== undefined) {
       version = this.version(id, body.version as number).version;
@@ -336,7 +354,11 @@ export class WorkflowRegistry {
     return counts;
   }
 
-  #robotIds(value: unknown, allowUnknown: boolean): string[] {
+  #orgOf(workflowId: string): string {
+    return this.#options.orgOf?.(WORKFLOW_STREAM_PREFIX + workflowId) ?? "default";
+  }
+
+  #robotIds(value: unknown, allowUnknown: boolean, orgId?: string): string[] {
     if (!Array.isArray(value) || value.length === 0 || value.length > 1000) {
       throw new InvalidWorkflowError(
         "robot_ids",
@@ -344,7 +366,7 @@ export class WorkflowRegistry {
       );
     }
     value.forEach((r, i) => {
-      if (typeof r !== "string" || (!allowUnknown && !this.#options.robotExists(r))) {
+      if (typeof r !== "string" || (!allowUnknown && !this.#options.robotExists(r, orgId))) {
         throw new InvalidWorkflowError(
           `robot_ids[${i}]`,
           `Robot ${JSON.stringify(r)} does not exist`,

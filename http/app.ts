@@ -8,9 +8,8 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { JobStatus } from "../actors/mod.ts";
 import { type Logger, type Orchestrator, silentLogger } from "../engine/mod.ts";
-import { JobNotFoundError, replayLog } from "../engine/mod.ts";
+import { DEFAULT_ORG, JobNotFoundError, replayLog } from "../engine/mod.ts";
 import { canonicalJson, type RecordedEvent } from "../events/mod.ts";
-import { timingSafeEqual } from "../config/tokens.ts";
 import { verifyLog } from "../audit/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
 import { scheduleRoutes } from "./schedule_routes.ts";
@@ -20,6 +19,9 @@ import { jobRetryRoutes } from "./job_retry_routes.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { openApiRoutes } from "./openapi_document.ts";
 import { robotTokenRoutes } from "./robot_token_routes.ts";
+import { apiTokenRoutes } from "./api_token_routes.ts";
+import { principal } from "./auth.ts";
+import { authMiddleware } from "./auth_middleware.ts";
 import { webRoutes } from "./web_routes.ts";
 import { requestLog } from "./request_log.ts";
 import { docsRoutes } from "./docs_routes.ts";
@@ -74,6 +76,22 @@ function intParam(value: string | undefined, field: string, fallback: number, ma
   return n;
 }
 
+/**
+ * A filter keeping the events of org `orgId`'s streams (see `engine/org_index.ts`). A
+ * stream's first event in the batch names its org itself, in case the read models have not
+ * applied it yet.
+ */
+export function orgFilter(orch: Orchestrator, orgId: string): (e: RecordedEvent) => boolean {
+  const seen = new Map<string, string>();
+  return (e) => {
+    if (e.streamVersion === 1) {
+      const named = (e.data as { org_id?: unknown }).org_id;
+      seen.set(e.streamId, typeof named === "string" ? named : DEFAULT_ORG);
+    }
+    return (seen.get(e.streamId) ?? orch.core.orgs.orgOf(e.streamId)) === orgId;
+  };
+}
+
 /** Largest request body, in bytes (1 MiB, as the robot protocol's frames). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -112,26 +130,10 @@ export function createApp(options: AppOptions): Hono {
     return c.json({ status: "starting" }, 503);
   });
 
+  app.use("*", authMiddleware(orch, apiToken));
   app.route("/", metricsRoutes(orch, apiToken));
-  app.route("/", webRoutes({ orchestrator: orch, apiToken })); // the dashboard: checks its own token
+  app.route("/", webRoutes({ orchestrator: orch, apiToken })); // the dashboard
   app.route("/", docsRoutes()); // public page; the document it shows needs the token
-
-  app.use("/api/*", async (c, next) => {
-    if (!orch.ready) {
-      return c.json(
-        { error: { code: "starting", message: "Replaying the log; retry shortly" } },
-        503,
-      );
-    }
-    const header = c.req.header("authorization") ?? "";
-    if (!timingSafeEqual(header, `Bearer ${apiToken}`)) {
-      return c.json(
-        { error: { code: "unauthorized", message: "Missing or invalid bearer token" } },
-        401,
-      );
-    }
-    await next();
-  });
 
   app.use(
     "/api/*",
@@ -148,12 +150,13 @@ export function createApp(options: AppOptions): Hono {
     }),
   );
 
-  app.route("/", scheduleRoutes(orch.scheduler));
+  app.route("/", scheduleRoutes(orch.scheduler, (id) => orch.core.orgs.orgOf(id)));
   app.route("/", workflowRoutes(orch.workflows));
   app.route("/", jobRetryRoutes(orch));
   app.route("/", openApiRoutes());
   app.route("/", robotTokenRoutes(orch));
   app.route("/", alertRoutes(orch.alerts));
+  app.route("/", apiTokenRoutes(orch));
 
   app.post("/api/v1/jobs", async (c) => {
     let body: unknown;
@@ -162,8 +165,12 @@ export function createApp(options: AppOptions): Hono {
     } catch (error) {
       throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
     }
-    const named = withStoredWorkflow(orch.workflows, body);
-    const input = { ...parseSubmitJob(named.body), ...named.stored };
+    const org = principal(c).org_id;
+    const named = withStoredWorkflow(orch.workflows, body, {
+      orgOf: (id: string) => orch.core.orgs.orgOf(`workflow-${id}`),
+      org,
+    });
+    const input = { ...parseSubmitJob(named.body), ...named.stored, org_id: org };
     const key = c.req.header("idempotency-key");
     if (key !== undefined) {
       if (key.length < 1 || key.length > 255) {
@@ -218,6 +225,7 @@ export function createApp(options: AppOptions): Hono {
       order,
       cursor: c.req.query("cursor") || undefined,
       limit,
+      org_id: principal(c).org_id,
     }));
   });
 
@@ -240,7 +248,7 @@ export function createApp(options: AppOptions): Hono {
     return c.json(job, job.status === "cancelled" ? 200 : 202);
   });
 
-  app.get("/api/v1/robots", (c) => c.json({ robots: orch.robots() }));
+  app.get("/api/v1/robots", (c) => c.json({ robots: orch.robots(principal(c).org_id) }));
   app.get("/api/v1/robots/:id", (c) => {
     const robot = orch.robot(c.req.param("id"));
     if (!robot) {
@@ -265,7 +273,7 @@ export function createApp(options: AppOptions): Hono {
     });
   }
 
-  app.get("/api/v1/metrics/dashboard", (c) => c.json(orch.dashboard()));
+  app.get("/api/v1/metrics/dashboard", (c) => c.json(orch.dashboard(principal(c).org_id)));
 
   app.get("/api/v1/metrics/projections", async (c) => {
     // Lag of this node's read models behind the log: events not yet applied (counted up
@@ -283,7 +291,11 @@ export function createApp(options: AppOptions): Hono {
 
   app.get("/api/v1/audit/verify", async (c) => {
     const result = await verifyLog(orch.core.store);
-    return c.json(result);
+    const org = principal(c).org_id;
+    // The whole log is checked (one hash chain per stream, seals over every stream), but
+    // only the caller's org's streams are named.
+    const problems = result.problems.filter((p) => orch.core.orgs.orgOf(p.streamId) === org);
+    return c.json({ ...result, problems, firstProblem: problems[0] });
   });
 
   app.post("/api/v1/audit/seal", async (c) => c.json(await orch.core.store.seal(), 201));
@@ -294,7 +306,10 @@ export function createApp(options: AppOptions): Hono {
     if (at !== undefined && (!until || Number.isNaN(until.getTime()))) {
       throw new ValidationError("at", `at must be an RFC 3339 instant, got ${JSON.stringify(at)}`);
     }
-    const { events, state } = await replayLog(orch.core.store, { until });
+    const { events, state } = await replayLog(orch.core.store, {
+      until,
+      orgId: principal(c).org_id,
+    });
     return c.json({ at: (until ?? new Date()).toISOString(), events, ...state });
   });
 
@@ -311,14 +326,17 @@ export function createApp(options: AppOptions): Hono {
         if (error instanceof RangeError) throw new ValidationError("after", error.message);
         throw error;
       });
+    const mine = orgFilter(orch, principal(c).org_id);
     let events = await read();
     if (events.length === 0 && waitSeconds > 0) {
       // Long poll: wait for the next events this node applies, or the time limit.
       await orch.nextEvents(AbortSignal.timeout(waitSeconds * 1000));
       events = await read();
     }
+    // The position read up to, even when the caller's org had no event in the page.
     const next = events.length ? events[events.length - 1].globalPosition : after;
-    return c.json({ events: events.map(eventJson), next_after: next });
+    if (events.length) await orch.settled(next);
+    return c.json({ events: events.filter(mine).map(eventJson), next_after: next });
   });
 
   return app;

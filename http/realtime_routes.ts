@@ -7,22 +7,24 @@
  * itself) and gets every event after it, read gap-safely from the store, so nothing is
  * missed or skipped (the SSE rules: https://html.spec.whatwg.org/multipage/server-sent-events.html).
  *
- * Mounted before the app's bearer-token middleware, because `EventSource` cannot set
- * headers: the API token is taken from `Authorization: Bearer` or from `?token=`.
+ * Behind the app's auth middleware, which takes the token from `Authorization: Bearer` or,
+ * for this route only (`EventSource` cannot set headers), from `?token=`. A client sees
+ * only its org's events (`engine/org_index.ts`); with `channels` only those on the
+ * realtime channels it names (`realtime_channels.ts`).
  *
  * @module
  */
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import type { Orchestrator } from "../engine/mod.ts";
-import type { RecordedEvent } from "../events/mod.ts";
-import { timingSafeEqual } from "../config/tokens.ts";
 import { eventJson } from "./app.ts";
+import { principal } from "./auth.ts";
+import { ChannelReader, MAX_CHANNELS, refuseChannel } from "./realtime_channels.ts";
 
 /** Options of {@linkcode realtimeRoutes}. */
 export interface RealtimeOptions {
   orchestrator: Orchestrator;
-  /** Bearer token of API clients. */
-  apiToken: string;
+  /** Unused: the app's auth middleware checks tokens (kept for callers). */
+  apiToken?: string;
   /**
    * Milliseconds without any message after which a `: ping` comment is sent, so that
    * proxies keep the connection and a vanished client is noticed.
@@ -48,43 +50,10 @@ export interface RealtimeOptions {
 }
 
 /**
- * Whether the request carries the API token, in `Authorization: Bearer <token>` or (for
- * `EventSource`, which cannot set headers) in `?token=<token>`. Timing-safe.
- */
-export function hasApiToken(c: Context, apiToken: string, allowQuery: boolean): boolean {
-  const header = c.req.header("authorization");
-  if (header !== undefined) return timingSafeEqual(header, `Bearer ${apiToken}`);
-  const query = allowQuery ? c.req.query("token") : undefined;
-  return query !== undefined && timingSafeEqual(query, apiToken);
-}
-
-/** The 401 / 503 answer when a request may not go on, else null. */
-export function guard(
-  c: Context,
-  orchestrator: Orchestrator,
-  apiToken: string,
-  allowQuery = false,
-): Response | null {
-  if (!orchestrator.ready) {
-    return c.json(
-      { error: { code: "starting", message: "Replaying the log; retry shortly" } },
-      503,
-    );
-  }
-  if (!hasApiToken(c, apiToken, allowQuery)) {
-    return c.json(
-      { error: { code: "unauthorized", message: "Missing or invalid bearer token" } },
-      401,
-    );
-  }
-  return null;
-}
-
-/**
  * Tells whether the orchestrator applied events since the last `take()`, and waits for it.
  * Listens from construction on, so an event applied between a read and a wait is not lost.
  */
-class AppliedSignal {
+export class AppliedSignal {
   #dirty = true;
   #wake: (() => void) | null = null;
   readonly close: () => void;
@@ -133,8 +102,13 @@ function parseCheckpoint(value: string | undefined): number | null | "invalid" {
 }
 
 /**
- * The route `GET /api/v1/stream[?after=<position>][&token=<API token>]`: Server-Sent Events.
+ * The route `GET /api/v1/stream[?after=<position>][&channels=<c1,c2>][&token=<API token>]`:
+ * Server-Sent Events.
  *
+ * - `channels`: comma-separated `robots:{org_id}`, `jobs:{org_id}`, `progress:{job_id}` of
+ *   the caller's org (400 not a channel, 403 another org's channel, 404 a job that is not
+ *   the caller's); each message's `data` then also holds `channels`, those it is on.
+ *   Without `channels`: every event of the caller's org.
  * - Starts after `Last-Event-ID` (header), else `after`, else the read models' current
  *   checkpoint (live events only). 400 when either is not a non-negative integer.
  * - First message: `event: ready`, `data: {checkpoint, resumed}` with `id` the checkpoint it
@@ -146,10 +120,10 @@ function parseCheckpoint(value: string | undefined): number | null | "invalid" {
  * - `: ping` comments keep an idle connection open; the stream ends when the orchestrator
  *   stops.
  *
- * @returns a Hono app with this route only (it checks the token itself).
+ * @returns a Hono app with this route only.
  */
 export function realtimeRoutes(options: RealtimeOptions): Hono {
-  const { orchestrator: orch, apiToken } = options;
+  const { orchestrator: orch } = options;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const stopCheckMs = options.stopCheckMs ?? 500;
   const batchSize = options.batchSize ?? 500;
@@ -157,8 +131,32 @@ export function realtimeRoutes(options: RealtimeOptions): Hono {
   const app = new Hono();
 
   app.get("/api/v1/stream", (c) => {
-    const refused = guard(c, orch, apiToken, true);
-    if (refused) return refused;
+    const who = principal(c);
+    const channelsParam = c.req.query("channels");
+    const channels = channelsParam === undefined || channelsParam === ""
+      ? []
+      : [...new Set(channelsParam.split(","))];
+    if (channels.length > MAX_CHANNELS) {
+      return c.json({
+        error: {
+          code: "invalid_request",
+          field: "channels",
+          message: `At most ${MAX_CHANNELS} channels`,
+        },
+      }, 400);
+    }
+    for (const channel of channels) {
+      const refusal = refuseChannel(orch, who, channel);
+      if (refusal) {
+        const status = refusal.code === "invalid_channel"
+          ? 400
+          : refusal.code === "forbidden"
+          ? 403
+          : 404;
+        const code = refusal.code === "invalid_channel" ? "invalid_request" : refusal.code;
+        return c.json({ error: { code, field: "channels", message: refusal.message } }, status);
+      }
+    }
     const lastEventId = parseCheckpoint(c.req.header("last-event-id"));
     const after = parseCheckpoint(c.req.query("after"));
     for (const [field, v] of [["Last-Event-ID", lastEventId], ["after", after]] as const) {
@@ -173,7 +171,11 @@ export function realtimeRoutes(options: RealtimeOptions): Hono {
       }
     }
     const resumed = lastEventId !== null;
-    let cursor = (lastEventId ?? after ?? orch.core.position) as number;
+    const reader = new ChannelReader(orch, who, {
+      after: (lastEventId ?? after ?? orch.core.position) as number,
+      batchSize,
+    });
+    for (const channel of channels) reader.channels.add(channel);
     const encoder = new TextEncoder();
     const abort = new AbortController();
     let lastWrite = Date.now();
@@ -190,8 +192,13 @@ export function realtimeRoutes(options: RealtimeOptions): Hono {
           first = false;
           send(`retry: ${retryMs}\n`);
           send(
-            `event: ready\nid: ${cursor}\ndata: ${
-              JSON.stringify({ checkpoint: cursor, resumed })
+            `event: ready\nid: ${reader.cursor}\ndata: ${
+              JSON.stringify({
+                checkpoint: reader.cursor,
+                resumed,
+                org_id: who.org_id,
+                channels,
+              })
             }\n\n`,
           );
           return;
@@ -204,29 +211,31 @@ export function realtimeRoutes(options: RealtimeOptions): Hono {
             return;
           }
           if (applied.take()) {
-            let events: RecordedEvent[];
+            let read;
             try {
-              events = await orch.core.store.readAll({ after: cursor, limit: batchSize });
+              read = await reader.read({ all: channels.length === 0 });
             } catch (error) {
               if (!(error instanceof RangeError)) {
                 // The store failed: end this stream (the client resumes from its last id).
                 applied.close();
                 throw error;
               }
-              cursor = orch.core.position;
+              reader.cursor = orch.core.position;
               send(
-                `event: reset\nid: ${cursor}\ndata: ${JSON.stringify({ checkpoint: cursor })}\n\n`,
+                `event: reset\nid: ${reader.cursor}\ndata: ${
+                  JSON.stringify({ checkpoint: reader.cursor })
+                }\n\n`,
               );
               return;
             }
-            if (events.length) {
+            // A full batch: more may be waiting.
+            if (read.full) applied.mark();
+            if (read.events.length) {
               let chunk = "";
-              for (const e of events) {
-                chunk += `id: ${e.globalPosition}\ndata: ${JSON.stringify(eventJson(e))}\n\n`;
+              for (const { event: e, channels: on } of read.events) {
+                const json = channels.length ? { ...eventJson(e), channels: on } : eventJson(e);
+                chunk += `id: ${e.globalPosition}\ndata: ${JSON.stringify(json)}\n\n`;
               }
-              cursor = events[events.length - 1].globalPosition;
-              // A full batch: more may be waiting.
-              if (events.length === batchSize) applied.mark();
               send(chunk);
               return;
             }

@@ -9,6 +9,7 @@ import { type Context, Hono } from "hono";
 import type { Orchestrator } from "../engine/mod.ts";
 import { RobotAlreadyProvisionedError, RobotTokenNotFoundError } from "../engine/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
+import { principal } from "./auth.ts";
 
 function tokenErrorResponse(error: Error, c: Context): Response {
   if (error instanceof RobotAlreadyProvisionedError) {
@@ -61,7 +62,16 @@ export function robotTokenRoutes(orch: Orchestrator): Hono {
       throw new ValidationError("name", "name must be a string of at most 200 characters");
     }
     try {
-      const issued = await orch.robotTokens.issue(robotId, { name: body.name as string });
+      const org = principal(c).org_id;
+      const existing = orch.robot(robotId) !== undefined || orch.robotTokens.get(robotId);
+      if (existing && orch.core.orgs.robotOrg(robotId) !== org) {
+        // Robot ids are global; another org's robot is answered as a taken id.
+        throw new RobotAlreadyProvisionedError(robotId);
+      }
+      const issued = await orch.robotTokens.issue(robotId, {
+        name: body.name as string,
+        org_id: org,
+      });
       return c.json(issued, 201);
     } catch (error) {
       if (error instanceof TypeError) throw new ValidationError("robot_id", error.message);

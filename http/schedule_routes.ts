@@ -13,6 +13,8 @@ import {
   type Scheduler,
 } from "../schedules/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
+import { principal } from "./auth.ts";
+import { DEFAULT_ORG } from "../engine/mod.ts";
 
 const BASE = "/api/v1/schedules";
 
@@ -53,20 +55,43 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
  * `GET /api/v1/schedules/:id/next-runs?after=<RFC 3339>&count=N` → `{next_runs: [...]}` (UTC
  * instants ending in `Z`, each strictly after `after`; `after` defaults to now, `count` to 5,
  * at most 1000).
+ * Schedules are of the caller's org (`schedule.added` records it); lists show that org's only.
  * @param scheduler a started {@linkcode Scheduler}.
+ * @param orgOf the org of a stream (`engine/org_index.ts`).
  * @returns a Hono app holding only these routes and its own error mapping.
  */
-export function scheduleRoutes(scheduler: Scheduler): Hono {
+export function scheduleRoutes(
+  scheduler: Scheduler,
+  orgOf: (streamId: string) => string = () => DEFAULT_ORG,
+): Hono {
   const app = new Hono();
+  /** A schedule may only name a stored workflow of its own org (else: not found). */
+  const checkWorkflowOrg = (body: Record<string, unknown>, org: string) => {
+    const id = body.workflow_id;
+    if (typeof id === "string" && orgOf(`workflow-${id}`) !== org) {
+      throw new ValidationError("workflow_id", `Workflow ${id} does not exist`);
+    }
+  };
   app.onError(scheduleErrorResponse);
-  app.post(BASE, async (c) => c.json(await scheduler.add(await jsonBody(c)), 201));
-  app.get(BASE, (c) => c.json({ schedules: scheduler.list() }));
+  app.post(BASE, async (c) => {
+    const body = await jsonBody(c);
+    const org = principal(c).org_id;
+    checkWorkflowOrg(body, org);
+    return c.json(await scheduler.add(body, { org_id: org }), 201);
+  });
+  app.get(BASE, (c) => {
+    const org = principal(c).org_id;
+    return c.json({
+      schedules: scheduler.list().filter((s) => orgOf(`schedule-${s.schedule_id}`) === org),
+    });
+  });
   app.get(`${BASE}/:id`, (c) => c.json(scheduler.get(c.req.param("id"))));
   app.patch(`${BASE}/:id`, async (c) => {
     const body = await jsonBody(c);
     if ("schedule_id" in body && body.schedule_id !== c.req.param("id")) {
       throw new ValidationError("schedule_id", "schedule_id cannot be changed");
     }
+    checkWorkflowOrg(body, principal(c).org_id);
     return c.json(await scheduler.update(c.req.param("id"), body));
   });
   app.delete(`${BASE}/:id`, async (c) => {

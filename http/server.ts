@@ -1,10 +1,12 @@
 /**
- * The Deno adapter: serves the Hono app and upgrades `/ws/robot` to the robot protocol.
+ * The Deno adapter: serves the Hono app, upgrades `/ws/robot` to the robot protocol and
+ * `/ws/realtime` to the realtime channels (`realtime_socket.ts`).
  *
  * @module
  */
 import type { Hono } from "hono";
 import type { Orchestrator } from "../engine/mod.ts";
+import { realtimeSocket } from "./realtime_socket.ts";
 
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
@@ -13,6 +15,11 @@ export interface ServeOptions {
   hostname: string;
   /** TCP port; 0 picks a free one. */
   port: number;
+  /**
+   * The configured API token (admin of org `default`) for `/ws/realtime`; without it only
+   * provisioned API tokens are accepted there.
+   */
+  apiToken?: string;
   signal?: AbortSignal;
   onListen?: (addr: Deno.NetAddr) => void;
 }
@@ -27,6 +34,12 @@ export function serve(options: ServeOptions): Deno.HttpServer<Deno.NetAddr> {
     onListen: options.onListen ?? (() => {}),
   }, (req, info) => {
     const url = new URL(req.url);
+    if (url.pathname === "/ws/realtime") {
+      return realtimeSocket(req, {
+        orchestrator,
+        apiToken: options.apiToken ?? crypto.randomUUID(),
+      });
+    }
     if (url.pathname === "/ws/robot") {
       if (!orchestrator.ready) {
         return Response.json(

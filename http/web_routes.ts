@@ -3,9 +3,9 @@
  * channel (`GET /api/v1/stream`, see `realtime_routes.ts`) and the read endpoints only the
  * dashboard needs (`GET /api/v1/metrics/history`, `GET /api/v1/activity`).
  *
- * Mounted with one `app.route("/", webRoutes(...))` before the app's token middleware: the
- * page and its files are public (they hold no data), every `/api` route here checks the
- * token itself. Files are read from the project's `web/` folder (no CDN: the dashboard works
+ * Mounted with one `app.route("/", webRoutes(...))` after the app's auth middleware
+ * (`auth_middleware.ts`): the page and its files are public (they hold no data), the `/api`
+ * routes here are checked by it and answer for the caller's org only. Files are read from the project's `web/` folder (no CDN: the dashboard works
  * without internet access).
  *
  * @module
@@ -14,7 +14,9 @@ import { type Context, Hono } from "hono";
 import type { Orchestrator } from "../engine/mod.ts";
 import { HISTORY_RESOLUTION_MS, MetricsHistory } from "../projections/metrics_history.ts";
 import { eventJson } from "./app.ts";
-import { guard, realtimeRoutes } from "./realtime_routes.ts";
+import { realtimeRoutes } from "./realtime_routes.ts";
+import { principal } from "./auth.ts";
+import { DEFAULT_ORG } from "../engine/mod.ts";
 
 /** Options of {@linkcode webRoutes}. */
 export interface WebRoutesOptions {
@@ -103,17 +105,30 @@ export function webRoutes(options: WebRoutesOptions): Hono {
   app.get("/", (c) => serveFile(c, "index.html"));
   app.get("/web/*", (c) => serveFile(c, c.req.path.slice("/web/".length)));
 
-  // The history projection follows the log on demand: each request reads what is new.
-  const history = new MetricsHistory();
+  // The history projections (one per org) follow the log on demand: each request reads
+  // what is new.
+  const histories = new Map<string, MetricsHistory>();
+  const historyOf = (org: string) => {
+    let h = histories.get(org);
+    if (!h) histories.set(org, h = new MetricsHistory());
+    return h;
+  };
   let cursor = 0;
   let catchingUp: Promise<void> | null = null;
   const catchUp = (): Promise<void> => {
     catchingUp ??= (async () => {
       try {
+        const orgs = new Map<string, string>();
         for (;;) {
           const batch = await orch.core.store.readAll({ after: cursor, limit: 2000 });
           if (batch.length === 0) break;
-          for (const e of batch) history.apply(e);
+          for (const e of batch) {
+            if (e.streamVersion === 1) {
+              const named = (e.data as { org_id?: unknown }).org_id;
+              orgs.set(e.streamId, typeof named === "string" ? named : DEFAULT_ORG);
+            }
+            historyOf(orgs.get(e.streamId) ?? orch.core.orgs.orgOf(e.streamId)).apply(e);
+          }
           cursor = batch[batch.length - 1].globalPosition;
         }
       } finally {
@@ -124,8 +139,7 @@ export function webRoutes(options: WebRoutesOptions): Hono {
   };
 
   app.get("/api/v1/metrics/history", async (c) => {
-    const refused = guard(c, orch, apiToken);
-    if (refused) return refused;
+    const history = () => historyOf(principal(c).org_id);
     const now = orch.core.clock.now();
     const instant = (field: string, fallback: number): number | string => {
       const v = c.req.query(field);
@@ -159,13 +173,12 @@ export function webRoutes(options: WebRoutesOptions): Hono {
       from: new Date(from).toISOString(),
       to: new Date(to).toISOString(),
       step: step / 1000,
-      points: history.series(from, to, step),
+      points: history().series(from, to, step),
     });
   });
 
   app.get("/api/v1/activity", async (c) => {
-    const refused = guard(c, orch, apiToken);
-    if (refused) return refused;
+    const org = principal(c).org_id;
     const limitParam = c.req.query("limit") ?? "20";
     const limit = Number(limitParam);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
@@ -175,7 +188,7 @@ export function webRoutes(options: WebRoutesOptions): Hono {
     if (robotId !== undefined && robotId !== "") {
       // The tail of one robot's stream: its own log, newest last.
       const version = orch.core.robots.get(robotId)?.version;
-      if (version === undefined) {
+      if (version === undefined || orch.core.orgs.robotOrg(robotId) !== org) {
         return c.json(
           { error: { code: "not_found", message: `Robot ${robotId} does not exist` } },
           404,
@@ -187,7 +200,10 @@ export function webRoutes(options: WebRoutesOptions): Hono {
       return c.json({ events: events.slice(-limit).map(eventJson) });
     }
     await catchUp();
-    return c.json({ events: history.recent(limit).map(eventJson), checkpoint: cursor });
+    return c.json({
+      events: historyOf(org).recent(limit).map(eventJson),
+      checkpoint: cursor,
+    });
   });
   return app;
 }

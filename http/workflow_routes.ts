@@ -5,7 +5,13 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { InvalidWorkflowError, type WorkflowRegistry, type WorkflowStatus } from "../engine/mod.ts";
+import {
+  InvalidWorkflowError,
+  WorkflowNotFoundError,
+  type WorkflowRegistry,
+  type WorkflowStatus,
+} from "../engine/mod.ts";
+import { principal } from "./auth.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
 
 const BASE = "/api/v1/workflows";
@@ -44,7 +50,11 @@ async function jsonBody(c: Context, allowEmpty = false): Promise<Record<string, 
 export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   const app = new Hono();
   app.onError(errorResponse);
-  app.post(BASE, async (c) => c.json(await workflows.create(await jsonBody(c)), 201));
+  app.post(
+    BASE,
+    async (c) =>
+      c.json(await workflows.create(await jsonBody(c), { org_id: principal(c).org_id }), 201),
+  );
   app.get(BASE, (c) => {
     const q = (name: string) => c.req.query(name) || undefined;
     return c.json({
@@ -53,8 +63,9 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
         status: q("status") as WorkflowStatus | undefined,
         tag: q("tag"),
         q: q("q"),
+        org_id: principal(c).org_id,
       }),
-      folders: workflows.folders(),
+      folders: workflows.folders(principal(c).org_id),
     });
   });
   app.get(`${BASE}/:id`, (c) => c.json(workflows.get(c.req.param("id"), { content: true })));
@@ -96,12 +107,14 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
  * `workflow_version`, no inline `workflow`) gets that workflow's content as `workflow`.
  * @returns the body to validate as a job, and the stored workflow's identity when one was
  *   named (else null and the body unchanged).
+ * `scope`: the caller's org; a workflow of another org is not found.
  * @throws {ValidationError} for a bad `workflow_version` | {WorkflowNotFoundError} |
  *   {WorkflowNotPublishedError}
  */
 export function withStoredWorkflow(
   workflows: WorkflowRegistry,
   body: unknown,
+  scope?: { org: string; orgOf(workflowId: string): string },
 ): {
   body: unknown;
   stored: { workflow_id: string; workflow_name: string; workflow_version: string } | null;
@@ -119,6 +132,10 @@ export function withStoredWorkflow(
   const version = b.workflow_version;
   if (version !== undefined && (!Number.isInteger(version) || (version as number) < 1)) {
     throw new ValidationError("workflow_version", "workflow_version must be a positive integer");
+  }
+  if (scope && scope.orgOf(b.workflow_id) !== scope.org) {
+    // Another org's workflow is answered as an unknown one.
+    throw new WorkflowNotFoundError(b.workflow_id);
   }
   const resolved = workflows.resolve(b.workflow_id, version as number | undefined);
   const { workflow_id: _id, workflow_version: _v, ...rest } = b;

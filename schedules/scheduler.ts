@@ -125,11 +125,12 @@ export class Scheduler {
   }
 
   /**
-   * Adds a schedule (`schedule.added`).
+   * Adds a schedule (`schedule.added`); `options.org_id` is recorded as the org it belongs to
+   * (its jobs are that org's).
    * @throws {InvalidScheduleError} naming the offending field.
    * @throws {ScheduleExistsError} when `schedule_id` is taken.
    */
-  add(input: Record<string, unknown>): Promise<ScheduleView> {
+  add(input: Record<string, unknown>, options: { org_id?: string } = {}): Promise<ScheduleView> {
     const definition = parseScheduleDefinition(input, { now: this.#now() });
     this.#checkWorkflow(definition);
     const id = typeof input.schedule_id === "string" && input.schedule_id !== ""
@@ -139,6 +140,7 @@ export class Scheduler {
       try {
         await this.#append(id, 0, "schedule.added", {
           schedule_id: id,
+          ...(options.org_id !== undefined ? { org_id: options.org_id } : {}),
           definition,
           added_at: this.#now().toString(),
         });

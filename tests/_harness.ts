@@ -107,6 +107,7 @@ export async function startOrchestrator(
   const server = serve({
     app,
     orchestrator,
+    apiToken,
     hostname: "127.0.0.1",
     port: 0,
     signal: abort.signal,

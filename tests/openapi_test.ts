@@ -13,7 +13,7 @@ import { openApiDocument, openApiPath, OPERATIONS } from "../http/openapi_docume
 import { BACKENDS, startOrchestrator } from "./_harness.ts";
 
 /** Routes served outside the Hono app (by the Deno adapter, `http/server.ts`). */
-const ADAPTER_ROUTES = new Set(["get /ws/robot"]);
+const ADAPTER_ROUTES = new Set(["get /ws/robot", "get /ws/realtime"]);
 /** The web dashboard's static files (HTML, scripts), not part of the JSON API. */
 const STATIC_ROUTES = new Set(["get /", "get /web/*"]);
 

@@ -66,7 +66,12 @@ for (const backend of BACKENDS) {
       });
       const hello = await resumed.next();
       assert.equal(hello.event, "ready");
-      assert.deepEqual(JSON.parse(hello.data), { checkpoint: Number(lastSeen), resumed: true });
+      assert.deepEqual(JSON.parse(hello.data), {
+        checkpoint: Number(lastSeen),
+        resumed: true,
+        org_id: "default",
+        channels: [],
+      });
       const log = await allEvents(t);
       const expected = log.slice(log.findIndex((e) => String(e.global_position) === lastSeen) + 1);
       assert.equal(expected.length, 5); // 2 × (submitted, queued) + cancelled

@@ -9,6 +9,9 @@ import { type Clock, ManualClock } from "../engine/clock.ts";
 import { openEventStore, type SqlEventStore } from "../events/mod.ts";
 import { type ScheduledJobInput, Scheduler } from "../schedules/mod.ts";
 import { scheduleRoutes } from "../http/schedule_routes.ts";
+import { withPrincipal } from "../http/auth.ts";
+
+const ADMIN = { org_id: "default", role: "admin" as const, token_id: null };
 
 const WORKFLOW = { metadata: { name: "scheduled" }, nodes: {}, connections: [] };
 
@@ -122,7 +125,7 @@ async function runCase(c: Case, clock: Clock & { advance(ms: number): void }) {
   });
   await scheduler.start();
   try {
-    const routes = scheduleRoutes(scheduler);
+    const routes = withPrincipal(scheduleRoutes(scheduler), ADMIN);
     const res = await routes.request("/api/v1/schedules", {
       method: "POST",
       body: JSON.stringify({

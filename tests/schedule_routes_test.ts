@@ -8,6 +8,9 @@ import { ManualClock } from "../engine/clock.ts";
 import { openEventStore } from "../events/mod.ts";
 import { type ScheduledJobInput, Scheduler } from "../schedules/mod.ts";
 import { scheduleRoutes } from "../http/schedule_routes.ts";
+import { withPrincipal } from "../http/auth.ts";
+
+const ADMIN = { org_id: "default", role: "admin" as const, token_id: null };
 
 const WORKFLOW = { metadata: { name: "scheduled" }, nodes: {}, connections: [] };
 
@@ -21,7 +24,7 @@ async function setup() {
     submitJob: (input) => (jobs.push(input), Promise.resolve({ job_id: input.job_id })),
   });
   await scheduler.start();
-  const routes = scheduleRoutes(scheduler);
+  const routes = withPrincipal(scheduleRoutes(scheduler), ADMIN);
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await routes.request(path, {
       method,

@@ -50,10 +50,28 @@ function route() {
   dispose = panel(main, { live, params: rest.map(decodeURIComponent), navigate, openSubmit });
 }
 
+/**
+ * Shows the token's org and role, and marks the page read-only for roles that may not
+ * change anything (`viewer`, `auditor`: CSS hides the `.write` buttons; the API refuses
+ * them anyway with 403).
+ */
+async function showWho() {
+  try {
+    const me = await get("/api/v1/auth/me");
+    $("whoami").textContent = `${me.org_id} · ${me.role}`;
+    document.body.dataset.role = me.role;
+    if (me.role === "admin" || me.role === "operator") delete document.body.dataset.readonly;
+    else document.body.dataset.readonly = "";
+  } catch {
+    $("whoami").textContent = "";
+  }
+}
+
 function showSignedIn(signedIn) {
   $("signin").hidden = signedIn;
   $("shell").hidden = !signedIn;
   if (signedIn) {
+    void showWho();
     live.start();
     route();
   } else {
@@ -69,7 +87,7 @@ $("signin-form").addEventListener("submit", async (e) => {
   const value = $("token").value.trim();
   $("signin-error").textContent = "";
   try {
-    await api("GET", "/api/v1/metrics/dashboard", undefined, value);
+    await api("GET", "/api/v1/auth/me", undefined, value);
     setToken(value);
     $("token").value = "";
     showSignedIn(true);

@@ -416,6 +416,31 @@ Deno.test({
       });
 
       await t.step(
+        "a viewer's token: the header shows its org and role, no button changes anything",
+        async () => {
+          assert.equal(await page.textContent("#whoami"), "default · admin");
+          assert.equal(await page.isVisible("#submit-job-open"), true);
+          const viewer = (await api(o, "POST", "/api/v1/tokens", { role: "viewer" })).body.token;
+          const other = await browser.context.newPage(); // a new tab: its own sessionStorage
+          try {
+            await other.goto(o.url + "/");
+            await other.fill("#token", viewer);
+            await other.click("#signin-form button[type=submit]");
+            await other.waitForSelector("#whoami:has-text('default · viewer')");
+            assert.equal(await other.isVisible("#submit-job-open"), false);
+            await other.click("a[data-panel=robots]");
+            await other.waitForSelector("main[data-panel=robots] td.actions");
+            const visible = await other.locator("main button.write").evaluateAll((buttons) =>
+              buttons.filter((b) => (b as HTMLElement).offsetParent !== null).length
+            );
+            assert.equal(visible, 0);
+          } finally {
+            await other.close();
+          }
+        },
+      );
+
+      await t.step(
         "a lost connection shows a banner that clears when the orchestrator is back",
         async () => {
           await page.click("a[data-panel=jobs]");

@@ -162,7 +162,7 @@ export function jobsPanel(main, ctx) {
     const logs = result.logs ??
       events.filter((e) => e.type === "job.logged").flatMap((e) => e.data.entries ?? []);
     const submitted = events.find((e) => e.type === "job.submitted")?.data;
-    const cancel = h("button.danger", {
+    const cancel = h("button.danger.write", {
       type: "button",
       id: "job-cancel",
       hidden: TERMINAL.has(job.status),
@@ -177,7 +177,7 @@ export function jobsPanel(main, ctx) {
         }
       },
     }, job.cancel_requested ? "Cancelling…" : "Cancel job");
-    const retry = h("button", {
+    const retry = h("button.write", {
       type: "button",
       id: "job-retry",
       hidden: !TERMINAL.has(job.status) || !submitted,

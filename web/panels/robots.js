@@ -92,12 +92,12 @@ export function robotsPanel(main, ctx) {
         h(
           "td.actions",
           null,
-          h("button", {
+          h("button.write", {
             type: "button",
             disabled: r.status === "offline",
             onclick: () => act(r, paused ? "resume" : "pause"),
           }, paused ? "Resume" : "Pause"),
-          h("button.secondary", {
+          h("button.secondary.write", {
             type: "button",
             onclick: () => ctx.openSubmit({ robot_id: r.robot_id }),
           }, "Send job"),

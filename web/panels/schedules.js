@@ -107,7 +107,7 @@ export function schedulesPanel(main, ctx) {
         h(
           "td.actions",
           null,
-          h("button", {
+          h("button.write", {
             type: "button",
             onclick: async () => {
               message.textContent = "";

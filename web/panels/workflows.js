@@ -159,7 +159,7 @@ export function workflowsPanel(main, ctx) {
           null,
           h("label", { for: "workflow-run-priority" }, "Priority"),
           priority,
-          h("button", { type: "submit", id: "workflow-run" }, "Run"),
+          h("button.write", { type: "submit", id: "workflow-run" }, "Run"),
         ),
       ),
       h("h3", null, "Versions"),
@@ -206,7 +206,7 @@ export function workflowsPanel(main, ctx) {
               `${r.robot_id}: version ${r.version}${
                 r.current ? "" : " (not the published one)"
               }, since ${when(r.deployed_at)} `,
-              h("button.secondary", {
+              h("button.secondary.write", {
                 type: "button",
                 onclick: act(async () => {
                   await post(`/api/v1/workflows/${id}/undeploy`, { robot_ids: [r.robot_id] });
@@ -222,7 +222,7 @@ export function workflowsPanel(main, ctx) {
           "div.row",
           null,
           deployTo,
-          h("button", {
+          h("button.write", {
             type: "button",
             onclick: act(async () => {
               await post(`/api/v1/workflows/${id}/deploy`, { robot_ids: [deployTo.value] });
