@@ -8,8 +8,8 @@
  * @module
  */
 import { loadConfig, lockDataDir, resolveTokens } from "./config/mod.ts";
-import { Orchestrator } from "./engine/mod.ts";
-import { openEventStore } from "./events/mod.ts";
+import { defaultNodeId, Orchestrator } from "./engine/mod.ts";
+import { createPostgresClient, openEventStore, type SqlClient } from "./events/mod.ts";
 import { createApp, serve } from "./http/mod.ts";
 
 async function main(): Promise<void> {
@@ -22,9 +22,23 @@ async function main(): Promise<void> {
     schema: config.databaseSchema ?? undefined,
     pooler: config.databasePooler,
   });
+  // Cluster mode: a small pool of its own for the leader lease and the node heartbeats, so
+  // that a busy event store never delays a lease renewal.
+  let clusterClient: SqlClient | null = null;
+  if (config.cluster && config.databaseUrl) {
+    clusterClient = await createPostgresClient({
+      url: config.databaseUrl,
+      schema: config.databaseSchema ?? undefined,
+      max: 2,
+      applicationName: "orchestrator-cluster",
+      pooler: config.databasePooler,
+    });
+  }
+  const nodeId = config.nodeId ?? defaultNodeId();
   const orchestrator = new Orchestrator({
     store,
     robotToken: tokens.robotToken,
+    cluster: clusterClient ? { client: clusterClient, nodeId } : undefined,
     config: {
       defaultJobTimeout: config.defaultJobTimeout,
       heartbeatInterval: config.heartbeatInterval,
@@ -58,6 +72,7 @@ async function main(): Promise<void> {
       );
       console.log(`robots connect to ws://${addr.hostname}:${addr.port}/ws/robot`);
       if (tokens.file) console.log(`API and robot tokens are in ${tokens.file}`);
+      if (clusterClient) console.log(`cluster mode: node ${nodeId}`);
     },
   });
   // Serve first (/healthz answers 503 meanwhile), then replay the log.
@@ -83,6 +98,7 @@ async function main(): Promise<void> {
     abort.abort();
     await server.finished;
     await store.close();
+    await clusterClient?.close();
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", shutdown);

@@ -25,3 +25,5 @@ export * from "./workflow_views.ts";
 export * from "./leader_election.ts";
 export * from "./graceful_shutdown.ts";
 export * from "./rate_limiter.ts";
+export * from "./cluster.ts";
+export * from "./node_registry.ts";

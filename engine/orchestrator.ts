@@ -28,6 +28,7 @@ import { RobotSessions } from "./robot_sessions.ts";
 import { WorkflowRegistry } from "./workflow_registry.ts";
 import { FleetMetrics } from "./fleet_metrics.ts";
 import { RobotTokens } from "./robot_tokens.ts";
+import { ClusterNode, type ClusterOptions } from "./cluster.ts";
 
 /** Options of {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -37,6 +38,12 @@ export interface OrchestratorOptions {
   /** @default systemClock */
   clock?: Clock;
   config?: Partial<EngineConfig>;
+  /**
+   * Cluster mode (PostgreSQL only): this process is one node of several on the database;
+   * work that must happen once runs on the elected leader (`engine/cluster.ts`).
+   * @default undefined (a single node, which does everything)
+   */
+  cluster?: ClusterOptions;
 }
 
 /** The orchestrator engine. */
@@ -53,6 +60,8 @@ export class Orchestrator {
   readonly metrics: FleetMetrics = new FleetMetrics();
   /** Robots' own provisioning tokens (hashed, in `robot_token-<id>` streams). */
   readonly robotTokens: RobotTokens;
+  /** This node of the cluster, in cluster mode; null on a single node. */
+  readonly cluster: ClusterNode | null = null;
   #subscription: Subscription | null = null;
 
   /** The live subscription (after `start()`), e.g. to wait until an event was applied. */
@@ -125,6 +134,7 @@ export class Orchestrator {
         this.sessions.send(robotId, "cancel_job", { job_id: jobId, lease_id: leaseId, reason }),
       armCancelGrace: (jobId, leaseId) => this.dispatcher.armCancelGrace(jobId, leaseId),
     });
+    if (options.cluster) this.cluster = new ClusterNode(this, options.cluster);
   }
 
   /** True once the log has been read and projections follow it. */
@@ -165,7 +175,8 @@ export class Orchestrator {
         yielded = performance.now();
       }
     }
-    for (const [jobId, state] of this.core.jobs) {
+    // In cluster mode deadlines, seals, schedule ticks and absent robots are the leader's.
+    for (const [jobId, state] of this.cluster ? [] : this.core.jobs) {
       const c = state.snapshot.context;
       const status = state.snapshot.value as JobStatus;
       if ((status === "dispatched" || status === "running") && c.lease_id && c.deadline) {
@@ -197,6 +208,12 @@ export class Orchestrator {
     // the reference robot, the default heartbeat timeout) would lose its running job to
     // another robot by a hair.
     const { heartbeatTimeout, reconnectGrace } = this.core.config;
+    if (this.cluster) {
+      this.#ready = true;
+      await this.cluster.start();
+      this.dispatcher.request();
+      return;
+    }
     this.#absentTimer = this.core.clock.setTimeout(() => {
       this.#absentTimer = null;
       this.#expireAbsentRobots().catch((e) => console.error("absent robots:", e));
@@ -208,15 +225,33 @@ export class Orchestrator {
     await this.scheduler.start({ readLog: false });
   }
 
+  /**
+   * Starts sealing the log every `sealInterval` seconds (cluster mode: the leader calls it
+   * when its term begins).
+   */
+  startSealing(): void {
+    if (this.#sealTimer === null) this.#scheduleSeal();
+  }
+
+  /** Stops the periodic seal (cluster mode: the leader's term ended). */
+  stopSealing(): void {
+    if (this.#sealTimer !== null) this.core.clock.clearTimeout(this.#sealTimer);
+    this.#sealTimer = null;
+  }
+
   /** Seals the log every `sealInterval` seconds (a seal writes nothing when nothing changed). */
   #scheduleSeal(): void {
+    this.#sealTimer = null;
     const seconds = this.core.config.sealInterval;
     if (!(seconds > 0) || !this.#ready) return;
-    this.#sealTimer = this.core.clock.setTimeout(() => {
+    const timer = this.core.clock.setTimeout(() => {
       this.core.store.seal()
         .catch((error) => console.error("periodic seal failed:", error))
-        .finally(() => this.#scheduleSeal());
+        .finally(() => {
+          if (this.#sealTimer === timer) this.#scheduleSeal();
+        });
     }, seconds * 1000);
+    this.#sealTimer = timer;
   }
 
   async #expireAbsentRobots(): Promise<void> {
@@ -257,6 +292,8 @@ export class Orchestrator {
   async stop(): Promise<void> {
     // Appends waiting for an unreachable database give up, so that stopping cannot hang.
     this.core.stopRetrying();
+    // A leader hands its lease over at once rather than letting it run out.
+    await this.cluster?.stop({ release: true });
     await this.scheduler.stop();
     this.#ready = false;
     if (this.#absentTimer !== null) this.core.clock.clearTimeout(this.#absentTimer);

@@ -5,6 +5,7 @@
  */
 
 import type {
+  AppendOptions,
   AppendResult,
   EventStore,
   ReadAllOptions,
@@ -177,11 +178,13 @@ export function createSqlEventStore(
   const store: SqlEventStore = {
     exclusive: client.exclusive === true,
     snapshots: createSnapshotStore(client),
-    async append(writes: StreamAppend[]): Promise<AppendResult> {
+    async append(writes: StreamAppend[], options: AppendOptions = {}): Promise<AppendResult> {
       const rows = validateAppend(writes, { newId, maxEventBytes });
-      const outcome = await client.transaction((tx) =>
-        appendInTx(tx, writes, rows, { notify, lock })
-      );
+      const guard = options.guard;
+      const outcome = await client.transaction(async (tx) => {
+        if (guard) await guard(tx);
+        return await appendInTx(tx, writes, rows, { notify, lock });
+      });
       if (outcome.written) announce(outcome.result);
       return outcome.result;
     },

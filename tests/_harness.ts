@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Clock, type EngineConfig, Orchestrator } from "../engine/mod.ts";
+import { type Clock, type ClusterOptions, type EngineConfig, Orchestrator } from "../engine/mod.ts";
 import { openEventStore, type SqlEventStore } from "../events/mod.ts";
 import { createApp, serve } from "../http/mod.ts";
 import postgres from "postgres";
@@ -90,10 +90,17 @@ export async function startOrchestrator(
   store: SqlEventStore,
   config: Partial<EngineConfig> = {},
   clock?: Clock,
+  options: { cluster?: ClusterOptions } = {},
 ): Promise<TestOrchestrator> {
   const apiToken = "test-api-token";
   const robotToken = "test-robot-token";
-  const orchestrator = new Orchestrator({ store, robotToken, config, clock });
+  const orchestrator = new Orchestrator({
+    store,
+    robotToken,
+    config,
+    clock,
+    cluster: options.cluster,
+  });
   await orchestrator.start();
   const app = createApp({ orchestrator, apiToken });
   const abort = new AbortController();
