@@ -93,6 +93,8 @@ export class ClusterNode {
   #sweeping = false;
   #stopped = false;
   #termChange: Promise<void> = Promise.resolve();
+  /** Leases held by robots whose socket this node holds: job id → robot and lease. */
+  #held = new Map<string, { robotId: string; leaseId: string }>();
 
   /**
    * Wires this node into the orchestrator's parts (sessions record the node id, dispatch
@@ -204,30 +206,76 @@ export class ClusterNode {
     }
   }
 
-  /** Follows the log on every node: hands robots over, keeps the leader's deadlines. */
+  /**
+   * Follows the log on every node: hands robots over, delivers what other nodes decided
+   * for this node's robots (cancels, deadlines, pause and resume), keeps the leader's
+   * deadlines.
+   */
   #observe(events: readonly RecordedEvent[]): void {
     const { core, sessions, dispatcher } = this.#orch;
     for (const e of events) {
-      if (e.type === "robot.connected" && e.data.node_id !== this.nodeId) {
-        sessions.handOver(e.streamId.slice(6));
-      } else if (e.type === "job.cancel_requested") {
-        // A cancel asked on another node: this node holds the robot's socket.
-        const jobId = e.streamId.slice(4);
-        const job = core.jobs.get(jobId)?.snapshot;
-        const robotId = job?.context.robot_id;
-        if (robotId && job.context.lease_id && !TERMINAL_STATUSES.has(job.value as JobStatus)) {
-          sessions.send(robotId, "cancel_job", {
-            job_id: jobId,
-            lease_id: job.context.lease_id,
-            reason: String(e.data.reason ?? "cancelled"),
-          });
+      const id = e.streamId.slice(e.streamId.indexOf("-") + 1);
+      switch (e.type) {
+        case "robot.connected":
+          if (e.data.node_id !== this.nodeId) sessions.handOver(id);
+          else {
+            for (const jobId of core.robots.get(id)?.snapshot.context.current_jobs ?? []) {
+              const lease = core.jobs.get(jobId)?.snapshot.context.lease_id;
+              if (lease) this.#held.set(jobId, { robotId: id, leaseId: lease });
+            }
+          }
+          break;
+        case "robot.paused":
+        case "robot.resumed":
+          // Paused or resumed through another node's API: this node holds the socket.
+          if (e.metadata.node_id && e.metadata.node_id !== this.nodeId) {
+            sessions.send(id, e.type === "robot.paused" ? "pause" : "resume", { robot_id: id });
+          }
+          break;
+        case "job.dispatched": {
+          const robotId = String(e.data.robot_id);
+          const lease = String(e.data.lease_id);
+          if (sessions.liveness(robotId)) this.#held.set(id, { robotId, leaseId: lease });
+          const job = core.jobs.get(id)?.snapshot.context;
+          if (this.#term && job?.lease_id === lease && typeof e.data.deadline === "string") {
+            dispatcher.armDeadline(id, lease, e.data.deadline);
+          }
+          break;
         }
-      } else if (this.#term && e.type === "job.dispatched") {
-        const jobId = e.streamId.slice(4);
-        const lease = String(e.data.lease_id);
-        const job = core.jobs.get(jobId)?.snapshot.context;
-        if (job?.lease_id === lease && typeof e.data.deadline === "string") {
-          dispatcher.armDeadline(jobId, lease, e.data.deadline);
+        case "job.cancel_requested": {
+          // A cancel asked on another node: this node holds the robot's socket.
+          const job = core.jobs.get(id)?.snapshot;
+          const robotId = job?.context.robot_id;
+          if (robotId && job.context.lease_id && !TERMINAL_STATUSES.has(job.value as JobStatus)) {
+            sessions.send(robotId, "cancel_job", {
+              job_id: id,
+              lease_id: job.context.lease_id,
+              reason: String(e.data.reason ?? "cancelled"),
+            });
+          }
+          break;
+        }
+        case "job.timed_out":
+        case "job.retry_scheduled":
+        case "job.queued":
+        case "job.completed":
+        case "job.failed":
+        case "job.cancelled": {
+          const held = this.#held.get(id);
+          this.#held.delete(id);
+          // The leader revoked the lease (deadline, or the robot taken for lost): the robot
+          // this node holds is told to stop, as the leader would if it held the socket.
+          if (
+            held && e.metadata.leader_token != null && e.data.lease_id === held.leaseId &&
+            (e.type === "job.timed_out" || e.type === "job.retry_scheduled")
+          ) {
+            sessions.send(held.robotId, "cancel_job", {
+              job_id: id,
+              lease_id: held.leaseId,
+              reason: "timeout",
+            });
+          }
+          break;
         }
       }
     }

@@ -346,7 +346,8 @@ export class Orchestrator {
           ? { type: "robot.paused", data: { paused_at: at, reason: "paused by operator" } }
           : { type: "robot.resumed", data: { resumed_at: at } },
       ],
-    }]);
+      // Cluster mode: the node holding the robot's socket sends it when another took this.
+    }], this.cluster ? { node_id: this.cluster.nodeId } : {});
     this.sessions.send(robotId, paused ? "pause" : "resume", { robot_id: robotId });
     if (!paused) this.dispatcher.request();
   }

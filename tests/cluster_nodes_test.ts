@@ -87,12 +87,15 @@ function openSite(): Site {
   return site;
 }
 
-/** An executor that holds every run until `open()`. */
+/** An executor that holds every run until `open()` (or its cancellation). */
 function gatedExecutor(): { executor: WorkflowExecutor; open: () => void } {
   const gate = Promise.withResolvers<void>();
   return {
     executor: async (content, options) => {
-      await gate.promise;
+      await Promise.race([
+        gate.promise,
+        new Promise((resolve) => options.signal?.addEventListener("abort", resolve)),
+      ]);
       return executeWorkflow(content, options);
     },
     open: () => gate.resolve(),
@@ -282,6 +285,48 @@ Deno.test("cluster: the leader requeues the jobs of a robot whose node died and 
     const robotEvents = await a.store.readStream("robot-lost");
     assert.deepEqual(robotEvents.at(-1)?.data.node_id, "node-b");
     assert.equal(robotEvents.at(-1)?.metadata.leader_token, 1);
+    gate.open();
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("cluster: what one node decides for another node's robot reaches it: deadline, cancel, pause", async () => {
+  const site = openSite();
+  try {
+    const a = await site.node("node-a");
+    await leaderOf(a);
+    const b = await site.node("node-b");
+    const gate = gatedExecutor();
+    const robot = await site.robot("far", [b.wsUrl], { executor: gate.executor });
+    const cancelSent = (jobId: string) =>
+      new Promise<string>((resolve) =>
+        robot.on("message", (env) => {
+          if (env.type === "cancel_job" && env.payload.job_id === jobId) {
+            resolve(String(env.payload.reason));
+          }
+        })
+      );
+    // The leader (node A) keeps the deadline; node B holds the socket and sends cancel_job.
+    const late = await a.api("POST", "/api/v1/jobs", {
+      workflow: NOOP,
+      timeout: 1,
+      retry: { max_retries: 0 },
+    });
+    const lateCancel = cancelSent(late.body.job_id);
+    const timedOut = await a.waitForJob(late.body.job_id, ["timeout"]);
+    assert.equal(timedOut.robot_id, "far");
+    assert.equal(await lateCancel, "timeout");
+    // A cancel asked on node A.
+    const job = await a.api("POST", "/api/v1/jobs", { workflow: NOOP });
+    await a.waitForJob(job.body.job_id, ["running"]);
+    const jobCancel = cancelSent(job.body.job_id);
+    assert.equal((await a.api("POST", `/api/v1/jobs/${job.body.job_id}/cancel`)).status, 202);
+    await jobCancel;
+    // A pause asked on node A.
+    const paused = new Promise<void>((resolve) => robot.on("paused", () => resolve()));
+    assert.equal((await a.api("POST", "/api/v1/robots/far/pause")).status, 200);
+    await paused;
     gate.open();
   } finally {
     await site.close();
