@@ -271,6 +271,16 @@ export const SCHEMAS: Record<string, Schema> = {
     average_execution_time: { type: "number", description: "seconds" },
     success_rate: { type: "number", description: "percent" },
   }),
-  Health: obj({ status: { enum: ["ok", "starting", "failed"] }, position: int(), error: str() }),
+  Health: obj({
+    status: { enum: ["ok", "starting", "failed"] },
+    position: int(),
+    error: str(),
+    // Cluster mode only (ORCHESTRATOR_CLUSTER=on): this node and whether it leads.
+    cluster: obj({
+      node_id: str(),
+      leader: { type: "boolean" },
+      leader_token: nullable(int()),
+    }),
+  }),
   Object: { type: "object" },
 };

@@ -13,6 +13,7 @@ import { createPostgresClient, openEventStore, type SqlClient } from "../events/
 import { RobotClient } from "../robot/mod.ts";
 import { executeWorkflow, type WorkflowExecutor } from "../robot/workflow_engine.ts";
 import { startOrchestrator, TEST_DATABASE_URL, type TestOrchestrator } from "./_harness.ts";
+import { findPgbouncer, startPgbouncer } from "./_pgbouncer.ts";
 
 const NOOP = { metadata: { name: "cluster-noop" }, nodes: {}, connections: [] };
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -29,7 +30,7 @@ interface Site {
   close(): Promise<void>;
 }
 
-function openSite(): Site {
+function openSite(db: { url: string; pooler?: "transaction" } = { url: TEST_DATABASE_URL }): Site {
   const schema = `c_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   const clients: SqlClient[] = [];
   const robots: RobotClient[] = [];
@@ -37,12 +38,18 @@ function openSite(): Site {
     nodes: [],
     async node(name, config = {}, cluster = {}) {
       const store = await openEventStore({
-        databaseUrl: TEST_DATABASE_URL,
+        databaseUrl: db.url,
         dataDir: "unused",
         schema,
         maxConnections: 4,
+        pooler: db.pooler,
       });
-      const client = await createPostgresClient({ url: TEST_DATABASE_URL, schema, max: 2 });
+      const client = await createPostgresClient({
+        url: db.url,
+        schema,
+        max: 2,
+        pooler: db.pooler,
+      });
       clients.push(client);
       const node = await startOrchestrator(store, { heartbeatInterval: 1, ...config }, undefined, {
         cluster: {
@@ -331,4 +338,29 @@ Deno.test("cluster: what one node decides for another node's robot reaches it: d
   } finally {
     await site.close();
   }
+});
+
+const pgbouncer = findPgbouncer();
+
+Deno.test({
+  name:
+    "[pgbouncer transaction mode] cluster: two nodes elect a leader; a job on A runs on B's robot",
+  ignore: !pgbouncer,
+  async fn() {
+    const pooler = await startPgbouncer(pgbouncer!);
+    const site = openSite({ url: pooler.url, pooler: "transaction" });
+    try {
+      const a = await site.node("node-a");
+      assert.equal((await leaderOf(a)).token, 1);
+      const b = await site.node("node-b");
+      await site.robot("pooled-b", [b.wsUrl]);
+      const res = await a.api("POST", "/api/v1/jobs", { workflow: NOOP });
+      const view = await a.waitForJob(res.body.job_id, ["completed"]);
+      assert.equal(view.robot_id, "pooled-b");
+      assert.equal(b.orchestrator.cluster!.isLeader, false);
+    } finally {
+      await site.close();
+      await pooler.stop();
+    }
+  },
 });
