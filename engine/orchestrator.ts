@@ -28,7 +28,7 @@ import { RobotSessions } from "./robot_sessions.ts";
 import { WorkflowRegistry } from "./workflow_registry.ts";
 import { FleetMetrics } from "./fleet_metrics.ts";
 import { RobotTokens } from "./robot_tokens.ts";
-import { ClusterNode, type ClusterOptions } from "./cluster.ts";
+import { ClusterNode, type ClusterOptions, type LeaderHook } from "./cluster.ts";
 
 /** Options of {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -135,6 +135,25 @@ export class Orchestrator {
       armCancelGrace: (jobId, leaseId) => this.dispatcher.armCancelGrace(jobId, leaseId),
     });
     if (options.cluster) this.cluster = new ClusterNode(this, options.cluster);
+  }
+
+  #leaderHookStops: (() => void)[] = [];
+
+  /**
+   * Runs `hook` where work that must happen once belongs (e.g. alert evaluation): on a
+   * single node at once (token 0: it is always its own leader) until `stop()`; in cluster
+   * mode on the leader only, started with each term and stopped when it ends
+   * ({@linkcode ClusterNode.onLeader}).
+   * @returns A function that unregisters the hook.
+   */
+  onLeader(hook: LeaderHook): () => void {
+    if (this.cluster) return this.cluster.onLeader(hook);
+    const stop = hook({ token: 0, expiresAtMs: Infinity });
+    if (typeof stop === "function") this.#leaderHookStops.push(stop);
+    return () => {
+      const i = typeof stop === "function" ? this.#leaderHookStops.indexOf(stop) : -1;
+      if (i >= 0) this.#leaderHookStops.splice(i, 1)[0]();
+    };
   }
 
   /** True once the log has been read and projections follow it. */
@@ -294,6 +313,7 @@ export class Orchestrator {
     this.core.stopRetrying();
     // A leader hands its lease over at once rather than letting it run out.
     await this.cluster?.stop({ release: true });
+    for (const stop of this.#leaderHookStops.splice(0)) stop();
     await this.scheduler.stop();
     this.#ready = false;
     if (this.#absentTimer !== null) this.core.clock.clearTimeout(this.#absentTimer);

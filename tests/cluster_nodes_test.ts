@@ -12,7 +12,12 @@ import { type ClusterOptions, FencedError, LEADER_STREAM } from "../engine/mod.t
 import { createPostgresClient, openEventStore, type SqlClient } from "../events/mod.ts";
 import { RobotClient } from "../robot/mod.ts";
 import { executeWorkflow, type WorkflowExecutor } from "../robot/workflow_engine.ts";
-import { startOrchestrator, TEST_DATABASE_URL, type TestOrchestrator } from "./_harness.ts";
+import {
+  pgliteBackend,
+  startOrchestrator,
+  TEST_DATABASE_URL,
+  type TestOrchestrator,
+} from "./_harness.ts";
 import { findPgbouncer, startPgbouncer } from "./_pgbouncer.ts";
 
 const NOOP = { metadata: { name: "cluster-noop" }, nodes: {}, connections: [] };
@@ -198,6 +203,13 @@ Deno.test("cluster: the leader's node stops; another takes over with a larger to
     await leaderOf(a);
     const b = await site.node("node-b");
     const bLeads = leaderOf(b);
+    const runs: string[] = [];
+    for (const [name, node] of [["a", a], ["b", b]] as const) {
+      node.orchestrator.onLeader((term) => {
+        runs.push(`${name} starts ${term.token}`);
+        return () => runs.push(`${name} stops`);
+      });
+    }
     const aCluster = a.orchestrator.cluster!;
     // Node A dies as far as the others can tell: no more lease renewals or heartbeats.
     await aCluster.elector.stop();
@@ -205,6 +217,7 @@ Deno.test("cluster: the leader's node stops; another takes over with a larger to
     const term = await bLeads;
     assert.equal(term.token, 2);
     assert.equal(aCluster.isLeader, false);
+    assert.deepEqual(runs, ["a starts 1", "a stops", "b starts 2"]);
     // A write A would make as leader is refused by the fencing check in its transaction.
     await a.api("POST", "/api/v1/jobs", { workflow: NOOP });
     const jobId = [...a.orchestrator.core.jobs.keys()][0];
@@ -363,4 +376,21 @@ Deno.test({
       await pooler.stop();
     }
   },
+});
+
+Deno.test("onLeader: a single node runs leader-only work at once and stops it with the node", async () => {
+  const { store, drop } = await pgliteBackend.open();
+  const t = await startOrchestrator(store);
+  const seen: string[] = [];
+  try {
+    t.orchestrator.onLeader((leadership) => {
+      seen.push(`start ${leadership.token}`);
+      return () => seen.push("stop");
+    });
+    assert.deepEqual(seen, ["start 0"]);
+  } finally {
+    await t.stop();
+    await drop();
+  }
+  assert.deepEqual(seen, ["start 0", "stop"]);
 });
