@@ -225,6 +225,14 @@ export class ClusterNode {
             }
           }
           break;
+        case "robot.disconnected":
+          // The leader took this node for dead while it still held the robot: let the robot
+          // register again, so that the log has it connected.
+          if (
+            e.metadata.leader_token != null && e.metadata.leader_node !== this.nodeId &&
+            e.data.node_id === this.nodeId
+          ) sessions.dropTakenForLost(id);
+          break;
         case "robot.paused":
         case "robot.resumed":
           // Paused or resumed through another node's API: this node holds the socket.

@@ -133,6 +133,23 @@ export class RobotSessions {
     return true;
   }
 
+  /**
+   * Closes the robot's connection (code 4003) without writing anything: the leader recorded
+   * it lost while this node still held it (this node's heartbeat row lagged). The robot
+   * reconnects and registers again, to this node or another.
+   * @returns whether a connection was closed.
+   */
+  dropTakenForLost(robotId: string): boolean {
+    const s = this.#byRobot.get(robotId);
+    if (!s) return false;
+    this.#byRobot.delete(robotId);
+    this.#sessions.delete(s);
+    this.#clearGrace(robotId);
+    s.robotId = null;
+    s.link.close(4003, "recorded lost by the cluster's leader; register again");
+    return true;
+  }
+
   /** Robot ids with a registered connection. */
   connectedRobotIds(): Iterable<string> {
     return this.#byRobot.keys();
