@@ -271,6 +271,8 @@ export class ClusterNode {
         case "job.cancelled": {
           const held = this.#held.get(id);
           this.#held.delete(id);
+          // The attempt is over wherever it ended: drop its deadline (and cancel grace) timer.
+          dispatcher.disarm(id);
           // The leader revoked the lease (deadline, or the robot taken for lost): the robot
           // this node holds is told to stop, as the leader would if it held the socket.
           if (
