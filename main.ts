@@ -8,8 +8,8 @@
  * @module
  */
 import { loadConfig, lockDataDir, resolveTokens } from "./config/mod.ts";
-import { createLogger, Orchestrator } from "./engine/mod.ts";
-import { openEventStore } from "./events/mod.ts";
+import { createLogger, defaultNodeId, Orchestrator } from "./engine/mod.ts";
+import { createPostgresClient, openEventStore, type SqlClient } from "./events/mod.ts";
 import { createApp, serve } from "./http/mod.ts";
 
 async function main(): Promise<void> {
@@ -22,10 +22,24 @@ async function main(): Promise<void> {
     schema: config.databaseSchema ?? undefined,
     pooler: config.databasePooler,
   });
+  // Cluster mode: a small pool of its own for the leader lease and the node heartbeats, so
+  // that a busy event store never delays a lease renewal.
+  let clusterClient: SqlClient | null = null;
+  if (config.cluster && config.databaseUrl) {
+    clusterClient = await createPostgresClient({
+      url: config.databaseUrl,
+      schema: config.databaseSchema ?? undefined,
+      max: 2,
+      applicationName: "orchestrator-cluster",
+      pooler: config.databasePooler,
+    });
+  }
+  const nodeId = config.nodeId ?? defaultNodeId();
   const logger = createLogger({ format: config.logFormat, level: config.logLevel });
   const orchestrator = new Orchestrator({
     store,
     robotToken: tokens.robotToken,
+    cluster: clusterClient ? { client: clusterClient, nodeId } : undefined,
     alerts: config.alerts,
     logger,
     config: {
@@ -62,6 +76,7 @@ async function main(): Promise<void> {
       );
       console.log(`robots connect to ws://${addr.hostname}:${addr.port}/ws/robot`);
       if (tokens.file) console.log(`API and robot tokens are in ${tokens.file}`);
+      if (clusterClient) console.log(`cluster mode: node ${nodeId}`);
     },
   });
   // Serve first (/healthz answers 503 meanwhile), then replay the log.
@@ -87,6 +102,7 @@ async function main(): Promise<void> {
     abort.abort();
     await server.finished;
     await store.close();
+    await clusterClient?.close();
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", shutdown);

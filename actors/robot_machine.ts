@@ -31,6 +31,11 @@ export interface RobotContext {
   last_disconnected_at: string | null;
   disconnect_reason: string | null;
   jobs_assigned: number;
+  /**
+   * The orchestrator node holding the robot's connection (`node_id` of the latest
+   * `robot.connected`); null on a single node or in logs written before clusters.
+   */
+  node_id: string | null;
 }
 
 /** Data of `robot.registered`. */
@@ -48,8 +53,13 @@ export interface RobotRegisteredData {
 /** Recorded robot events, as machine events. */
 export type RobotEvent =
   | ({ type: "robot.registered" } & RobotRegisteredData)
-  | { type: "robot.connected"; connected_at: string }
-  | { type: "robot.disconnected"; disconnected_at: string; reason: string }
+  | { type: "robot.connected"; connected_at: string; node_id?: string | null }
+  | {
+    type: "robot.disconnected";
+    disconnected_at: string;
+    reason: string;
+    node_id?: string | null;
+  }
   | { type: "robot.paused"; paused_at: string; reason?: string | null }
   | { type: "robot.resumed"; resumed_at: string }
   | { type: "robot.job_assigned"; job_id: string; lease_id: string }
@@ -71,6 +81,7 @@ export function emptyRobotContext(): RobotContext {
     last_disconnected_at: null,
     disconnect_reason: null,
     jobs_assigned: 0,
+    node_id: null,
   };
 }
 
@@ -85,6 +96,18 @@ export const robotMachine = setup({
     hasRoom: ({ context }) => context.current_jobs.length < context.max_concurrent_jobs,
     holdsJob: ({ context, event }) =>
       context.current_jobs.includes((event as Ev<"robot.job_released">).job_id),
+    // A robot that re-registers on another orchestrator node while the log still has it
+    // connected (its node died without a word): the new node takes it over.
+    movedNode: ({ context, event }) => {
+      const nodeId = (event as Ev<"robot.connected">).node_id ?? null;
+      return nodeId !== null && nodeId !== context.node_id;
+    },
+    // Only the node holding the connection (or anyone, when nodes are not recorded) can
+    // record its loss: a node that lost a robot to another one cannot take it offline.
+    sameNode: ({ context, event }) => {
+      const nodeId = (event as Ev<"robot.disconnected">).node_id ?? null;
+      return nodeId === null || context.node_id === null || nodeId === context.node_id;
+    },
     lastJob: ({ context, event }) =>
       context.current_jobs.length === 1 &&
       context.current_jobs[0] === (event as Ev<"robot.job_released">).job_id,
@@ -108,6 +131,7 @@ export const robotMachine = setup({
     connect: assign(({ event }) => ({
       last_connected_at: (event as Ev<"robot.connected">).connected_at,
       disconnect_reason: null,
+      node_id: (event as Ev<"robot.connected">).node_id ?? null,
     })),
     disconnect: assign(({ event }) => {
       const e = event as Ev<"robot.disconnected">;
@@ -121,6 +145,7 @@ export const robotMachine = setup({
   on: {
     "robot.registered": { actions: "register" },
     "robot.job_released": { guard: "holdsJob", actions: "releaseJob" },
+    "robot.connected": { guard: "movedNode", actions: "connect" },
   },
   states: {
     offline: {
@@ -134,7 +159,7 @@ export const robotMachine = setup({
     online: {
       on: {
         "robot.job_assigned": { guard: "hasRoom", target: "busy", actions: "assignJob" },
-        "robot.disconnected": { target: "offline", actions: "disconnect" },
+        "robot.disconnected": { guard: "sameNode", target: "offline", actions: "disconnect" },
         "robot.paused": { target: "paused" },
       },
     },
@@ -145,7 +170,7 @@ export const robotMachine = setup({
           { guard: "lastJob", target: "online", actions: "releaseJob" },
           { guard: "holdsJob", actions: "releaseJob" },
         ],
-        "robot.disconnected": { target: "offline", actions: "disconnect" },
+        "robot.disconnected": { guard: "sameNode", target: "offline", actions: "disconnect" },
         "robot.paused": { target: "paused" },
       },
     },
@@ -155,7 +180,7 @@ export const robotMachine = setup({
           { guard: "hasJobs", target: "busy" },
           { target: "online" },
         ],
-        "robot.disconnected": { target: "offline", actions: "disconnect" },
+        "robot.disconnected": { guard: "sameNode", target: "offline", actions: "disconnect" },
       },
     },
   },

@@ -63,6 +63,13 @@ export interface Config {
   logLevel: LogLevel | "off";
   /** `ALERTS` and `ALERT_*`: alert thresholds and webhooks (`alerts/alert_config.ts`). */
   alerts: AlertConfig;
+  /**
+   * `ORCHESTRATOR_CLUSTER=on`: this process is one node of several on the same PostgreSQL
+   * database (needs `DATABASE_URL`). @default false
+   */
+  cluster: boolean;
+  /** `NODE_ID`: this node's id in the cluster. @default host name, pid and a random suffix */
+  nodeId: string | null;
 }
 
 /**
@@ -95,7 +102,20 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw new RangeError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${logLevel}`);
   }
+  const cluster = (env("ORCHESTRATOR_CLUSTER") || "off").toLowerCase();
+  if (!["on", "off", "true", "false", "1", "0"].includes(cluster)) {
+    throw new RangeError(`ORCHESTRATOR_CLUSTER must be on or off, got ${cluster}`);
+  }
+  const clustered = ["on", "true", "1"].includes(cluster);
+  if (clustered && !env("DATABASE_URL")) {
+    throw new RangeError(
+      "ORCHESTRATOR_CLUSTER=on needs DATABASE_URL: the embedded PGlite store is one process " +
+        "per database, a single node",
+    );
+  }
   return {
+    cluster: clustered,
+    nodeId: env("NODE_ID") || null,
     host: env("ORCHESTRATOR_HOST") || "0.0.0.0",
     port: num("ORCHESTRATOR_PORT", 8765, 0),
     databaseUrl: env("DATABASE_URL") || null,

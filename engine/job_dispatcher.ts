@@ -11,7 +11,7 @@
 import { InvalidTransitionError } from "../actors/mod.ts";
 import { WrongExpectedVersionError } from "../events/mod.ts";
 import { retryDelaySeconds } from "./retry_policy.ts";
-import type { EngineCore } from "./orchestrator_engine.ts";
+import type { CommitOptions, EngineCore } from "./orchestrator_engine.ts";
 import {
   type Candidate,
   ineligibility,
@@ -44,6 +44,19 @@ export class JobDispatcher {
   readonly waitReasons = new Map<string, string>();
   /** Robots a workflow is deployed on, preferred for its jobs (set by the orchestrator). */
   deployedRobots: (workflowId: string) => ReadonlySet<string> = () => new Set();
+  /**
+   * Cluster mode (`engine/cluster.ts`): robots connected to other live nodes. A pass plans
+   * the whole fleet — this node's robots and these — with the same strategy over the same
+   * log, and writes only the assignments of this node's robots; the jobs it planned for
+   * other nodes' robots are left to those nodes, which plan alike. Empty on a single node.
+   */
+  remoteRobots: () => Iterable<string> = () => [];
+  /**
+   * Whether this node arms job deadlines when it dispatches: true on a single node; in
+   * cluster mode only the leader keeps deadlines, armed from the log
+   * (`engine/cluster.ts`).
+   */
+  ownsDeadlines = true;
 
   constructor(core: EngineCore, links: RobotLinks) {
     this.#core = core;
@@ -81,9 +94,11 @@ export class JobDispatcher {
     await this.#passes;
   }
 
-  #candidates(): Candidate[] {
-    const out: Candidate[] = [];
-    for (const robotId of this.#links.connectedRobotIds()) {
+  #candidates(): (Candidate & { local: boolean })[] {
+    const out: (Candidate & { local: boolean })[] = [];
+    const local = new Set(this.#links.connectedRobotIds());
+    const ids = new Set([...local, ...this.remoteRobots()]);
+    for (const robotId of ids) {
       const state = this.#core.robots.get(robotId);
       if (!state) continue;
       const status = state.snapshot.value;
@@ -96,6 +111,7 @@ export class JobDispatcher {
         max_concurrent_jobs: c.max_concurrent_jobs,
         capabilities: c.capabilities,
         tags: c.tags,
+        local: local.has(robotId),
       });
     }
     return out;
@@ -108,7 +124,7 @@ export class JobDispatcher {
    */
   async #pass(): Promise<void> {
     let robots = this.#candidates().filter((r) => r.running < r.max_concurrent_jobs);
-    if (robots.length === 0) return;
+    if (!robots.some((r) => r.local)) return;
     const defaultStrategy = this.#core.config.loadBalancing as LoadBalancingStrategy;
     const assignments: Promise<boolean>[] = [];
     const now = this.#core.clock.now();
@@ -133,7 +149,7 @@ export class JobDispatcher {
         this.waitReasons.set(entry.job_id, `no eligible robot (${reasons.join("; ")})`);
         continue;
       }
-      const robot = selectRobot(eligible, {
+      const robot = selectRobot<Candidate & { local: boolean }>(eligible, {
         strategy: (job.load_balancing as LoadBalancingStrategy | null) ?? defaultStrategy,
         lastChosen: this.#lastChosen,
         preferred: job.workflow
@@ -144,9 +160,10 @@ export class JobDispatcher {
       this.#lastChosen = robot.robot_id;
       this.waitReasons.delete(entry.job_id);
       robot.running++;
-      assignments.push(this.#dispatch(entry.job_id, robot.robot_id));
+      // Planned for another node's robot: that node writes it (it plans the same way).
+      if (robot.local) assignments.push(this.#dispatch(entry.job_id, robot.robot_id));
       robots = robots.filter((r) => r.running < r.max_concurrent_jobs);
-      if (robots.length === 0) break;
+      if (!robots.some((r) => r.local)) break;
     }
     if (nextRetry < Infinity) this.#wakeAt(nextRetry);
     await Promise.all(assignments);
@@ -228,7 +245,7 @@ export class JobDispatcher {
       }
       throw error;
     }
-    this.armDeadline(jobId, leaseId, deadline);
+    if (this.ownsDeadlines) this.armDeadline(jobId, leaseId, deadline);
     const sent = this.#links.send(robotId, "job_assignment", {
       job_id: jobId,
       lease_id: leaseId,
@@ -252,6 +269,12 @@ export class JobDispatcher {
       this.#timeOut(jobId, leaseId).catch((e) => console.error("timeout failed:", e));
     }, delay);
     this.#deadlines.set(jobId, { leaseId, handle });
+  }
+
+  /** Stops every job's deadline timer (cluster mode: this node stopped being the leader). */
+  disarmDeadlines(): void {
+    for (const { handle } of this.#deadlines.values()) this.#core.clock.clearTimeout(handle);
+    this.#deadlines.clear();
   }
 
   /** Stops the retry wake-up timer (at shutdown). */
@@ -302,6 +325,7 @@ export class JobDispatcher {
         { errorType: "job_timeout", error: "Job exceeded its timeout", leaseId, result: null },
         { type: "job.timed_out", data: { timed_out_at: this.#core.nowIso(), lease_id: leaseId } },
       ),
+      { asLeader: true },
     );
   }
 
@@ -309,6 +333,7 @@ export class JobDispatcher {
     jobId: string,
     robotId: string | null,
     event: { type: string; data: Record<string, unknown> },
+    options: CommitOptions = {},
   ): Promise<void> {
     const changes = [{ streamId: `job-${jobId}`, events: [event] }];
     if (robotId && this.#core.robots.get(robotId)?.snapshot.context.current_jobs.includes(jobId)) {
@@ -317,7 +342,7 @@ export class JobDispatcher {
         events: [{ type: "robot.job_released", data: { job_id: jobId, reason: event.type } }],
       });
     }
-    await this.#core.commit(changes);
+    await this.#core.commit(changes, {}, options);
     this.disarm(jobId);
     this.request();
   }
@@ -327,13 +352,16 @@ export class JobDispatcher {
    * of) and releases the robot: the job goes back to the queue, unless its cancel was
    * requested: then it ends `cancelled` now (issue 5: a cancelled job is never run again;
    * the robot that could have confirmed the cancel no longer holds the job).
+   * @param options `asLeader` when the leader requeues the jobs of a dead node's robot.
    * @returns what became of the job.
    * @throws {InvalidTransitionError} when the job is no longer dispatched or running.
+   * @throws {FencedError} When written `asLeader` after this node's term ended.
    */
   async releaseLease(
     jobId: string,
     robotId: string,
     reason: string,
+    options: CommitOptions = {},
   ): Promise<"queued" | "cancelled"> {
     const job = this.#core.jobs.get(jobId)?.snapshot.context;
     if (job?.cancel_requested) {
@@ -343,13 +371,13 @@ export class JobDispatcher {
           cancelled_at: this.#core.nowIso(),
           reason: `${job.cancel_reason ?? "cancel requested"} (lease revoked: ${reason})`,
         },
-      });
+      }, options);
       return "cancelled";
     }
     await this.#end(jobId, robotId, {
       type: "job.queued",
       data: { queued_at: this.#core.nowIso(), reason },
-    });
+    }, options);
     return "queued";
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Leader election through PostgreSQL: a lease row per election with a fencing token that
- * grows by one at every change of leader. A building block for work that must happen once
- * in a cluster of orchestrator nodes (schedule ticks, timeout checks); not wired into the
- * orchestrator yet (README, "Leader election").
+ * grows by one at every change of leader. Work that must happen once in a cluster of
+ * orchestrator nodes (schedule ticks, deadlines, seals, requeueing the robots of dead
+ * nodes) runs on the leader (`engine/cluster.ts`; README, "Scaling out").
  *
  * Only plain transactions: no session advisory lock and no LISTEN, so it works behind a
  * transaction-mode pooler too.
@@ -276,21 +276,35 @@ export async function runFenced<T>(
   options: RunFencedOptions,
   fn: (tx: SqlTx) => Promise<T>,
 ): Promise<T> {
-  const { name, nodeId, token } = options;
-  const now = (options.clock ?? systemClock).now();
   return await client.transaction(async (tx) => {
-    const [lease] = await tx.query<{ holder: string; token: number; expires_at_ms: number }>(
-      "select holder, token, expires_at_ms from leader_leases where name = $1 for share",
-      [name],
-    );
-    const current = lease ? { token: Number(lease.token), holder: lease.holder } : null;
-    if (!lease) throw new FencedError(name, token, null, "there is no lease");
-    if (current!.token !== token || lease.holder !== nodeId) {
-      throw new FencedError(name, token, current, "another term has begun");
-    }
-    if (Number(lease.expires_at_ms) <= now) {
-      throw new FencedError(name, token, current, "the lease has run out");
-    }
+    await checkFence(tx, options);
     return await fn(tx);
   });
+}
+
+/**
+ * The check of {@linkcode runFenced}, inside a transaction the caller runs (e.g. as the
+ * `guard` of an event store append): reads the lease row `FOR SHARE`, so a takeover waits
+ * until that transaction ends, and throws when the caller's term is over.
+ *
+ * @param tx An open transaction on the database of the lease table.
+ * @param options Election, node id, token, clock.
+ * @throws {FencedError} When there is no lease, another term has begun (token or holder
+ *   differ) or the lease has run out on the caller's clock.
+ */
+export async function checkFence(tx: SqlTx, options: RunFencedOptions): Promise<void> {
+  const { name, nodeId, token } = options;
+  const now = (options.clock ?? systemClock).now();
+  const [lease] = await tx.query<{ holder: string; token: number; expires_at_ms: number }>(
+    "select holder, token, expires_at_ms from leader_leases where name = $1 for share",
+    [name],
+  );
+  const current = lease ? { token: Number(lease.token), holder: lease.holder } : null;
+  if (!lease) throw new FencedError(name, token, null, "there is no lease");
+  if (current!.token !== token || lease.holder !== nodeId) {
+    throw new FencedError(name, token, current, "another term has begun");
+  }
+  if (Number(lease.expires_at_ms) <= now) {
+    throw new FencedError(name, token, current, "the lease has run out");
+  }
 }

@@ -28,3 +28,5 @@ export * from "./leader_election.ts";
 export * from "./graceful_shutdown.ts";
 export * from "./rate_limiter.ts";
 export * from "./logger.ts";
+export * from "./cluster.ts";
+export * from "./node_registry.ts";

@@ -32,6 +32,7 @@ import type { Logger } from "./logger.ts";
 import { type AlertConfig, AlertMonitor } from "../alerts/mod.ts";
 import { ApiTokens } from "./api_tokens.ts";
 import { DEFAULT_ORG } from "./org_index.ts";
+import { ClusterNode, type ClusterOptions, type LeaderHook } from "./cluster.ts";
 
 /** Options of {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -47,6 +48,12 @@ export interface OrchestratorOptions {
   logger?: Logger;
   /** Sends webhook requests (tests may wrap it). @default globalThis.fetch */
   fetch?: typeof fetch;
+  /**
+   * Cluster mode (PostgreSQL only): this process is one node of several on the database;
+   * work that must happen once runs on the elected leader (`engine/cluster.ts`).
+   * @default undefined (a single node, which does everything)
+   */
+  cluster?: ClusterOptions;
 }
 
 /** The orchestrator engine. */
@@ -67,6 +74,8 @@ export class Orchestrator {
   readonly alerts: AlertMonitor;
   /** API tokens with an org and a role (hashed, in `api_token-<id>` streams). */
   readonly apiTokens: ApiTokens;
+  /** This node of the cluster, in cluster mode; null on a single node. */
+  readonly cluster: ClusterNode | null = null;
   #subscription: Subscription | null = null;
   #offAppends: () => void;
 
@@ -173,6 +182,26 @@ export class Orchestrator {
         this.sessions.send(robotId, "cancel_job", { job_id: jobId, lease_id: leaseId, reason }),
       armCancelGrace: (jobId, leaseId) => this.dispatcher.armCancelGrace(jobId, leaseId),
     });
+    if (options.cluster) this.cluster = new ClusterNode(this, options.cluster);
+  }
+
+  #leaderHookStops: (() => void)[] = [];
+
+  /**
+   * Runs `hook` where work that must happen once belongs (e.g. alert evaluation): on a
+   * single node at once (token 0: it is always its own leader) until `stop()`; in cluster
+   * mode on the leader only, started with each term and stopped when it ends
+   * ({@linkcode ClusterNode.onLeader}).
+   * @returns A function that unregisters the hook.
+   */
+  onLeader(hook: LeaderHook): () => void {
+    if (this.cluster) return this.cluster.onLeader(hook);
+    const stop = hook({ token: 0, expiresAtMs: Infinity });
+    if (typeof stop === "function") this.#leaderHookStops.push(stop);
+    return () => {
+      const i = typeof stop === "function" ? this.#leaderHookStops.indexOf(stop) : -1;
+      if (i >= 0) this.#leaderHookStops.splice(i, 1)[0]();
+    };
   }
 
   /** True once the log has been read and projections follow it. */
@@ -213,7 +242,8 @@ export class Orchestrator {
         yielded = performance.now();
       }
     }
-    for (const [jobId, state] of this.core.jobs) {
+    // In cluster mode deadlines, seals, schedule ticks and absent robots are the leader's.
+    for (const [jobId, state] of this.cluster ? [] : this.core.jobs) {
       const c = state.snapshot.context;
       const status = state.snapshot.value as JobStatus;
       if ((status === "dispatched" || status === "running") && c.lease_id && c.deadline) {
@@ -245,6 +275,12 @@ export class Orchestrator {
     // the reference robot, the default heartbeat timeout) would lose its running job to
     // another robot by a hair.
     const { heartbeatTimeout, reconnectGrace } = this.core.config;
+    if (this.cluster) {
+      this.#ready = true;
+      await this.cluster.start();
+      this.dispatcher.request();
+      return;
+    }
     this.#absentTimer = this.core.clock.setTimeout(() => {
       this.#absentTimer = null;
       this.#expireAbsentRobots().catch((e) => console.error("absent robots:", e));
@@ -257,15 +293,33 @@ export class Orchestrator {
     await this.scheduler.start({ readLog: false });
   }
 
+  /**
+   * Starts sealing the log every `sealInterval` seconds (cluster mode: the leader calls it
+   * when its term begins).
+   */
+  startSealing(): void {
+    if (this.#sealTimer === null) this.#scheduleSeal();
+  }
+
+  /** Stops the periodic seal (cluster mode: the leader's term ended). */
+  stopSealing(): void {
+    if (this.#sealTimer !== null) this.core.clock.clearTimeout(this.#sealTimer);
+    this.#sealTimer = null;
+  }
+
   /** Seals the log every `sealInterval` seconds (a seal writes nothing when nothing changed). */
   #scheduleSeal(): void {
+    this.#sealTimer = null;
     const seconds = this.core.config.sealInterval;
     if (!(seconds > 0) || !this.#ready) return;
-    this.#sealTimer = this.core.clock.setTimeout(() => {
+    const timer = this.core.clock.setTimeout(() => {
       this.core.store.seal()
         .catch((error) => console.error("periodic seal failed:", error))
-        .finally(() => this.#scheduleSeal());
+        .finally(() => {
+          if (this.#sealTimer === timer) this.#scheduleSeal();
+        });
     }, seconds * 1000);
+    this.#sealTimer = timer;
   }
 
   async #expireAbsentRobots(): Promise<void> {
@@ -306,6 +360,9 @@ export class Orchestrator {
   async stop(): Promise<void> {
     // Appends waiting for an unreachable database give up, so that stopping cannot hang.
     this.core.stopRetrying();
+    // A leader hands its lease over at once rather than letting it run out.
+    await this.cluster?.stop({ release: true });
+    for (const stop of this.#leaderHookStops.splice(0)) stop();
     await this.scheduler.stop();
     await this.alerts.stop();
     this.#ready = false;
@@ -360,7 +417,8 @@ export class Orchestrator {
           ? { type: "robot.paused", data: { paused_at: at, reason: "paused by operator" } }
           : { type: "robot.resumed", data: { resumed_at: at } },
       ],
-    }]);
+      // Cluster mode: the node holding the robot's socket sends it when another took this.
+    }], this.cluster ? { node_id: this.cluster.nodeId } : {});
     this.sessions.send(robotId, paused ? "pause" : "resume", { robot_id: robotId });
     if (!paused) this.dispatcher.request();
   }

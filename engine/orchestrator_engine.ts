@@ -28,6 +28,7 @@ import {
   type NewEvent,
   type RecordedEvent,
   type SqlEventStore,
+  type SqlTx,
   type StreamAppend,
   WrongExpectedVersionError,
 } from "../events/mod.ts";
@@ -124,11 +125,35 @@ const MAX_APPENDS_IN_FLIGHT = 4;
 interface PendingCommand {
   changes: Change[];
   metadata: Record<string, unknown>;
+  /** Written only under the current leader's term (see `EngineCore.leaderFence`). */
+  asLeader: boolean;
   resolve(events: RecordedEvent[]): void;
   reject(error: unknown): void;
   attempts: number;
 }
 type RobotState = ActorState<typeof robotMachine>;
+
+/**
+ * What makes a leader's writes refused once its term is over (cluster mode,
+ * `engine/cluster.ts`): a check run inside the append's transaction, and the metadata that
+ * records the term in each event it writes.
+ */
+export interface LeaderFence {
+  /** Throws (`FencedError`) when this node's term is over; runs in the append's transaction. */
+  check(tx: SqlTx): Promise<void>;
+  /** Recorded in the metadata of each fenced event, e.g. `{leader_node, leader_token}`. */
+  metadata(): Record<string, unknown>;
+}
+
+/** Options of {@linkcode EngineCore.commit}. */
+export interface CommitOptions {
+  /**
+   * Work that only the leader does (deadlines, requeueing lost robots' jobs): when
+   * `EngineCore.leaderFence` is set, the append runs its check in the same transaction and
+   * the command is refused with its error when the term is over. @default false
+   */
+  asLeader?: boolean;
+}
 
 /** Listener of recorded events, called after the projections have applied them. */
 export type EventListener = (events: readonly RecordedEvent[]) => void;
@@ -169,6 +194,8 @@ export class EngineCore {
   #listeners = new Set<EventListener>();
   #stopRetrying: (() => void) | null = null;
   #retrying = true;
+  /** Set in cluster mode: fences commands committed `asLeader`. Null: a single node. */
+  leaderFence: LeaderFence | null = null;
 
   constructor(store: SqlEventStore, clock: Clock, config: EngineConfig) {
     this.store = store;
@@ -214,11 +241,17 @@ export class EngineCore {
    *
    * @returns the command's recorded events, in order.
    * @throws {InvalidTransitionError} when a machine refuses an event; nothing is written.
-   * @throws {WrongExpectedVersionError} after three conflicts in a row.
+   * @throws {WrongExpectedVersionError} after three conflicts in a row on a stream the command writes.
    */
-  commit(changes: Change[], metadata: Record<string, unknown> = {}): Promise<RecordedEvent[]> {
+  commit(
+    changes: Change[],
+    metadata: Record<string, unknown> = {},
+    options: CommitOptions = {},
+  ): Promise<RecordedEvent[]> {
+    const asLeader = options.asLeader === true && this.leaderFence !== null;
+    if (asLeader) metadata = { ...metadata, ...this.leaderFence!.metadata() };
     return new Promise((resolve, reject) => {
-      this.#pending.push({ changes, metadata, resolve, reject, attempts: 0 });
+      this.#pending.push({ changes, metadata, asLeader, resolve, reject, attempts: 0 });
       this.#schedulePump();
     });
   }
@@ -324,12 +357,19 @@ export class EngineCore {
     }
     if (accepted.length === 0) return;
     const order = [...eventsOf.keys()];
+    const fence = this.leaderFence;
+    const guard = fence && accepted.some((a) => a.cmd.asLeader)
+      ? (tx: SqlTx) => fence.check(tx)
+      : undefined;
     try {
-      const result = await this.#appendThroughOutage(order.map((streamId) => ({
-        streamId,
-        expectedVersion: base.get(streamId)!,
-        events: eventsOf.get(streamId)!,
-      })));
+      const result = await this.#appendThroughOutage(
+        order.map((streamId) => ({
+          streamId,
+          expectedVersion: base.get(streamId)!,
+          events: eventsOf.get(streamId)!,
+        })),
+        guard,
+      );
       // The store returns events in the given order: stream by stream, then in stream order.
       const recorded = new Map<string, RecordedEvent[]>();
       for (const e of result.events) {
@@ -345,7 +385,11 @@ export class EngineCore {
     } catch (error) {
       if (error instanceof WrongExpectedVersionError) {
         this.#forget(error.streamId);
+        // Only the commands that wrote the conflicting stream spend one of their three
+        // tries: with several nodes, one node's stale dispatch must not use up the tries
+        // of the results batched with it.
         const retry = accepted.map((a) => a.cmd).filter((cmd) => {
+          if (!cmd.changes.some((c) => c.streamId === error.streamId)) return true;
           if (++cmd.attempts < 3) return true;
           cmd.reject(error);
           return false;
@@ -368,10 +412,13 @@ export class EngineCore {
    * delays writes but loses none and leaves nothing half-done; the fixed event ids make a
    * retry of an append that was in fact committed a replay, not a second write.
    */
-  async #appendThroughOutage(writes: StreamAppend[]): Promise<AppendResult> {
+  async #appendThroughOutage(
+    writes: StreamAppend[],
+    guard?: (tx: SqlTx) => Promise<void>,
+  ): Promise<AppendResult> {
     for (let attempt = 0;; attempt++) {
       try {
-        const result = await this.store.append(writes);
+        const result = await this.store.append(writes, guard ? { guard } : undefined);
         if (this.storeFailure) {
           console.error("event store reachable again; waiting appends went through");
           this.storeFailure = null;

@@ -71,10 +71,10 @@ export interface SelectOptions {
  * Picks a robot among eligible candidates (sorted by robot id for determinism), or null.
  * `affinity` prefers `preferred` and falls back to `least_loaded`.
  */
-export function selectRobot(
-  candidates: readonly Candidate[],
+export function selectRobot<C extends Candidate = Candidate>(
+  candidates: readonly C[],
   options: SelectOptions,
-): Candidate | null {
+): C | null {
   if (candidates.length === 0) return null;
   const holders = options.holding?.size
     ? candidates.filter((c) => options.holding!.has(c.robot_id))
@@ -100,7 +100,7 @@ export function selectRobot(
   }
 }
 
-function leastLoaded(sorted: readonly Candidate[]): Candidate {
+function leastLoaded<C extends Candidate>(sorted: readonly C[]): C {
   let best = sorted[0];
   for (const c of sorted) {
     if (load(c) < load(best) || (load(c) === load(best) && c.running < best.running)) best = c;

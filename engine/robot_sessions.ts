@@ -113,6 +113,11 @@ export class RobotSessions {
    * the id is new (set by the orchestrator). A robot never changes org.
    */
   existingRobotOrg: (robotId: string) => string | null = () => null;
+  /**
+   * Cluster mode: this orchestrator node's id, recorded in `robot.connected` and
+   * `robot.disconnected` (`engine/cluster.ts`). Null on a single node.
+   */
+  nodeId: string | null = null;
 
   constructor(core: EngineCore, robotToken: string) {
     this.#core = core;
@@ -148,6 +153,40 @@ export class RobotSessions {
     const s = this.#byRobot.get(robotId);
     if (!s || !this.#ownToken.has(s)) return false;
     s.link.close(4001, "robot token revoked");
+    return true;
+  }
+
+  /**
+   * Cluster mode: the robot registered on another node (the log says so), so this node's
+   * connection of it, if any, is closed (code 4002) without writing anything: the other
+   * node holds the robot and its jobs now.
+   * @returns whether a connection was closed.
+   */
+  handOver(robotId: string): boolean {
+    const s = this.#byRobot.get(robotId);
+    if (!s || !this.#movedAway(robotId)) return false;
+    this.#byRobot.delete(robotId);
+    this.#sessions.delete(s);
+    this.#clearGrace(robotId);
+    s.robotId = null;
+    s.link.close(4002, "superseded by a connection to another orchestrator node");
+    return true;
+  }
+
+  /**
+   * Closes the robot's connection (code 4003) without writing anything: the leader recorded
+   * it lost while this node still held it (this node's heartbeat row lagged). The robot
+   * reconnects and registers again, to this node or another.
+   * @returns whether a connection was closed.
+   */
+  dropTakenForLost(robotId: string): boolean {
+    const s = this.#byRobot.get(robotId);
+    if (!s) return false;
+    this.#byRobot.delete(robotId);
+    this.#sessions.delete(s);
+    this.#clearGrace(robotId);
+    s.robotId = null;
+    s.link.close(4003, "recorded lost by the cluster's leader; register again");
     return true;
   }
 
@@ -618,8 +657,19 @@ export class RobotSessions {
       JSON.stringify([ctx.capabilities, ctx.tags, ctx.environment, ctx.version]) !==
         JSON.stringify([reg.capabilities, reg.tags, reg.environment, reg.version]);
     if (changed) events.push({ type: "robot.registered", data: { ...reg, org_id: org } });
+    const node = this.nodeId === null ? {} : { node_id: this.nodeId };
     if (!state || state.snapshot.value === "offline") {
-      events.push({ type: "robot.connected", data: { connected_at: this.#core.nowIso() } });
+      events.push({
+        type: "robot.connected",
+        data: { connected_at: this.#core.nowIso(), ...node },
+      });
+    } else if (this.nodeId !== null && ctx?.node_id !== this.nodeId) {
+      // The log has it connected to another node (which died, or lost it without a word
+      // yet): this node takes the robot, and its jobs, over.
+      events.push({
+        type: "robot.connected",
+        data: { connected_at: this.#core.nowIso(), ...node },
+      });
     }
     if (events.length) {
       try {
@@ -720,20 +770,23 @@ export class RobotSessions {
   }
 
   async #disconnected(robotId: string, reason: string): Promise<void> {
-    if (this.#core.robotStatus(robotId) === "offline") return;
+    if (this.#core.robotStatus(robotId) === "offline" || this.#movedAway(robotId)) return;
+    const node = this.nodeId === null ? {} : { node_id: this.nodeId };
     try {
       await this.#core.commit([{
         streamId: `robot-${robotId}`,
         events: [{
           type: "robot.disconnected",
-          data: { disconnected_at: this.#core.nowIso(), reason },
+          data: { disconnected_at: this.#core.nowIso(), reason, ...node },
         }],
       }]);
     } catch (error) {
       // Two losses of one robot raced (a goodbye and a close, or two connections): the
-      // other one, decided first in the same group commit, records it.
+      // other one, decided first in the same group commit, records it. Or the robot
+      // re-registered on another node meanwhile, which now holds it.
       if (
-        error instanceof InvalidTransitionError && error.state === "offline"
+        error instanceof InvalidTransitionError &&
+        (error.state === "offline" || this.#movedAway(robotId))
       ) {
         return;
       }
@@ -741,10 +794,20 @@ export class RobotSessions {
     }
   }
 
+  /**
+   * Cluster mode: whether the log says another node holds the robot now (it re-registered
+   * there), so that this node must not take it offline or requeue its jobs.
+   */
+  #movedAway(robotId: string): boolean {
+    if (this.nodeId === null) return false;
+    const nodeId = this.#core.robots.get(robotId)?.snapshot.context.node_id ?? null;
+    return nodeId !== null && nodeId !== this.nodeId;
+  }
+
   /** Records a robot as disconnected and requeues every job it held. */
   async markLost(robotId: string, reason: string): Promise<void> {
     const ctx = this.#core.robots.get(robotId)?.snapshot.context;
-    if (!ctx) return;
+    if (!ctx || this.#movedAway(robotId)) return;
     for (const jobId of [...ctx.current_jobs]) {
       await this.#dispatcher.releaseLease(jobId, robotId, `robot_lost: ${reason}`).catch((e) =>
         console.error(`requeue of ${jobId} failed:`, e)

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { SqlTx } from "./sql_client.ts";
 
 /** JSON object as stored in the `data` and `metadata` jsonb columns. */
 export type JsonObject = Record<string, unknown>;
@@ -66,6 +67,17 @@ export interface RecordedEvent {
   recordedAt: Date;
 }
 
+/** Options of {@linkcode EventStore.append}. */
+export interface AppendOptions {
+  /**
+   * Runs first inside the append's transaction, with its connection (a `SqlTx` of the SQL
+   * stores); when it throws, the transaction rolls back and `append` rejects with its
+   * error. A leader's fencing check (`engine/leader_election.ts`) uses it, so that the
+   * check and the write commit together or not at all.
+   */
+  guard?: (tx: SqlTx) => Promise<void>;
+}
+
 /** Result of an append: the new version of each stream and the events as recorded. */
 export interface AppendResult {
   /** New version of each stream written, keyed by stream id. */
@@ -93,8 +105,9 @@ export interface EventStore {
    * @throws {WrongExpectedVersionError} when a stream's version differs from the expected
    *   one; nothing is written.
    * @throws {TypeError} on an empty append or an invalid event.
+   * @throws What `options.guard` threw; nothing is written.
    */
-  append(writes: StreamAppend[]): Promise<AppendResult>;
+  append(writes: StreamAppend[], options?: AppendOptions): Promise<AppendResult>;
   /**
    * Reads one stream from a version (inclusive, default 1), in version order.
    * @throws {RangeError} when `fromVersion` is not an integer >= 1.

@@ -25,6 +25,7 @@
  */
 
 export {
+  type AppendOptions,
   type AppendResult,
   type EventStore,
   type JsonObject,

@@ -5,6 +5,7 @@
  */
 
 import type {
+  AppendOptions,
   AppendResult,
   EventStore,
   ReadAllOptions,
@@ -232,9 +233,13 @@ export function createSqlEventStore(
   /** One append, by the fast path or the full transaction; `written` false for a replay. */
   async function appendOnce(
     writes: StreamAppend[],
+    options: AppendOptions,
   ): Promise<{ result: AppendResult; written: boolean }> {
     const rows = validateAppend(writes, { newId, maxEventBytes });
-    const known = (client.pipeline || !lock) && knownHeads(writes, rows, heads);
+    const guard = options.guard;
+    // A guarded append (a leader's fenced write) runs its guard in the append's transaction:
+    // never the fast path.
+    const known = !guard && (client.pipeline || !lock) && knownHeads(writes, rows, heads);
     if (known) {
       const fast = await appendFromKnownHeads(client, writes, rows, known, { notify, lock });
       if (fast) {
@@ -245,9 +250,10 @@ export function createSqlEventStore(
     }
     for (let attempt = 1;; attempt++) {
       try {
-        const outcome = await client.transaction((tx) =>
-          appendInTx(tx, writes, rows, { notify, lock })
-        );
+        const outcome = await client.transaction(async (tx) => {
+          if (guard) await guard(tx);
+          return await appendInTx(tx, writes, rows, { notify, lock });
+        });
         if (outcome.written) {
           remember(outcome.result, outcome.heads);
           announce(outcome.result);
@@ -270,14 +276,14 @@ export function createSqlEventStore(
      * is tried again (at most {@linkcode UNIQUE_RETRIES} times) on a unique violation (an
      * event id recorded by a concurrent retry of the same append).
      */
-    async append(writes: StreamAppend[]): Promise<AppendResult> {
+    async append(writes: StreamAppend[], options: AppendOptions = {}): Promise<AppendResult> {
       const started = performance.now();
       const events = Array.isArray(writes)
         ? writes.reduce((n, w) => n + (Array.isArray(w?.events) ? w.events.length : 0), 0)
         : 0;
       let outcome: { result: AppendResult; written: boolean };
       try {
-        outcome = await appendOnce(writes);
+        outcome = await appendOnce(writes, options);
       } catch (error) {
         if (appendObservers.size) {
           observe({ durationMs: performance.now() - started, events, outcome: "failed" });

@@ -121,7 +121,11 @@ export function createApp(options: AppOptions): Hono {
       if (problem) {
         return c.json({ status: "degraded", error: problem, position: orch.core.position }, 503);
       }
-      return c.json({ status: "ok", position: orch.core.position });
+      return c.json({
+        status: "ok",
+        position: orch.core.position,
+        ...(orch.cluster ? { cluster: orch.cluster.status() } : {}),
+      });
     }
     if (orch.failure) {
       const body = { status: "failed", error: orch.failure.message, position: orch.core.position };

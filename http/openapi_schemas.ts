@@ -330,6 +330,16 @@ export const SCHEMAS: Record<string, Schema> = {
   }, ["alert_id", "kind", "status", "raised_at"]),
   AlertList: obj({ alerts: { type: "array", items: ref("Alert") } }),
   AcknowledgeAlert: obj({ note: str("at most 1000 characters") }),
-  Health: obj({ status: { enum: ["ok", "starting", "failed"] }, position: int(), error: str() }),
+  Health: obj({
+    status: { enum: ["ok", "starting", "failed"] },
+    position: int(),
+    error: str(),
+    // Cluster mode only (ORCHESTRATOR_CLUSTER=on): this node and whether it leads.
+    cluster: obj({
+      node_id: str(),
+      leader: { type: "boolean" },
+      leader_token: nullable(int()),
+    }),
+  }),
   Object: { type: "object" },
 };

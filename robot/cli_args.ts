@@ -8,10 +8,12 @@ import { parseArgs } from "node:util";
 
 /** Usage text printed on `--help` and on a usage error. */
 export const USAGE: string =
-  `Usage: deno task robot --url ws://HOST:PORT/ws/robot --token TOKEN --name NAME
+  `Usage: deno task robot --url ws://HOST:PORT/ws/robot[,ws://HOST2:PORT/ws/robot…] --token TOKEN --name NAME
        [--robot-id ID] [--capabilities a,b] [--tags x,y] [--max-jobs N] [--environment ENV]
 
-  --url           orchestrator robot endpoint (ws:// or wss://)
+  --url           orchestrator robot endpoint (ws:// or wss://); several nodes of one
+                  cluster separated by commas, tried in turn at each reconnect;
+                  default: $ORCHESTRATOR_URLS
   --token         robot token; default: $ROBOT_TOKEN, then $ORCHESTRATOR_ROBOT_TOKEN
   --name          robot name
   --robot-id      stable robot id (default: the name)
@@ -23,8 +25,13 @@ export const USAGE: string =
 
 /** What the command line asks for. */
 export interface RobotCliConfig {
-  /** `--url`: the orchestrator's robot endpoint (`ws://` or `wss://`). */
+  /** The first of `urls`. */
   url: string;
+  /**
+   * `--url` (else `$ORCHESTRATOR_URLS`) split on commas: the robot endpoints (`ws://` or
+   * `wss://`) of the orchestrator nodes, tried in turn at each reconnect.
+   */
+  urls: string[];
   /** `--token`, else `$ROBOT_TOKEN`, else `$ORCHESTRATOR_ROBOT_TOKEN`. */
   token: string;
   /** `--name`. */
@@ -66,7 +73,7 @@ const list = (value: string | undefined): string[] =>
  * @param env Environment lookup for the token fallbacks. @default Deno.env.get
  * @returns The configuration.
  * @throws {CliUsageError} On unknown options, missing `--url`/`--token`/`--name`, a URL
- *   that is not `ws://` or `wss://`, or a `--max-jobs` that is not an integer ≥ 1.
+ *   (of the comma-separated list) that is not `ws://` or `wss://`, or a `--max-jobs` that is not an integer ≥ 1.
  * @example Parse a command line
  * ```ts
  * import { parseRobotArgs } from "./cli_args.ts";
@@ -99,17 +106,28 @@ export function parseRobotArgs(
   } catch (e) {
     throw new CliUsageError((e as Error).message);
   }
-  const empty = { url: "", token: "", name: "", capabilities: [], tags: [], maxConcurrentJobs: 1 };
+  const empty = {
+    url: "",
+    urls: [],
+    token: "",
+    name: "",
+    capabilities: [],
+    tags: [],
+    maxConcurrentJobs: 1,
+  };
   if (values.help) return { ...empty, help: true };
   const token = values.token ?? env("ROBOT_TOKEN") ?? env("ORCHESTRATOR_ROBOT_TOKEN");
-  if (!values.url) throw new CliUsageError("Missing --url");
-  if (!/^wss?:\/\/[^/]/.test(values.url)) {
-    throw new CliUsageError(`--url must start with ws:// or wss://, got ${values.url}`);
-  }
-  try {
-    new URL(values.url);
-  } catch {
-    throw new CliUsageError(`--url is not a valid URL: ${values.url}`);
+  const urls = list(values.url ?? env("ORCHESTRATOR_URLS"));
+  if (urls.length === 0) throw new CliUsageError("Missing --url (or ORCHESTRATOR_URLS)");
+  for (const url of urls) {
+    if (!/^wss?:\/\/[^/]/.test(url)) {
+      throw new CliUsageError(`--url must start with ws:// or wss://, got ${url}`);
+    }
+    try {
+      new URL(url);
+    } catch {
+      throw new CliUsageError(`--url is not a valid URL: ${url}`);
+    }
   }
   if (!token) {
     throw new CliUsageError("Missing --token (or ROBOT_TOKEN / ORCHESTRATOR_ROBOT_TOKEN)");
@@ -121,7 +139,8 @@ export function parseRobotArgs(
     throw new CliUsageError(`--max-jobs must be an integer ≥ 1, got ${rawMax}`);
   }
   return {
-    url: values.url,
+    url: urls[0],
+    urls,
     token,
     name: values.name,
     ...(values["robot-id"] ? { robotId: values["robot-id"] } : {}),

@@ -22,6 +22,7 @@ Deno.test("parseRobotArgs() reads every option", () => {
     ], noEnv),
     {
       url: "ws://127.0.0.1:8765/ws/robot",
+      urls: ["ws://127.0.0.1:8765/ws/robot"],
       token: "t",
       name: "r1",
       robotId: "id-1",
@@ -42,6 +43,22 @@ Deno.test("parseRobotArgs() takes the token from ROBOT_TOKEN, then ORCHESTRATOR_
   );
   assert.equal(parseRobotArgs(base, env({ ORCHESTRATOR_ROBOT_TOKEN: "b" })).token, "b");
   assert.equal(parseRobotArgs([...base, "--token", "c"], env({ ROBOT_TOKEN: "a" })).token, "c");
+});
+
+Deno.test("parseRobotArgs() takes several nodes' URLs from --url a,b or ORCHESTRATOR_URLS", () => {
+  const two = "ws://a:1/ws/robot, ws://b:2/ws/robot";
+  const fromArg = parseRobotArgs(["--url", two, "--name", "r", "--token", "t"], noEnv);
+  assert.deepEqual(fromArg.urls, ["ws://a:1/ws/robot", "ws://b:2/ws/robot"]);
+  assert.equal(fromArg.url, "ws://a:1/ws/robot");
+  const fromEnv = parseRobotArgs(
+    ["--name", "r", "--token", "t"],
+    (k) => k === "ORCHESTRATOR_URLS" ? two : undefined,
+  );
+  assert.deepEqual(fromEnv.urls, ["ws://a:1/ws/robot", "ws://b:2/ws/robot"]);
+  assert.throws(
+    () => parseRobotArgs(["--url", "ws://a:1/ws,http://b", "--name", "r", "--token", "t"], noEnv),
+    /ws:\/\/ or wss:\/\/, got http:\/\/b/,
+  );
 });
 
 Deno.test("parseRobotArgs() rejects bad command lines with a usage error", () => {

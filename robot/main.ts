@@ -56,6 +56,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const robot = new RobotClient({
     url: config.url,
+    urls: config.urls,
     token: config.token,
     name: config.name,
     robotId: config.robotId,

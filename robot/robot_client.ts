@@ -75,6 +75,9 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
   #paused = false;
   #stopping?: { graceful: boolean; reason: string };
   #attempt = 0;
+  /** Endpoints tried in turn (`urls`, else `[url]`) and the one in use. */
+  #urls: string[];
+  #urlIndex = 0;
   #everRegistered = false;
   #registeredSettled = false;
   #timers: Partial<
@@ -102,6 +105,8 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
       throw new RangeError(`maxConcurrentJobs must be an integer ≥ 1, got ${max}`);
     }
     this.#o = options;
+    const urls = (options.urls ?? []).filter((u) => u !== "");
+    this.#urls = urls.length ? urls : [options.url];
     this.#log = options.logger ?? consoleWarnLogger;
     this.robotId = options.robotId || options.name;
     this.#jobs = new JobSlots({
@@ -134,6 +139,11 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
       if (typeof jobId === "string") ids.add(jobId);
     }
     return [...ids];
+  }
+
+  /** The orchestrator endpoint the robot connects (or is connected) to. */
+  get url(): string {
+    return this.#urls[this.#urlIndex % this.#urls.length];
   }
 
   /** Connection state: `idle`, `connecting`, `registering`, `online` or `closed`. */
@@ -230,9 +240,9 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
     this.#state = "connecting";
     let ws: WebSocket;
     try {
-      ws = new (this.#o.WebSocket ?? WebSocket)(this.#o.url);
+      ws = new (this.#o.WebSocket ?? WebSocket)(this.url);
     } catch (e) {
-      this.#log.error(`Cannot open ${this.#o.url}: ${(e as Error).message}`);
+      this.#log.error(`Cannot open ${this.url}: ${(e as Error).message}`);
       this.#scheduleReconnect();
       return;
     }
@@ -286,6 +296,9 @@ export class RobotClient extends TypedEventTarget<RobotClientEventMap> {
     this.#state = "connecting";
     const random = (this.#o.random ?? Math.random)();
     const delayMs = reconnectDelay(this.#attempt++, this.#o.reconnect, random);
+    // With several orchestrator nodes, each reconnect tries the next one: a node that died
+    // (or refuses) is left at once for a live one, which takes the robot and its jobs over.
+    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
     this.emit("reconnecting", { attempt: this.#attempt, delayMs });
     this.#timers.reconnect = setTimeout(() => {
       this.#timers.reconnect = undefined;

@@ -40,6 +40,13 @@ export type WebSocketConstructor = new (
 export interface RobotClientOptions {
   /** Orchestrator endpoint, e.g. `ws://localhost:8765/ws/robot`. */
   url: string;
+  /**
+   * Endpoints of several orchestrator nodes on one database (README, "Scaling out"): the
+   * robot connects to the first and moves to the next one, round the list, at every
+   * reconnect (after the backoff delay), so that a node that died is left for a live one.
+   * @default [url]
+   */
+  urls?: string[];
   /** Robot token, sent as `payload.auth_token` of `register`. */
   token: string;
   /** Display name of the robot. */

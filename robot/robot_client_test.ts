@@ -379,3 +379,33 @@ Deno.test("RobotClient resends a result that was never acknowledged, and stops o
     assert.deepEqual(third.payload.active_job_ids, []);
   });
 });
+
+Deno.test("RobotClient with several URLs moves to the next node when its node goes away, keeping its jobs", async () => {
+  const a = new FakeOrchestrator();
+  const b = new FakeOrchestrator();
+  const robot = new RobotClient({
+    url: a.url,
+    urls: [a.url, b.url],
+    token: "secret",
+    name: "robot-1",
+    logger: collectingLogger(),
+    reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+  });
+  let aOpen = true;
+  try {
+    await robot.start();
+    assert.equal(robot.url, a.url);
+    await a.next("register");
+    assign(a, "j1", endless);
+    await a.next("job_accepted");
+    aOpen = false;
+    await a.close(); // node a goes away: the robot must go to b, with its job
+    const reg = await b.next("register");
+    assert.deepEqual(reg.payload.active_job_ids, ["j1"]);
+    assert.equal(robot.url, b.url);
+  } finally {
+    await robot.close();
+    if (aOpen) await a.close();
+    await b.close();
+  }
+});

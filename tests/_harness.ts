@@ -7,6 +7,7 @@
  */
 import {
   type Clock,
+  type ClusterOptions,
   type EngineConfig,
   Orchestrator,
   type OrchestratorOptions,
@@ -95,7 +96,8 @@ export async function startOrchestrator(
   store: SqlEventStore,
   config: Partial<EngineConfig> = {},
   clock?: Clock,
-  extra: Pick<OrchestratorOptions, "alerts" | "fetch" | "logger"> = {},
+  extra: Pick<OrchestratorOptions, "alerts" | "fetch" | "logger"> & { cluster?: ClusterOptions } =
+    {},
 ): Promise<TestOrchestrator> {
   const apiToken = "test-api-token";
   const robotToken = "test-robot-token";

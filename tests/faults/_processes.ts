@@ -28,7 +28,8 @@ export interface Child {
   kill(): Promise<void>;
 }
 
-function spawn(args: string[], env: Record<string, string>): Child {
+/** Spawns `deno <args>` with `env`, keeping its output (see {@linkcode Child}). */
+export function spawn(args: string[], env: Record<string, string>): Child {
   const child = new Deno.Command(Deno.execPath(), {
     args,
     env: { ...env, NO_COLOR: "1" },
