@@ -87,8 +87,9 @@ export class RobotSessions {
   #drainNotice: Record<string, unknown> | null = null;
   /**
    * Since when (server time, ms) this node knows each in-flight job's current assignment:
-   * when it sent the `job_assignment`, or when the read models applied a `job.dispatched`
-   * written elsewhere. Jobs dispatched before this process started have no entry.
+   * when it sent the `job_assignment`, or when the read models applied the `job.dispatched`
+   * (written elsewhere, or replayed at start: then the time of the replay). Entries go when
+   * the read models apply an event that ends the lease.
    */
   #assignedSince = new Map<string, { leaseId: string; at: number }>();
   #offEvents: () => void;
