@@ -30,3 +30,4 @@ export * from "./rate_limiter.ts";
 export * from "./logger.ts";
 export * from "./cluster.ts";
 export * from "./node_registry.ts";
+export { ROBOT_ID_PATTERN } from "./robot_messages.ts";

@@ -28,13 +28,19 @@ function optText(v: unknown, field: string, max?: number): string | null {
   return checkText(v, field, max);
 }
 
+/**
+ * Robot ids: 1-128 characters of letters, digits, `.`, `_`, `:` or `-` (what registration
+ * accepts, so a job asking for another id could never run).
+ */
+export const ROBOT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** Validates a `register` payload into `robot.registered` data stamped `nowIso`. */
 export function validateRegistration(
   p: Record<string, unknown>,
   nowIso: string,
 ): RobotRegisteredData {
   const robotId = p.robot_id;
-  if (typeof robotId !== "string" || !/^[A-Za-z0-9._:-]{1,128}$/.test(robotId)) {
+  if (typeof robotId !== "string" || !ROBOT_ID_PATTERN.test(robotId)) {
     throw new TypeError(
       "payload.robot_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
     );

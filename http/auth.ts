@@ -134,7 +134,7 @@ export const ID_RESOURCES: Record<
   workflows: { noun: "Workflow", orgOf: (o, id) => o.core.orgs.orgOf(`workflow-${id}`) },
   schedules: { noun: "Schedule", orgOf: (o, id) => o.core.orgs.orgOf(`schedule-${id}`) },
   tokens: { noun: "API token", orgOf: (o, id) => o.core.orgs.orgOf(`api_token-${id}`) },
-  // Alerts are fleet-wide (robots and queue of every org): their routes admit org `default`
-  // only (access `system`).
+  // Alerts are fleet-wide (robots and queue of every org): they belong to org `default`; its
+  // reads are access `system`, acknowledging is `operate` (another org's token gets 404).
   alerts: { noun: "Alert", orgOf: () => DEFAULT_ORG },
 };

@@ -10,6 +10,7 @@ import {
   MAX_JOB_TIMEOUT_SECONDS,
   parseRetryPolicy,
   type RetryPolicy,
+  ROBOT_ID_PATTERN,
   STRATEGIES,
   type SubmitJobInput,
   validateWorkflowContent,
@@ -156,8 +157,14 @@ export function parseSubmitJob(input: unknown): SubmitJobInput {
       }`,
     );
   }
-  if (robot_id !== undefined && robot_id !== null && typeof robot_id !== "string") {
-    throw new ValidationError("robot_id", "robot_id must be a string");
+  if (
+    robot_id !== undefined && robot_id !== null &&
+    (typeof robot_id !== "string" || !ROBOT_ID_PATTERN.test(robot_id))
+  ) {
+    throw new ValidationError(
+      "robot_id",
+      "robot_id must be a robot id: 1-128 characters of letters, digits, '.', '_', ':' or '-'",
+    );
   }
   if (
     required_capabilities !== undefined &&

@@ -88,6 +88,11 @@ function optionalString(body: Record<string, unknown>, field: string): void {
   }
 }
 
+/** Earliest `start_at` accepted (the Unix epoch). */
+const START_AT_MIN = Temporal.Instant.from("1970-01-01T00:00:00Z");
+/** Latest `start_at` accepted: the end of year 9999 (RFC 3339 has four-digit years). */
+const START_AT_MAX = Temporal.Instant.from("9999-12-31T23:59:59Z");
+
 /**
  * Validates a definition (`base` absent: a new schedule; present: a `PATCH` of it) and
  * returns the complete, normalised definition.
@@ -150,11 +155,25 @@ export function parseScheduleDefinition(
   } else {
     def.cron_expression = null;
     def.start_at ??= options.now.toString();
+    let anchor: Temporal.Instant | null = null;
     try {
-      def.start_at = Temporal.Instant.from(def.start_at as string).toString();
+      anchor = Temporal.Instant.from(def.start_at as string);
     } catch {
       bad("start_at", `start_at must be an RFC 3339 instant, got ${JSON.stringify(def.start_at)}`);
     }
+    // Near Temporal's limits (year ±275760) the next-run search overflows or runs for ever.
+    if (
+      Temporal.Instant.compare(anchor!, START_AT_MIN) < 0 ||
+      Temporal.Instant.compare(anchor!, START_AT_MAX) > 0
+    ) {
+      bad(
+        "start_at",
+        `start_at must be between ${START_AT_MIN} and ${START_AT_MAX}, got ${
+          JSON.stringify(def.start_at)
+        }`,
+      );
+    }
+    def.start_at = anchor!.toString();
   }
   validateSpec({
     frequency: def.frequency as Frequency,

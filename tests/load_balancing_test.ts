@@ -71,6 +71,13 @@ for (const backend of BACKENDS) {
       });
       assert.equal(misspelt.status, 400);
       assert.equal(misspelt.body.error.field, "priorty");
+      // A robot id that registration would refuse could never run: refused here too.
+      const noSuchRobot = await o.api("POST", "/api/v1/jobs", {
+        workflow: workflow("report"),
+        robot_id: "日本語ロボ",
+      });
+      assert.equal(noSuchRobot.status, 400);
+      assert.equal(noSuchRobot.body.error.field, "robot_id");
       assert.equal(o.orchestrator.jobs.list().jobs.length, 4, "refused bodies wrote nothing");
     } finally {
       a.kill();

@@ -151,6 +151,17 @@ const BAD: { name: string; body: unknown; field: string }[] = [
     field: "start_at",
   },
   {
+    // Found by a new-user trial: this hung the process (the next-run search never ended).
+    name: "a monthly start_at at the end of Temporal's range",
+    body: { workflow: WORKFLOW, frequency: "monthly", start_at: "+275760-09-12T00:00:00Z" },
+    field: "start_at",
+  },
+  {
+    name: "a start_at before 1970",
+    body: { workflow: WORKFLOW, frequency: "daily", start_at: "1969-12-31T23:59:59Z" },
+    field: "start_at",
+  },
+  {
     name: "an unknown field",
     body: { workflow: WORKFLOW, cron_expression: "* * * * *", colour: "red" },
     field: "colour",
