@@ -52,6 +52,28 @@ export const ACCESS_ROLES: Record<Access, readonly Role[]> = {
   system: ["admin", "operator", "viewer"],
 };
 
+/**
+ * Calls `fn` once when the API token `tokenId` is revoked (`api_token.revoked` applied from
+ * the log): long-lived connections (SSE, `/ws/realtime`) authenticated with it end then, as
+ * its REST calls are refused from then on. Nothing for the configured token (`null`).
+ * @returns a function that stops watching.
+ */
+export function onTokenRevoked(
+  orch: Orchestrator,
+  tokenId: string | null,
+  fn: () => void,
+): () => void {
+  if (tokenId === null) return () => {};
+  const stream = `api_token-${tokenId}`;
+  const off = orch.core.onEvents((events) => {
+    if (events.some((e) => e.streamId === stream && e.type === "api_token.revoked")) {
+      off();
+      fn();
+    }
+  });
+  return off;
+}
+
 /** Whether `principal` may use an operation of `access`. */
 export function allowed(access: Access, principal: Principal): boolean {
   if (!ACCESS_ROLES[access].includes(principal.role)) return false;

@@ -17,7 +17,7 @@
 import { Hono } from "hono";
 import type { Orchestrator } from "../engine/mod.ts";
 import { eventJson } from "./app.ts";
-import { principal } from "./auth.ts";
+import { onTokenRevoked, principal } from "./auth.ts";
 import { ChannelReader, MAX_CHANNELS, refuseChannel } from "./realtime_channels.ts";
 
 /** Options of {@linkcode realtimeRoutes}. */
@@ -178,6 +178,9 @@ export function realtimeRoutes(options: RealtimeOptions): Hono {
     for (const channel of channels) reader.channels.add(channel);
     const encoder = new TextEncoder();
     const abort = new AbortController();
+    // A revoked token ends its stream (its REST calls are refused from then on too).
+    const offRevoked = onTokenRevoked(orch, who.token_id, () => abort.abort());
+    abort.signal.addEventListener("abort", offRevoked, { once: true });
     let lastWrite = Date.now();
     let first = true;
     const applied = new AppliedSignal(orch);

@@ -29,7 +29,7 @@
  */
 import type { Orchestrator } from "../engine/mod.ts";
 import { eventJson } from "./app.ts";
-import { allowed, type Principal, principalOf } from "./auth.ts";
+import { allowed, onTokenRevoked, type Principal, principalOf } from "./auth.ts";
 import { AppliedSignal } from "./realtime_routes.ts";
 import { broadcast, ChannelReader, MAX_CHANNELS, refuseChannel } from "./realtime_channels.ts";
 
@@ -67,6 +67,7 @@ export class RealtimeSession {
   #who: Principal | null = null;
   #reader: ChannelReader | null = null;
   #applied: AppliedSignal | null = null;
+  #offRevoked: () => void = () => {};
   #abort = new AbortController();
   /** Commands and reads run one at a time, in order. */
   #queue: Promise<void> = Promise.resolve();
@@ -120,6 +121,10 @@ export class RealtimeSession {
       return false;
     }
     this.#who = who;
+    this.#offRevoked = onTokenRevoked(this.#orch, who.token_id, () => {
+      this.#error("unauthorized", "The token was revoked");
+      this.#link.close(4001, "token revoked");
+    });
     this.#reader = new ChannelReader(this.#orch, who, { after: this.#orch.core.position });
     this.#applied = new AppliedSignal(this.#orch);
     this.#send({
@@ -268,6 +273,7 @@ export class RealtimeSession {
   /** Ends the session (the socket closed). */
   close(): void {
     this.#abort.abort();
+    this.#offRevoked();
     this.#applied?.close();
   }
 }

@@ -276,3 +276,42 @@ Deno.test("tokens survive a restart: issued and revoked API tokens are folded fr
     await drop();
   }
 });
+
+Deno.test("revoking a token ends its SSE stream and its /ws/realtime socket", async () => {
+  const { store, drop } = await pgliteBackend.open();
+  const t = await startOrchestrator(store);
+  let socket: WebSocket | null = null;
+  try {
+    const viewer = await json(t, t.apiToken, "POST", "/api/v1/tokens", {
+      org_id: "acme",
+      role: "viewer",
+    });
+    const stream = await fetch(`${t.url}/api/v1/stream?token=${viewer.token}`);
+    assert.equal(stream.status, 200);
+    const reader = stream.body!.getReader();
+    await reader.read(); // the retry line: the stream is open
+    socket = new WebSocket(`${t.url.replace("http", "ws")}/ws/realtime?token=${viewer.token}`);
+    const ws = socket;
+    const messages: { type: string; code?: string }[] = [];
+    const ready = new Promise<void>((resolve) => {
+      ws.onmessage = (m) => {
+        messages.push(JSON.parse(m.data));
+        if (messages.at(-1)!.type === "ready") resolve();
+      };
+    });
+    const closed = new Promise<number>((resolve) => (ws.onclose = (e) => resolve(e.code)));
+    await ready;
+    await json(t, t.apiToken, "DELETE", `/api/v1/tokens/${viewer.token_id}`);
+    assert.equal(await closed, 4001);
+    assert.ok(messages.some((m) => m.type === "error" && m.code === "unauthorized"));
+    for (;;) {
+      const { done } = await reader.read();
+      if (done) break; // the stream ended
+    }
+    assert.equal((await call(t, viewer.token, "GET", "/api/v1/jobs")).status, 401);
+  } finally {
+    socket?.close();
+    await t.stop();
+    await drop();
+  }
+});
