@@ -27,6 +27,19 @@ import { requestLog } from "./request_log.ts";
 import { docsRoutes } from "./docs_routes.ts";
 import { alertRoutes } from "./alert_routes.ts";
 
+/**
+ * A `cursor` of `GET /api/v1/jobs`: the `next_cursor` of a previous page, `<created_at>|<job_id>`.
+ * @throws {ValidationError} naming `cursor` for anything else.
+ */
+function jobCursor(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  const [created, jobId, ...rest] = value.split("|");
+  if (rest.length > 0 || !jobId || Number.isNaN(Date.parse(created))) {
+    throw new ValidationError("cursor", "cursor must be the next_cursor of a previous page");
+  }
+  return value;
+}
+
 const JOB_STATUSES = new Set<JobStatus>([
   "pending",
   "queued",
@@ -227,7 +240,7 @@ export function createApp(options: AppOptions): Hono {
       created_after: instant("created_after"),
       created_before: instant("created_before"),
       order,
-      cursor: c.req.query("cursor") || undefined,
+      cursor: jobCursor(c.req.query("cursor")),
       limit,
       org_id: principal(c).org_id,
     }));

@@ -98,7 +98,8 @@ export async function authenticate(
 ): Promise<Principal | null> {
   const header = c.req.header("authorization");
   let token: string | undefined;
-  if (header !== undefined) token = header.startsWith("Bearer ") ? header.slice(7) : "";
+  // The scheme name is case-insensitive (RFC 7235, section 2.1).
+  if (header !== undefined) token = /^bearer /i.test(header) ? header.slice(7).trim() : "";
   else if (allowQuery) token = c.req.query("token");
   if (token === undefined || token === "") return null;
   return await principalOf(token, orch, apiToken);

@@ -175,6 +175,15 @@ Deno.test("oversized bodies are 413, store refusals name the field, bad cursors 
     const badStream = await o.api("GET", "/api/v1/events?stream=%00");
     assert.equal(badStream.status, 400);
     assert.equal(badStream.body.error.field, "stream");
+    const badCursor = await o.api("GET", "/api/v1/jobs?cursor=garbage");
+    assert.equal(badCursor.status, 400);
+    assert.equal(badCursor.body.error.field, "cursor");
+    // The scheme name of Authorization is case-insensitive (RFC 7235).
+    const lower = await fetch(`${o.url}/api/v1/jobs`, {
+      headers: { authorization: `bearer ${o.apiToken}` },
+    });
+    assert.equal(lower.status, 200);
+    await lower.body?.cancel();
     assert.deepEqual(await o.store.readAll({}), []);
   } finally {
     await o.stop();
