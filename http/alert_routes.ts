@@ -20,7 +20,7 @@ import {
   AlertNotFoundError,
   type AlertStatus,
 } from "../alerts/mod.ts";
-import { ValidationError } from "./api_errors.ts";
+import { readJsonObject, ValidationError } from "./api_errors.ts";
 
 /** The alert routes over a monitor. */
 export function alertRoutes(alerts: AlertMonitor): Hono {
@@ -68,18 +68,7 @@ export function alertRoutes(alerts: AlertMonitor): Hono {
 
   app.post("/api/v1/alerts/:id/acknowledge", async (c) => {
     const id = c.req.param("id");
-    const text = await c.req.text();
-    let body: unknown = {};
-    if (text.trim() !== "") {
-      try {
-        body = JSON.parse(text);
-      } catch (error) {
-        throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
-      }
-    }
-    if (body === null || typeof body !== "object" || Array.isArray(body)) {
-      throw new ValidationError("body", 'Body must be a JSON object such as {"note": "…"}');
-    }
+    const body = await readJsonObject(c, { allowEmpty: true });
     const note = (body as { note?: unknown }).note;
     if (
       note !== undefined && note !== null &&

@@ -67,3 +67,26 @@ export function errorResponse(error: Error, c: Context): Response {
   console.error(`request ${c.get("requestId" as never) ?? "-"} failed:`, error);
   return c.json({ error: { code: "internal_error", message: "Internal server error" } }, 500);
 }
+
+/**
+ * Reads the request body as a JSON object, the one way every route does.
+ * @param options `allowEmpty`: an empty body reads as `{}` (for optional bodies).
+ * @throws {ValidationError} naming `body` when it is not JSON or not a JSON object.
+ */
+export async function readJsonObject(
+  c: Context,
+  options: { allowEmpty?: boolean } = {},
+): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (options.allowEmpty && text.trim() === "") return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new ValidationError("body", "Body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}

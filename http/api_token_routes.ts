@@ -6,7 +6,7 @@
  */
 import { type Context, Hono } from "hono";
 import { ApiTokenNotFoundError, type Orchestrator } from "../engine/mod.ts";
-import { errorResponse, ValidationError } from "./api_errors.ts";
+import { errorResponse, readJsonObject, ValidationError } from "./api_errors.ts";
 import { isSystemAdmin, principal } from "./auth.ts";
 
 function tokenErrorResponse(error: Error, c: Context): Response {
@@ -45,16 +45,7 @@ export function apiTokenRoutes(orch: Orchestrator): Hono {
     }, 403);
   app.post("/api/v1/tokens", async (c) => {
     const p = principal(c);
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw new ValidationError("body", "Body is not valid JSON");
-    }
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw new ValidationError("body", "Body must be a JSON object");
-    }
-    const b = body as Record<string, unknown>;
+    const b = await readJsonObject(c);
     const orgId = b.org_id ?? p.org_id;
     if (b.name !== undefined && (typeof b.name !== "string" || b.name.length > 200)) {
       throw new ValidationError("name", "name must be a string of at most 200 characters");

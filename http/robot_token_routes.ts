@@ -8,7 +8,7 @@
 import { type Context, Hono } from "hono";
 import type { Orchestrator } from "../engine/mod.ts";
 import { RobotAlreadyProvisionedError, RobotTokenNotFoundError } from "../engine/mod.ts";
-import { errorResponse, ValidationError } from "./api_errors.ts";
+import { errorResponse, readJsonObject, ValidationError } from "./api_errors.ts";
 import { principal } from "./auth.ts";
 
 function tokenErrorResponse(error: Error, c: Context): Response {
@@ -22,21 +22,6 @@ function tokenErrorResponse(error: Error, c: Context): Response {
     return c.json({ error: { code: "not_found", message: error.message } }, 404);
   }
   return errorResponse(error, c);
-}
-
-async function optionalJson(c: Context): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
-  if (text.trim() === "") return {};
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new ValidationError("body", "Body is not valid JSON");
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new ValidationError("body", "Body must be a JSON object");
-  }
-  return body as Record<string, unknown>;
 }
 
 /**
@@ -53,7 +38,7 @@ export function robotTokenRoutes(orch: Orchestrator): Hono {
   const app = new Hono();
   app.onError(tokenErrorResponse);
   app.post("/api/v1/robots", async (c) => {
-    const body = await optionalJson(c);
+    const body = await readJsonObject(c, { allowEmpty: true });
     const robotId = body.robot_id ?? crypto.randomUUID();
     if (typeof robotId !== "string") {
       throw new ValidationError("robot_id", "robot_id must be a string");

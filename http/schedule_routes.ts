@@ -12,7 +12,7 @@ import {
   ScheduleNotFoundError,
   type Scheduler,
 } from "../schedules/mod.ts";
-import { errorResponse, ValidationError } from "./api_errors.ts";
+import { errorResponse, readJsonObject, ValidationError } from "./api_errors.ts";
 import { principal } from "./auth.ts";
 import { DEFAULT_ORG } from "../engine/mod.ts";
 
@@ -34,19 +34,6 @@ function scheduleErrorResponse(error: Error, c: Context): Response {
     );
   }
   return errorResponse(error, c);
-}
-
-async function jsonBody(c: Context): Promise<Record<string, unknown>> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch (error) {
-    throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new ValidationError("body", "Body must be a JSON object");
-  }
-  return body as Record<string, unknown>;
 }
 
 /**
@@ -74,7 +61,7 @@ export function scheduleRoutes(
   };
   app.onError(scheduleErrorResponse);
   app.post(BASE, async (c) => {
-    const body = await jsonBody(c);
+    const body = await readJsonObject(c);
     const org = principal(c).org_id;
     checkWorkflowOrg(body, org);
     return c.json(await scheduler.add(body, { org_id: org }), 201);
@@ -87,7 +74,7 @@ export function scheduleRoutes(
   });
   app.get(`${BASE}/:id`, (c) => c.json(scheduler.get(c.req.param("id"))));
   app.patch(`${BASE}/:id`, async (c) => {
-    const body = await jsonBody(c);
+    const body = await readJsonObject(c);
     if ("schedule_id" in body && body.schedule_id !== c.req.param("id")) {
       throw new ValidationError("schedule_id", "schedule_id cannot be changed");
     }

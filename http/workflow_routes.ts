@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import {
   InvalidWorkflowError,
   WorkflowNotFoundError,
@@ -12,26 +12,11 @@ import {
   type WorkflowStatus,
 } from "../engine/mod.ts";
 import { principal } from "./auth.ts";
-import { errorResponse, ValidationError } from "./api_errors.ts";
+import { errorResponse, readJsonObject, ValidationError } from "./api_errors.ts";
 
 const BASE = "/api/v1/workflows";
 
 /** The JSON object body of a request, `{}` when the body is empty. */
-async function jsonBody(c: Context, allowEmpty = false): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
-  if (allowEmpty && text.trim() === "") return {};
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new ValidationError("body", "Body is not valid JSON");
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new ValidationError("body", "Body must be a JSON object");
-  }
-  return body as Record<string, unknown>;
-}
-
 /**
  * The routes:
  * - `POST /api/v1/workflows` → 201 the workflow (with `content`)
@@ -53,7 +38,7 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   app.post(
     BASE,
     async (c) =>
-      c.json(await workflows.create(await jsonBody(c), { org_id: principal(c).org_id }), 201),
+      c.json(await workflows.create(await readJsonObject(c), { org_id: principal(c).org_id }), 201),
   );
   app.get(BASE, (c) => {
     const q = (name: string) => c.req.query(name) || undefined;
@@ -71,7 +56,7 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   app.get(`${BASE}/:id`, (c) => c.json(workflows.get(c.req.param("id"), { content: true })));
   app.put(
     `${BASE}/:id`,
-    async (c) => c.json(await workflows.update(c.req.param("id"), await jsonBody(c))),
+    async (c) => c.json(await workflows.update(c.req.param("id"), await readJsonObject(c))),
   );
   app.delete(`${BASE}/:id`, async (c) => {
     await workflows.remove(c.req.param("id"));
@@ -92,11 +77,14 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   });
   app.post(
     `${BASE}/:id/deploy`,
-    async (c) => c.json(await workflows.deploy(c.req.param("id"), await jsonBody(c))),
+    async (c) => c.json(await workflows.deploy(c.req.param("id"), await readJsonObject(c))),
   );
   app.post(
     `${BASE}/:id/undeploy`,
-    async (c) => c.json(await workflows.undeploy(c.req.param("id"), await jsonBody(c, true))),
+    async (c) =>
+      c.json(
+        await workflows.undeploy(c.req.param("id"), await readJsonObject(c, { allowEmpty: true })),
+      ),
   );
   app.get(`${BASE}/:id/deployment`, (c) => c.json(workflows.deployment(c.req.param("id"))));
   return app;
