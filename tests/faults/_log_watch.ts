@@ -15,6 +15,8 @@ export interface LogWatch {
   readonly events: number;
   /** `job.queued` events that ended a lease, by `reason` (`robot_lost: …`, `robot_restarted`…). */
   readonly requeues: ReadonlyMap<string, number>;
+  /** `leader.elected` events (cluster mode), in log order. */
+  readonly leaders: readonly RecordedEvent[];
   /** Resolves when `predicate()` holds, checked after each batch of events. */
   until(predicate: () => boolean, signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
@@ -25,6 +27,7 @@ export function watchLog(store: SqlEventStore): LogWatch {
   const ended = new Set<string>();
   const requeues = new Map<string, number>();
   let events = 0;
+  const leaders: RecordedEvent[] = [];
   const waiters = new Set<() => void>();
   const sub = subscribeAll(store, {
     pollIntervalMs: 200,
@@ -33,6 +36,7 @@ export function watchLog(store: SqlEventStore): LogWatch {
       events += batch.length;
       for (const e of batch) {
         if (TERMINAL_JOB_EVENTS.has(e.type)) ended.add(e.streamId.slice(4));
+        if (e.type === "leader.elected") leaders.push(e);
         if (e.type === "job.queued" && e.data.reason !== "submitted") {
           const reason = String(e.data.reason);
           requeues.set(reason, (requeues.get(reason) ?? 0) + 1);
@@ -44,6 +48,7 @@ export function watchLog(store: SqlEventStore): LogWatch {
   return {
     ended,
     requeues,
+    leaders,
     get events() {
       return events;
     },
