@@ -87,6 +87,8 @@ export function authMiddleware(
       }
       return await next();
     }
+    // The validators (`validation.ts`) check that they are the ones this entry documents.
+    c.set("operation" as never, found.matcher.op as never);
     const access = accessOf(found.matcher.op);
     if (access === "public") return await next();
     // /metrics answers while starting (orchestrator_ready 0); API tokens are known once the

@@ -6,7 +6,10 @@
  * @module
  */
 import { Hono } from "hono";
+import type { z } from "zod";
 import { ref, SCHEMAS } from "./openapi_schemas.ts";
+import { jsonSchemaOf, namedJsonSchemas } from "./validation.ts";
+import { JobListQuery, SubmitJob } from "./job_requests.ts";
 import { type Access, ACCESS_ROLES } from "./auth.ts";
 
 /** A query parameter: name, description, JSON Schema type. */
@@ -19,9 +22,18 @@ export interface Operation {
   path: string;
   summary: string;
   tag: string;
-  query?: Query[];
-  /** Component schema of the JSON body. */
-  body?: string;
+  /**
+   * The query: the zod object the route validates it with (`validQuery`), or (routes not
+   * yet converted) a list of parameters.
+   */
+  query?: z.ZodObject | Query[];
+  /**
+   * The JSON body: the zod schema the route validates it with (`validJson`), or (routes
+   * not yet converted) the name of a component schema of `openapi_schemas.ts`.
+   */
+  body?: z.ZodType | string;
+  /** The body may be empty (read as `{}`). @default false */
+  optionalBody?: boolean;
   /** Status → [description, component schema or null for no body]. */
   responses: Record<string, [string, string | null]>;
   /** False for routes without the bearer token. @default true */
@@ -54,8 +66,8 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/openapi.json", access: "any", summary: "This document", tag: "meta", responses: { 200: ["OpenAPI 3.1 document", "Object"] } },
   { method: "get", path: "/api/docs", access: "public", summary: "Interactive docs of this document (Swagger UI, served without internet access); asks for the API token", tag: "meta", auth: false, produces: "text/html", responses: { 200: ["An HTML page", null] } },
   // Jobs
-  { method: "post", path: "/api/v1/jobs", access: "operate", summary: "Submit a job (inline workflow or workflow_id); honours Idempotency-Key", tag: "jobs", body: "SubmitJob", responses: { 201: ["Queued", "JobCreated"], 200: ["Idempotent replay", "JobCreated"], 400: E400, 404: ["Unknown workflow_id", "Error"], 409: ["Workflow not published", "Error"], 413: ["Body over 1 MiB", "Error"], 422: ["Idempotency-Key reused with another body", "Error"] } },
-  { method: "get", path: "/api/v1/jobs", access: "read", summary: "List jobs with filters, sorting and a cursor", tag: "jobs", query: [["status", "job status"], ["workflow_id", "workflow"], ["robot_id", "robot"], ["created_after", "RFC 3339"], ["created_before", "RFC 3339"], ["order", "asc or desc (default)"], ["limit", "1-1000, default 100", "integer"], ["cursor", "next_cursor of the previous page"]], responses: { 200: ["A page of jobs", "JobList"], 400: E400 } },
+  { method: "post", path: "/api/v1/jobs", access: "operate", summary: "Submit a job (inline workflow or workflow_id); honours Idempotency-Key", tag: "jobs", body: SubmitJob, responses: { 201: ["Queued", "JobCreated"], 200: ["Idempotent replay", "JobCreated"], 400: E400, 404: ["Unknown workflow_id", "Error"], 409: ["Workflow not published", "Error"], 413: ["Body over 1 MiB", "Error"], 422: ["Idempotency-Key reused with another body", "Error"] } },
+  { method: "get", path: "/api/v1/jobs", access: "read", summary: "List jobs with filters, sorting and a cursor", tag: "jobs", query: JobListQuery, responses: { 200: ["A page of jobs", "JobList"], 400: E400 } },
   { method: "get", path: "/api/v1/jobs/:id", access: "read", summary: "A job with its result", tag: "jobs", responses: { 200: ["The job", "Job"], 404: E404 } },
   { method: "get", path: "/api/v1/jobs/:id/events", access: "log", summary: "The job's history (its stream)", tag: "jobs", responses: { 200: ["Events in version order", "EventList"], 404: E404 } },
   { method: "post", path: "/api/v1/jobs/:id/cancel", access: "operate", summary: "Cancel a job", tag: "jobs", responses: { 200: ["Cancelled", "Job"], 202: ["The robot is asked to stop", "Job"], 404: E404, 409: ["Already finished", "Error"] } },
@@ -111,6 +123,30 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/audit/state", access: "log", summary: "Jobs, robots, queue and metrics as they stood at an instant", tag: "audit", query: [["at", "RFC 3339, default now"]], responses: { 200: ["The state", "Object"], 400: E400 } },
 ];
 
+/** The query parameters of an operation, from its zod schema (or legacy list). */
+function queryParameters(query: Operation["query"]): Record<string, unknown>[] {
+  if (query === undefined) return [];
+  if (Array.isArray(query)) {
+    return query.map(([name, description, type]) => ({
+      name,
+      in: "query",
+      required: false,
+      description,
+      schema: { type: type ?? "string" },
+    }));
+  }
+  return Object.entries(query.shape as Record<string, z.ZodType>).map(([name, field]) => {
+    const { description, ...schema } = jsonSchemaOf(field);
+    return {
+      name,
+      in: "query",
+      required: !field.safeParse(undefined).success,
+      ...(description === undefined ? {} : { description }),
+      schema,
+    };
+  });
+}
+
 /** `/api/v1/jobs/:id` → `/api/v1/jobs/{id}`. */
 export function openApiPath(honoPath: string): string {
   return honoPath.replace(/:([A-Za-z_]\w*)/g, "{$1}");
@@ -133,13 +169,7 @@ export function openApiDocument(
         required: true,
         schema: { type: "string" },
       })),
-      ...(op.query ?? []).map(([name, description, type]) => ({
-        name,
-        in: "query",
-        required: false,
-        description,
-        schema: { type: type ?? "string" },
-      })),
+      ...queryParameters(op.query),
     ];
     const responses: Record<string, unknown> = {};
     for (const [status, [description, schema]] of Object.entries(op.responses)) {
@@ -178,8 +208,12 @@ export function openApiDocument(
       ...(op.body
         ? {
           requestBody: {
-            required: true,
-            content: { "application/json": { schema: ref(op.body) } },
+            required: !op.optionalBody,
+            content: {
+              "application/json": {
+                schema: typeof op.body === "string" ? ref(op.body) : jsonSchemaOf(op.body),
+              },
+            },
           },
         }
         : {}),
@@ -212,7 +246,9 @@ export function openApiDocument(
             "An API token: the configured ORCHESTRATOR_API_TOKEN (admin of org `default`) or one issued by POST /api/v1/tokens with an org and a role (admin, operator, viewer, auditor, robot). Each operation's description and `x-roles` name the roles it admits; ids of another org answer 404.",
         },
       },
-      schemas: SCHEMAS,
+      // Response schemas (hand-written) and the named request schemas (from the zod
+      // validators; they win where a name is in both).
+      schemas: { ...SCHEMAS, ...namedJsonSchemas() },
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   type WorkflowStatus,
 } from "../engine/mod.ts";
 import { principal } from "./auth.ts";
-import { errorResponse, readJsonObject, ValidationError } from "./api_errors.ts";
+import { errorResponse, readJsonObject } from "./api_errors.ts";
 
 const BASE = "/api/v1/workflows";
 
@@ -91,45 +91,28 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
 }
 
 /**
- * For `POST /api/v1/jobs`: a body naming a stored workflow (`workflow_id`, optional
- * `workflow_version`, no inline `workflow`) gets that workflow's content as `workflow`.
- * @returns the body to validate as a job, and the stored workflow's identity when one was
- *   named (else null and the body unchanged).
+ * For `POST /api/v1/jobs` (its body already validated): the stored workflow a job names,
+ * `workflow_version` or else its published version.
  * `scope`: the caller's org; a workflow of another org is not found.
- * @throws {ValidationError} for a bad `workflow_version` | {WorkflowNotFoundError} |
- *   {WorkflowNotPublishedError}
+ * @returns its content and identity (id, name, version as a string).
+ * @throws {WorkflowNotFoundError} | {WorkflowNotPublishedError}
  */
-export function withStoredWorkflow(
+export function resolveStoredWorkflow(
   workflows: WorkflowRegistry,
-  body: unknown,
+  named: { workflow_id: string; workflow_version?: number },
   scope?: { org: string; orgOf(workflowId: string): string },
 ): {
-  body: unknown;
-  stored: { workflow_id: string; workflow_name: string; workflow_version: string } | null;
+  content: Record<string, unknown>;
+  identity: { workflow_id: string; workflow_name: string; workflow_version: string };
 } {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    return { body, stored: null };
-  }
-  const b = body as Record<string, unknown>;
-  if (b.workflow !== undefined || b.workflow_id === undefined || "nodes" in b) {
-    return { body, stored: null };
-  }
-  if (typeof b.workflow_id !== "string" || b.workflow_id === "") {
-    throw new ValidationError("workflow_id", "workflow_id must be a workflow id");
-  }
-  const version = b.workflow_version;
-  if (version !== undefined && (!Number.isInteger(version) || (version as number) < 1)) {
-    throw new ValidationError("workflow_version", "workflow_version must be a positive integer");
-  }
-  if (scope && scope.orgOf(b.workflow_id) !== scope.org) {
+  if (scope && scope.orgOf(named.workflow_id) !== scope.org) {
     // Another org's workflow is answered as an unknown one.
-    throw new WorkflowNotFoundError(b.workflow_id);
+    throw new WorkflowNotFoundError(named.workflow_id);
   }
-  const resolved = workflows.resolve(b.workflow_id, version as number | undefined);
-  const { workflow_id: _id, workflow_version: _v, ...rest } = b;
+  const resolved = workflows.resolve(named.workflow_id, named.workflow_version);
   return {
-    body: { ...rest, workflow: resolved.content },
-    stored: {
+    content: resolved.content,
+    identity: {
       workflow_id: resolved.workflow_id,
       workflow_name: resolved.name,
       workflow_version: String(resolved.version),

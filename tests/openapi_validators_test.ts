@@ -1,0 +1,110 @@
+// deno-lint-ignore-file no-explicit-any -- JSON bodies and the OpenAPI document as parsed JSON
+/**
+ * The request validators are the OpenAPI document's request schemas (`http/validation.ts`):
+ * what the document says about a body or a query is what the route enforces, unknown
+ * fields are refused everywhere, and every error is `{error: {code, message, field?}}`.
+ */
+import assert from "node:assert/strict";
+import { openEventStore } from "../events/mod.ts";
+import { openApiDocument } from "../http/openapi_document.ts";
+import { STRATEGIES } from "../engine/mod.ts";
+import { startOrchestrator } from "./_harness.ts";
+
+const SMALL = { nodes: { a: { node_id: "a", node_type: "StartNode", config: {} } } };
+
+Deno.test("the document's SubmitJob is the validator's: closed, with the validator's enums and limits", () => {
+  const doc: any = openApiDocument();
+  const submit = doc.components.schemas.SubmitJob;
+  assert.equal(submit.additionalProperties, false);
+  assert.deepEqual(submit.properties.load_balancing.anyOf[0].enum, [...STRATEGIES]);
+  assert.equal(submit.properties.workflow.$ref, "#/components/schemas/WorkflowContent");
+  assert.equal(submit.properties.timeout.maximum, 7 * 24 * 3600);
+  assert.equal(submit.$id, undefined);
+  const list = doc.paths["/api/v1/jobs"].get.parameters;
+  const status = list.find((p: any) => p.name === "status");
+  assert.ok(status.schema.enum.includes("queued"));
+});
+
+Deno.test("POST /api/v1/jobs checks the whole body before it resolves a stored workflow", async (t) => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const created = await o.api("POST", "/api/v1/workflows", {
+      workflow_id: "w",
+      name: "w",
+      content: SMALL,
+      status: "published",
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const cases: [string, unknown, number, string | undefined][] = [
+      [
+        "an unknown workflow and a bad priority",
+        { workflow_id: "nope", priority: 9 },
+        400,
+        "priority",
+      ],
+      ["a known workflow and an unknown field", { workflow_id: "w", priorty: 2 }, 400, "priorty"],
+      [
+        "an unknown workflow and a bad variable",
+        { workflow_id: "nope", variables: 1 },
+        400,
+        "variables",
+      ],
+      [
+        "a bad workflow_version",
+        { workflow_id: "w", workflow_version: 0 },
+        400,
+        "workflow_version",
+      ],
+      [
+        "workflow and workflow_id together",
+        { workflow_id: "w", workflow: SMALL },
+        400,
+        "workflow_id",
+      ],
+      ["neither workflow nor workflow_id", { priority: 1 }, 400, "workflow"],
+      [
+        "a bad retry field",
+        { workflow: SMALL, retry: { max_retries: -1 } },
+        400,
+        "retry.max_retries",
+      ],
+      ["an unknown retry field", { workflow: SMALL, retry: { tries: 3 } }, 400, "retry.tries"],
+      ["an unknown workflow, body otherwise fine", { workflow_id: "nope" }, 404, undefined],
+    ];
+    for (const [name, body, status, field] of cases) {
+      await t.step(name, async () => {
+        const res = await o.api("POST", "/api/v1/jobs", body);
+        assert.equal(res.status, status, JSON.stringify(res.body));
+        assert.equal(res.body.error.field, field);
+        assert.equal(typeof res.body.error.message, "string");
+        if (field) assert.match(res.body.error.message, new RegExp(field.replace(/\./g, "\\.")));
+      });
+    }
+    const ok = await o.api("POST", "/api/v1/jobs", { workflow_id: "w", priority: "high" });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    const job = await o.api("GET", `/api/v1/jobs/${ok.body.job_id}`);
+    assert.equal(job.body.workflow_id, "w");
+    assert.equal(job.body.priority, "high");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a node at fault in an inline workflow is named as field and node_id", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const res = await o.api("POST", "/api/v1/jobs", {
+      workflow: { nodes: { n1: { node_id: "n1", node_type: 5 } } },
+    });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.field, "workflow.nodes.n1.node_type");
+    assert.equal(res.body.error.node_id, "n1");
+    assert.match(res.body.error.message, /"n1"/);
+    const bare = await o.api("POST", "/api/v1/jobs", { nodes: { n2: { node_type: "" } } });
+    assert.equal(bare.status, 400);
+    assert.equal(bare.body.error.field, "workflow.nodes.n2.node_type");
+    assert.equal(bare.body.error.node_id, "n2");
+  } finally {
+    await o.stop();
+  }
+});
