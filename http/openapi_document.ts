@@ -10,6 +10,13 @@ import type { z } from "zod";
 import { ref, SCHEMAS } from "./openapi_schemas.ts";
 import { jsonSchemaOf, namedJsonSchemas } from "./validation.ts";
 import { JobListQuery, SubmitJob } from "./job_requests.ts";
+import { NextRunsQuery, ScheduleInput } from "./schedule_schemas.ts";
+import {
+  DeployInput,
+  UndeployInput,
+  WorkflowInput,
+  WorkflowListQuery,
+} from "./workflow_schemas.ts";
 import { type Access, ACCESS_ROLES } from "./auth.ts";
 
 /** A query parameter: name, description, JSON Schema type. */
@@ -88,25 +95,25 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/tokens/:id", access: "admin", summary: "One API token (never the token itself)", tag: "auth", responses: { 200: ["The token", "ApiToken"], 404: E404 } },
   { method: "delete", path: "/api/v1/tokens/:id", access: "admin", summary: "Revoke an API token", tag: "auth", responses: { 204: ["Revoked", null], 404: E404 } },
   // Workflows
-  { method: "post", path: "/api/v1/workflows", access: "operate", summary: "Create a workflow (version 1)", tag: "workflows", body: "WorkflowInput", responses: { 201: ["The workflow", "Workflow"], 400: E400, 409: ["workflow_id taken", "Error"] } },
-  { method: "get", path: "/api/v1/workflows", access: "read", summary: "List workflows (no content) and the folder tree", tag: "workflows", query: [["folder", "folder path; includes sub-folders"], ["status", "draft, published or archived"], ["tag", "a tag"], ["q", "substring of the name"]], responses: { 200: ["Workflows", "WorkflowList"], 400: E400 } },
+  { method: "post", path: "/api/v1/workflows", access: "operate", summary: "Create a workflow (version 1)", tag: "workflows", body: WorkflowInput, responses: { 201: ["The workflow", "Workflow"], 400: E400, 409: ["workflow_id taken", "Error"] } },
+  { method: "get", path: "/api/v1/workflows", access: "read", summary: "List workflows (no content) and the folder tree", tag: "workflows", query: WorkflowListQuery, responses: { 200: ["Workflows", "WorkflowList"], 400: E400 } },
   { method: "get", path: "/api/v1/workflows/:id", access: "read", summary: "A workflow with its latest content", tag: "workflows", responses: { 200: ["The workflow", "Workflow"], 404: E404 } },
-  { method: "put", path: "/api/v1/workflows/:id", access: "operate", summary: "Save a new version with the given fields changed", tag: "workflows", body: "WorkflowInput", responses: { 200: ["The workflow", "Workflow"], 400: E400, 404: E404, 409: ["expected_version is not the latest", "Error"] } },
+  { method: "put", path: "/api/v1/workflows/:id", access: "operate", summary: "Save a new version with the given fields changed", tag: "workflows", body: WorkflowInput, responses: { 200: ["The workflow", "Workflow"], 400: E400, 404: E404, 409: ["expected_version is not the latest", "Error"] } },
   { method: "delete", path: "/api/v1/workflows/:id", access: "operate", summary: "Delete a workflow", tag: "workflows", responses: { 204: ["Deleted", null], 404: E404 } },
   { method: "get", path: "/api/v1/workflows/:id/versions", access: "read", summary: "Every version of a workflow", tag: "workflows", responses: { 200: ["Versions", "WorkflowVersions"], 404: E404 } },
   { method: "get", path: "/api/v1/workflows/:id/versions/:version", access: "read", summary: "One version with its content", tag: "workflows", responses: { 200: ["The version", "WorkflowVersion"], 400: E400, 404: E404 } },
-  { method: "post", path: "/api/v1/workflows/:id/deploy", access: "operate", summary: "Deploy a version (default: the published one) on robots", tag: "workflows", body: "DeployInput", responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404, 409: ["Not published", "Error"] } },
-  { method: "post", path: "/api/v1/workflows/:id/undeploy", access: "operate", summary: "Remove a deployment from robots (default: all)", tag: "workflows", body: "UndeployInput", responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404 } },
+  { method: "post", path: "/api/v1/workflows/:id/deploy", access: "operate", summary: "Deploy a version (default: the published one) on robots", tag: "workflows", body: DeployInput, responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404, 409: ["Not published", "Error"] } },
+  { method: "post", path: "/api/v1/workflows/:id/undeploy", access: "operate", summary: "Remove a deployment from robots (default: all)", tag: "workflows", body: UndeployInput, optionalBody: true, responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404 } },
   { method: "get", path: "/api/v1/workflows/:id/deployment", access: "read", summary: "Where a workflow is deployed", tag: "workflows", responses: { 200: ["The deployment", "Deployment"], 404: E404 } },
   // Schedules
-  { method: "post", path: "/api/v1/schedules", access: "operate", summary: "Add a schedule", tag: "schedules", body: "Schedule", responses: { 201: ["The schedule", "Schedule"], 400: E400, 409: ["schedule_id taken", "Error"] } },
+  { method: "post", path: "/api/v1/schedules", access: "operate", summary: "Add a schedule", tag: "schedules", body: ScheduleInput, responses: { 201: ["The schedule", "Schedule"], 400: E400, 409: ["schedule_id taken", "Error"] } },
   { method: "get", path: "/api/v1/schedules", access: "read", summary: "List schedules", tag: "schedules", responses: { 200: ["Schedules", "ScheduleList"] } },
   { method: "get", path: "/api/v1/schedules/:id", access: "read", summary: "One schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
-  { method: "patch", path: "/api/v1/schedules/:id", access: "operate", summary: "Change fields of a schedule", tag: "schedules", body: "Schedule", responses: { 200: ["The schedule", "Schedule"], 400: E400, 404: E404 } },
+  { method: "patch", path: "/api/v1/schedules/:id", access: "operate", summary: "Change fields of a schedule", tag: "schedules", body: ScheduleInput, responses: { 200: ["The schedule", "Schedule"], 400: E400, 404: E404 } },
   { method: "delete", path: "/api/v1/schedules/:id", access: "operate", summary: "Remove a schedule", tag: "schedules", responses: { 204: ["Removed", null], 404: E404 } },
   { method: "post", path: "/api/v1/schedules/:id/pause", access: "operate", summary: "Pause a schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
   { method: "post", path: "/api/v1/schedules/:id/resume", access: "operate", summary: "Resume a schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
-  { method: "get", path: "/api/v1/schedules/:id/next-runs", access: "read", summary: "The next runs after an instant", tag: "schedules", query: [["after", "RFC 3339, default now"], ["count", "1-1000, default 5", "integer"]], responses: { 200: ["Runs", "NextRuns"], 400: E400, 404: E404 } },
+  { method: "get", path: "/api/v1/schedules/:id/next-runs", access: "read", summary: "The next runs after an instant", tag: "schedules", query: NextRunsQuery, responses: { 200: ["Runs", "NextRuns"], 400: E400, 404: E404 } },
   // Alerts
   { method: "get", path: "/api/v1/alerts", access: "system", summary: "Alerts, newest first", tag: "alerts", query: [["status", "raised, acknowledged or resolved"], ["kind", "robot_disconnected, job_timeout, high_error_rate or queue_backlog"], ["limit", "1-1000, default 100", "integer"]], responses: { 200: ["Alerts", "AlertList"], 400: E400 } },
   { method: "get", path: "/api/v1/alerts/:id", access: "system", summary: "An alert with its evidence and deliveries", tag: "alerts", responses: { 200: ["The alert", "Alert"], 404: E404 } },

@@ -12,7 +12,14 @@ import {
   type WorkflowStatus,
 } from "../engine/mod.ts";
 import { principal } from "./auth.ts";
-import { errorResponse, readJsonObject } from "./api_errors.ts";
+import { errorResponse } from "./api_errors.ts";
+import { validJson, validQuery } from "./validation.ts";
+import {
+  DeployInput,
+  UndeployInput,
+  WorkflowInput,
+  WorkflowListQuery,
+} from "./workflow_schemas.ts";
 
 const BASE = "/api/v1/workflows";
 
@@ -38,16 +45,19 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   app.post(
     BASE,
     async (c) =>
-      c.json(await workflows.create(await readJsonObject(c), { org_id: principal(c).org_id }), 201),
+      c.json(
+        await workflows.create(await validJson(c, WorkflowInput), { org_id: principal(c).org_id }),
+        201,
+      ),
   );
   app.get(BASE, (c) => {
-    const q = (name: string) => c.req.query(name) || undefined;
+    const q = validQuery(c, WorkflowListQuery);
     return c.json({
       workflows: workflows.list({
-        folder: q("folder"),
-        status: q("status") as WorkflowStatus | undefined,
-        tag: q("tag"),
-        q: q("q"),
+        folder: q.folder,
+        status: q.status as WorkflowStatus | undefined,
+        tag: q.tag,
+        q: q.q,
         org_id: principal(c).org_id,
       }),
       folders: workflows.folders(principal(c).org_id),
@@ -56,7 +66,8 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   app.get(`${BASE}/:id`, (c) => c.json(workflows.get(c.req.param("id"), { content: true })));
   app.put(
     `${BASE}/:id`,
-    async (c) => c.json(await workflows.update(c.req.param("id"), await readJsonObject(c))),
+    async (c) =>
+      c.json(await workflows.update(c.req.param("id"), await validJson(c, WorkflowInput))),
   );
   app.delete(`${BASE}/:id`, async (c) => {
     await workflows.remove(c.req.param("id"));
@@ -77,13 +88,16 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   });
   app.post(
     `${BASE}/:id/deploy`,
-    async (c) => c.json(await workflows.deploy(c.req.param("id"), await readJsonObject(c))),
+    async (c) => c.json(await workflows.deploy(c.req.param("id"), await validJson(c, DeployInput))),
   );
   app.post(
     `${BASE}/:id/undeploy`,
     async (c) =>
       c.json(
-        await workflows.undeploy(c.req.param("id"), await readJsonObject(c, { allowEmpty: true })),
+        await workflows.undeploy(
+          c.req.param("id"),
+          await validJson(c, UndeployInput, { allowEmpty: true }),
+        ),
       ),
   );
   app.get(`${BASE}/:id/deployment`, (c) => c.json(workflows.deployment(c.req.param("id"))));

@@ -108,3 +108,33 @@ Deno.test("a node at fault in an inline workflow is named as field and node_id",
     await o.stop();
   }
 });
+
+Deno.test("a schedule's timezone must be an IANA zone name, not a fixed offset", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    for (const timezone of ["+05:30", "-08:00", "Nowhere/City"]) {
+      const res = await o.api("POST", "/api/v1/schedules", {
+        workflow: SMALL,
+        cron_expression: "0 9 * * *",
+        timezone,
+      });
+      assert.equal(res.status, 400, timezone);
+      assert.equal(res.body.error.field, "timezone");
+      assert.match(res.body.error.message, /IANA zone/);
+    }
+    const ok = await o.api("POST", "/api/v1/schedules", {
+      schedule_id: "s",
+      workflow: SMALL,
+      cron_expression: "0 9 * * *",
+      timezone: "Asia/Kolkata",
+    });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    const patch = await o.api("PATCH", "/api/v1/schedules/s", { timezone: "+05:30" });
+    assert.equal(patch.status, 400);
+    assert.equal(patch.body.error.field, "timezone");
+    assert.match(patch.body.error.message, /not a fixed offset/);
+    assert.equal((await o.api("GET", "/api/v1/schedules/s")).body.timezone, "Asia/Kolkata");
+  } finally {
+    await o.stop();
+  }
+});
