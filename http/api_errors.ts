@@ -77,7 +77,8 @@ export function errorResponse(error: Error, c: Context): Response {
 }
 
 /**
- * Reads the request body as a JSON object, the one way every route does.
+ * Reads the request body as a JSON object. Routes validate bodies with `validJson`
+ * (`validation.ts`) and their zod schema instead; kept for callers outside `http/`.
  * @param options `allowEmpty`: an empty body reads as `{}` (for optional bodies).
  * @throws {ValidationError} naming `body` when it is not JSON or not a JSON object.
  */

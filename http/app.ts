@@ -14,7 +14,8 @@ import { errorResponse, ValidationError } from "./api_errors.ts";
 import { scheduleRoutes } from "./schedule_routes.ts";
 import { bareWorkflow, JobListQuery, SubmitJob, submitJobInput } from "./job_requests.ts";
 import { resolveStoredWorkflow, workflowRoutes } from "./workflow_routes.ts";
-import { validJson, validQuery } from "./validation.ts";
+import { refuseUndocumentedBody, validJson, validQuery } from "./validation.ts";
+import { AuditStateQuery, EventsQuery } from "./admin_schemas.ts";
 import { jobRetryRoutes } from "./job_retry_routes.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { openApiRoutes } from "./openapi_document.ts";
@@ -51,18 +52,6 @@ export function eventJson(e: RecordedEvent): Record<string, unknown> {
     metadata: e.metadata,
     recorded_at: e.recordedAt.toISOString(),
   };
-}
-
-function intParam(value: string | undefined, field: string, fallback: number, max: number): number {
-  if (value === undefined || value === "") return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > max) {
-    throw new ValidationError(
-      field,
-      `${field} must be an integer between 0 and ${max}, got ${value}`,
-    );
-  }
-  return n;
 }
 
 /**
@@ -142,6 +131,9 @@ export function createApp(options: AppOptions): Hono {
         }, 413),
     }),
   );
+
+  // Bodies of operations that document none must be empty (or `{}`).
+  app.use("/api/*", refuseUndocumentedBody());
 
   app.route("/", scheduleRoutes(orch.scheduler, (id) => orch.core.orgs.orgOf(id)));
   app.route("/", workflowRoutes(orch.workflows));
@@ -282,11 +274,8 @@ export function createApp(options: AppOptions): Hono {
   app.post("/api/v1/audit/seal", async (c) => c.json(await orch.core.store.seal(), 201));
 
   app.get("/api/v1/audit/state", async (c) => {
-    const at = c.req.query("at");
+    const { at } = validQuery(c, AuditStateQuery);
     const until = at === undefined ? undefined : new Date(at);
-    if (at !== undefined && (!until || Number.isNaN(until.getTime()))) {
-      throw new ValidationError("at", `at must be an RFC 3339 instant, got ${JSON.stringify(at)}`);
-    }
     const { events, state } = await replayLog(orch.core.store, {
       until,
       orgId: principal(c).org_id,
@@ -295,13 +284,7 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get("/api/v1/events", async (c) => {
-    const after = intParam(c.req.query("after"), "after", 0, Number.MAX_SAFE_INTEGER);
-    const limit = intParam(c.req.query("limit"), "limit", 100, 1000);
-    const stream = c.req.query("stream") || undefined;
-    if (stream !== undefined && !/^[\w.:@-]{1,300}$/.test(stream)) {
-      throw new ValidationError("stream", "stream must be a stream id such as job-<id>");
-    }
-    const waitSeconds = intParam(c.req.query("wait"), "wait", 0, 30);
+    const { after = 0, limit = 100, stream, wait: waitSeconds = 0 } = validQuery(c, EventsQuery);
     const read = () =>
       orch.core.store.readAll({ after, limit, streamId: stream }).catch((error) => {
         if (error instanceof RangeError) throw new ValidationError("after", error.message);

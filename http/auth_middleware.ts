@@ -61,6 +61,17 @@ export function matchOperation(
   return null;
 }
 
+/** The methods the operations of `path` have (`HEAD` with `GET`), in table order. */
+export function allowedMethods(matchers: readonly Matcher[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const matcher of matchers) {
+    if (!matcher.pattern.test(path)) continue;
+    methods.add(matcher.method);
+    if (matcher.method === "GET") methods.add("HEAD");
+  }
+  return [...methods];
+}
+
 function error(c: Context, status: 401 | 403 | 404 | 503, code: string, message: string) {
   return c.json({ error: { code, message } }, status);
 }
@@ -82,6 +93,18 @@ export function authMiddleware(
     const method = c.req.method === "HEAD" ? "GET" : c.req.method;
     const found = matchOperation(matchers, method, c.req.path);
     if (!found) {
+      // A known path called with a method it does not have: 405 with the methods it has
+      // (RFC 9110 §15.5.6), derived from the same table.
+      const methods = allowedMethods(matchers, c.req.path);
+      if (methods.length > 0) {
+        c.header("Allow", methods.join(", "));
+        return c.json({
+          error: {
+            code: "method_not_allowed",
+            message: `${c.req.method} is not allowed on ${c.req.path}; use ${methods.join(", ")}`,
+          },
+        }, 405);
+      }
       if (c.req.path.startsWith("/api/") || c.req.path === "/metrics") {
         return error(c, 404, "not_found", `No route ${c.req.method} ${c.req.path}`);
       }

@@ -1,7 +1,11 @@
 /**
  * The OpenAPI 3.1 document of the API, served at `GET /api/v1/openapi.json`: one entry per
  * route in {@linkcode OPERATIONS} (a test checks that every route the Hono app registers is
- * listed), with the schemas of `openapi_schemas.ts`.
+ * listed). Request bodies and queries are the zod schemas the routes validate with
+ * (`validJson`/`validQuery` check that they are these very objects), converted by zod's
+ * `z.toJSONSchema` (`validation.ts`); the table itself holds what no validator knows:
+ * roles (`access`, enforced by `auth_middleware.ts`), summaries and the answers, whose
+ * schemas are in `openapi_schemas.ts`.
  *
  * @module
  */
@@ -12,15 +16,24 @@ import { jsonSchemaOf, namedJsonSchemas } from "./validation.ts";
 import { JobListQuery, SubmitJob } from "./job_requests.ts";
 import { NextRunsQuery, ScheduleInput } from "./schedule_schemas.ts";
 import {
+  AcknowledgeAlert,
+  ActivityQuery,
+  AlertListQuery,
+  AuditStateQuery,
+  EventsQuery,
+  HistoryQuery,
+  IssueApiToken,
+  ProvisionRobot,
+  StreamQuery,
+  TokenListQuery,
+} from "./admin_schemas.ts";
+import {
   DeployInput,
   UndeployInput,
   WorkflowInput,
   WorkflowListQuery,
 } from "./workflow_schemas.ts";
 import { type Access, ACCESS_ROLES } from "./auth.ts";
-
-/** A query parameter: name, description, JSON Schema type. */
-type Query = [name: string, description: string, type?: "string" | "integer"];
 
 /** One documented operation. */
 export interface Operation {
@@ -29,16 +42,13 @@ export interface Operation {
   path: string;
   summary: string;
   tag: string;
+  /** The query: the zod object the route validates it with (`validQuery`). */
+  query?: z.ZodObject;
   /**
-   * The query: the zod object the route validates it with (`validQuery`), or (routes not
-   * yet converted) a list of parameters.
+   * The JSON body: the zod schema the route validates it with (`validJson`); without one,
+   * a body must be empty or `{}` (`refuseUndocumentedBody`).
    */
-  query?: z.ZodObject | Query[];
-  /**
-   * The JSON body: the zod schema the route validates it with (`validJson`), or (routes
-   * not yet converted) the name of a component schema of `openapi_schemas.ts`.
-   */
-  body?: z.ZodType | string;
+  body?: z.ZodType;
   /** The body may be empty (read as `{}`). @default false */
   optionalBody?: boolean;
   /** Status → [description, component schema or null for no body]. */
@@ -84,14 +94,14 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/robots/:id", access: "read", summary: "One robot", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404 } },
   { method: "post", path: "/api/v1/robots/:id/pause", access: "operate", summary: "Stop giving the robot new jobs", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404, 409: E409 } },
   { method: "post", path: "/api/v1/robots/:id/resume", access: "operate", summary: "Give the robot jobs again", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404, 409: E409 } },
-  { method: "post", path: "/api/v1/robots", access: "admin", summary: "Provision a robot: its own token, shown once", tag: "robots", body: "ProvisionRobot", responses: { 201: ["The credential and its token", "RobotCredential"], 400: E400, 409: ["Already has an active token", "Error"] } },
+  { method: "post", path: "/api/v1/robots", access: "admin", summary: "Provision a robot: its own token, shown once", tag: "robots", body: ProvisionRobot, optionalBody: true, responses: { 201: ["The credential and its token", "RobotCredential"], 400: E400, 409: ["Already has an active token", "Error"] } },
   { method: "post", path: "/api/v1/robots/:id/token", access: "admin", summary: "Rotate a robot's token (the old one stops working)", tag: "robots", responses: { 201: ["The credential and its new token", "RobotCredential"], 404: ["No active token", "Error"] } },
   { method: "get", path: "/api/v1/robots/:id/token", access: "admin", summary: "A robot's credential (never the token)", tag: "robots", responses: { 200: ["The credential", "RobotCredential"], 404: ["Never provisioned", "Error"] } },
   { method: "delete", path: "/api/v1/robots/:id/token", access: "admin", summary: "Revoke a robot's token; its connection on that token is closed", tag: "robots", responses: { 204: ["Revoked", null], 404: ["No active token", "Error"] } },
   // API tokens (organisations and roles)
   { method: "get", path: "/api/v1/auth/me", access: "any", summary: "The caller's org and role", tag: "auth", responses: { 200: ["The principal", "Principal"] } },
-  { method: "post", path: "/api/v1/tokens", access: "admin", summary: "Issue an API token with an org and a role; shown once (another org: system admins only)", tag: "auth", body: "IssueApiToken", responses: { 201: ["The token", "ApiToken"], 400: E400 } },
-  { method: "get", path: "/api/v1/tokens", access: "admin", summary: "API tokens of the caller's org (system admins: `org_id` for another org)", tag: "auth", query: [["org_id", "another org (system admins only)"]], responses: { 200: ["Tokens", "ApiTokenList"], 400: E400 } },
+  { method: "post", path: "/api/v1/tokens", access: "admin", summary: "Issue an API token with an org and a role; shown once (another org: system admins only)", tag: "auth", body: IssueApiToken, responses: { 201: ["The token", "ApiToken"], 400: E400 } },
+  { method: "get", path: "/api/v1/tokens", access: "admin", summary: "API tokens of the caller's org (system admins: `org_id` for another org)", tag: "auth", query: TokenListQuery, responses: { 200: ["Tokens", "ApiTokenList"], 400: E400 } },
   { method: "get", path: "/api/v1/tokens/:id", access: "admin", summary: "One API token (never the token itself)", tag: "auth", responses: { 200: ["The token", "ApiToken"], 404: E404 } },
   { method: "delete", path: "/api/v1/tokens/:id", access: "admin", summary: "Revoke an API token", tag: "auth", responses: { 204: ["Revoked", null], 404: E404 } },
   // Workflows
@@ -115,33 +125,24 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "post", path: "/api/v1/schedules/:id/resume", access: "operate", summary: "Resume a schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
   { method: "get", path: "/api/v1/schedules/:id/next-runs", access: "read", summary: "The next runs after an instant", tag: "schedules", query: NextRunsQuery, responses: { 200: ["Runs", "NextRuns"], 400: E400, 404: E404 } },
   // Alerts
-  { method: "get", path: "/api/v1/alerts", access: "system", summary: "Alerts, newest first", tag: "alerts", query: [["status", "raised, acknowledged or resolved"], ["kind", "robot_disconnected, job_timeout, high_error_rate or queue_backlog"], ["limit", "1-1000, default 100", "integer"]], responses: { 200: ["Alerts", "AlertList"], 400: E400 } },
+  { method: "get", path: "/api/v1/alerts", access: "system", summary: "Alerts, newest first", tag: "alerts", query: AlertListQuery, responses: { 200: ["Alerts", "AlertList"], 400: E400 } },
   { method: "get", path: "/api/v1/alerts/:id", access: "system", summary: "An alert with its evidence and deliveries", tag: "alerts", responses: { 200: ["The alert", "Alert"], 404: E404 } },
-  { method: "post", path: "/api/v1/alerts/:id/acknowledge", access: "operate", summary: "Acknowledge an alert (body optional)", tag: "alerts", body: "AcknowledgeAlert", responses: { 200: ["The alert", "Alert"], 400: E400, 404: E404, 409: ["Already acknowledged", "Error"] } },
+  { method: "post", path: "/api/v1/alerts/:id/acknowledge", access: "operate", summary: "Acknowledge an alert (body optional)", tag: "alerts", body: AcknowledgeAlert, optionalBody: true, responses: { 200: ["The alert", "Alert"], 400: E400, 404: E404, 409: ["Already acknowledged", "Error"] } },
   // Metrics, events, audit
   { method: "get", path: "/api/v1/metrics/dashboard", access: "read", summary: "The reference's DashboardMetrics", tag: "metrics", responses: { 200: ["Metrics", "Dashboard"] } },
-  { method: "get", path: "/api/v1/metrics/history", access: "read", summary: "Dashboard time series of the metrics (web dashboard)", tag: "metrics", query: [["from", "RFC 3339"], ["to", "RFC 3339"], ["step", "seconds", "integer"]], responses: { 200: ["Points", "Object"], 400: E400 } },
-  { method: "get", path: "/api/v1/activity", access: "read", summary: "Recent activity (web dashboard)", tag: "metrics", query: [["limit", "1-100, default 20", "integer"], ["robot_id", "only this robot"]], responses: { 200: ["Activity", "Object"], 400: E400 } },
-  { method: "get", path: "/api/v1/stream", access: "log", summary: "Server-Sent Events of the log (resume with Last-Event-ID)", tag: "events", query: [["after", "global position", "integer"]], produces: "text/event-stream", responses: { 200: ["An event stream", null], 400: E400 } },
+  { method: "get", path: "/api/v1/metrics/history", access: "read", summary: "Dashboard time series of the metrics (web dashboard)", tag: "metrics", query: HistoryQuery, responses: { 200: ["Points", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/activity", access: "read", summary: "Recent activity (web dashboard)", tag: "metrics", query: ActivityQuery, responses: { 200: ["Activity", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/stream", access: "log", summary: "Server-Sent Events of the log (resume with Last-Event-ID)", tag: "events", query: StreamQuery, produces: "text/event-stream", responses: { 200: ["An event stream", null], 400: E400 } },
   { method: "get", path: "/api/v1/metrics/projections", access: "read", summary: "Lag of the read models behind the log", tag: "metrics", responses: { 200: ["Lag", "Object"] } },
-  { method: "get", path: "/api/v1/events", access: "log", summary: "The log in global order (long poll with wait)", tag: "events", query: [["after", "global position", "integer"], ["limit", "1-1000", "integer"], ["stream", "stream id"], ["wait", "seconds to wait for new events, 0-30", "integer"]], responses: { 200: ["Events", "EventList"], 400: E400 } },
+  { method: "get", path: "/api/v1/events", access: "log", summary: "The log in global order (long poll with wait)", tag: "events", query: EventsQuery, responses: { 200: ["Events", "EventList"], 400: E400 } },
   { method: "get", path: "/api/v1/audit/verify", access: "log", summary: "Check every hash chain and the seals", tag: "audit", responses: { 200: ["The result", "Object"] } },
   { method: "post", path: "/api/v1/audit/seal", access: "audit", summary: "Seal the log now", tag: "audit", responses: { 201: ["The seal", "Object"] } },
-  { method: "get", path: "/api/v1/audit/state", access: "log", summary: "Jobs, robots, queue and metrics as they stood at an instant", tag: "audit", query: [["at", "RFC 3339, default now"]], responses: { 200: ["The state", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/audit/state", access: "log", summary: "Jobs, robots, queue and metrics as they stood at an instant", tag: "audit", query: AuditStateQuery, responses: { 200: ["The state", "Object"], 400: E400 } },
 ];
 
-/** The query parameters of an operation, from its zod schema (or legacy list). */
+/** The query parameters of an operation, from its zod schema. */
 function queryParameters(query: Operation["query"]): Record<string, unknown>[] {
   if (query === undefined) return [];
-  if (Array.isArray(query)) {
-    return query.map(([name, description, type]) => ({
-      name,
-      in: "query",
-      required: false,
-      description,
-      schema: { type: type ?? "string" },
-    }));
-  }
   return Object.entries(query.shape as Record<string, z.ZodType>).map(([name, field]) => {
     const { description, ...schema } = jsonSchemaOf(field);
     return {
@@ -218,7 +219,7 @@ export function openApiDocument(
             required: !op.optionalBody,
             content: {
               "application/json": {
-                schema: typeof op.body === "string" ? ref(op.body) : jsonSchemaOf(op.body),
+                schema: jsonSchemaOf(op.body),
               },
             },
           },

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { ValidationError } from "./api_errors.ts";
 
@@ -44,7 +44,8 @@ export function fieldOf(path: readonly PropertyKey[]): string {
  * `node_id` too.
  */
 export function validationErrorOf(error: z.ZodError): ValidationError {
-  const issue = error.issues[0];
+  // An unknown field first: it is often the misspelling of a missing one.
+  const issue = error.issues.find((i) => i.code === "unrecognized_keys") ?? error.issues[0];
   let path: PropertyKey[] = [...issue.path];
   let message = issue.message;
   if (issue.code === "unrecognized_keys") {
@@ -171,11 +172,33 @@ export function strictObject<T extends z.core.$ZodLooseShape>(
   return z.strictObject(shape, {
     error: (iss) =>
       iss.code === "unrecognized_keys"
-        ? `${noun} takes ${fields}`
+        ? fields === "" ? `${noun} takes no fields` : `${noun} takes ${fields}`
         : iss.code === "invalid_type"
         ? `${noun === "" ? "body" : "it"} must be a JSON object`
         : undefined,
   });
+}
+
+/** The body of an operation that documents none: empty, or an empty JSON object. */
+export const NoBody: z.ZodObject<Record<never, never>, z.core.$strict> = strictObject(
+  {},
+  "this operation",
+);
+
+/**
+ * Middleware (after the auth middleware, which finds the operation): an operation that
+ * documents no body (`POST /api/v1/robots/:id/pause`, `…/cancel`) refuses a body with
+ * fields, 400 naming the first, so a misplaced option is not silently ignored.
+ * @throws {ValidationError} for a body that is not empty or `{}`.
+ */
+export function refuseUndocumentedBody(): MiddlewareHandler {
+  return async (c, next) => {
+    const op = documented(c) as { method?: string; body?: unknown } | undefined;
+    if (op && op.method !== "get" && op.body === undefined) {
+      parseWith(NoBody, await readJson(c, { allowEmpty: true }));
+    }
+    await next();
+  };
 }
 
 /** A query parameter holding an integer from `min` to `max`. */

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { openEventStore } from "../events/mod.ts";
-import { openApiDocument } from "../http/openapi_document.ts";
+import { openApiDocument, OPERATIONS } from "../http/openapi_document.ts";
 import { STRATEGIES } from "../engine/mod.ts";
 import { startOrchestrator } from "./_harness.ts";
 
@@ -134,6 +134,91 @@ Deno.test("a schedule's timezone must be an IANA zone name, not a fixed offset",
     assert.equal(patch.body.error.field, "timezone");
     assert.match(patch.body.error.message, /not a fixed offset/);
     assert.equal((await o.api("GET", "/api/v1/schedules/s")).body.timezone, "Asia/Kolkata");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("every operation with a JSON body refuses an unknown field, naming it", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const made = [
+      await o.api("POST", "/api/v1/workflows", {
+        workflow_id: "w",
+        name: "w",
+        content: SMALL,
+        status: "published",
+      }),
+      await o.api("POST", "/api/v1/schedules", {
+        schedule_id: "s",
+        workflow: SMALL,
+        cron_expression: "0 9 * * *",
+      }),
+      await o.api("POST", "/api/v1/robots", { robot_id: "r1" }),
+      await o.api("POST", "/api/v1/jobs", { workflow: SMALL }),
+      await o.api("POST", "/api/v1/tokens", { role: "viewer" }),
+    ];
+    for (const res of made) assert.equal(res.status, 201, JSON.stringify(res.body));
+    const ids: Record<string, string> = {
+      workflows: "w",
+      schedules: "s",
+      robots: "r1",
+      jobs: made[3].body.job_id,
+      tokens: made[4].body.token_id,
+    };
+    let checked = 0;
+    for (const op of OPERATIONS) {
+      if (op.method === "get" || !op.path.startsWith("/api/")) continue;
+      const resource = op.path.match(/^\/api\/v1\/([\w-]+)\/:id/)?.[1];
+      if (resource && !(resource in ids)) continue; // no such entity made here (alerts)
+      const path = op.path.replace(":id", ids[resource ?? ""] ?? "").replace(":version", "1");
+      const res = await o.api(op.method.toUpperCase(), path, { zz_unknown: 1 });
+      assert.equal(res.status, 400, `${op.method} ${op.path}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, "invalid_request");
+      assert.equal(res.body.error.field, "zz_unknown", `${op.method} ${op.path}`);
+      assert.match(res.body.error.message, /unknown field zz_unknown/);
+      checked++;
+    }
+    assert.ok(checked >= 20, `only ${checked} operations checked`);
+    // Nested objects are closed too.
+    const nested = await o.api("POST", "/api/v1/jobs", { workflow: SMALL, retry: { tries: 1 } });
+    assert.equal(nested.body.error.field, "retry.tries");
+    // A missing required field next to an unknown one: the unknown one is named first.
+    const typo = await o.api("POST", "/api/v1/tokens", { rol: "viewer" });
+    assert.equal(typo.body.error.field, "rol");
+    // Robot pause/resume and other bodiless operations take an empty body or {}.
+    assert.equal((await o.api("POST", "/api/v1/robots/r1/token", {})).status, 201);
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a known path called with a method it does not have answers 405 with Allow", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const cases: [string, string, string][] = [
+      ["DELETE", "/api/v1/jobs", "POST, GET, HEAD"],
+      ["PUT", "/api/v1/jobs/abc", "GET, HEAD"],
+      ["GET", "/api/v1/jobs/abc/cancel", "POST"],
+      ["PATCH", "/api/v1/workflows/w", "GET, HEAD, PUT, DELETE"],
+      ["POST", "/healthz", "GET, HEAD"],
+      ["POST", "/api/v1/openapi.json", "GET, HEAD"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await fetch(o.url + path, {
+        method,
+        headers: { authorization: `Bearer ${o.apiToken}` },
+      });
+      const body = await res.json();
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get("allow"), allow, `${method} ${path}`);
+      assert.equal(body.error.code, "method_not_allowed");
+      assert.match(body.error.message, new RegExp(`${method} is not allowed`));
+    }
+    // An unknown path is still 404.
+    const unknown = await o.api("GET", "/api/v1/nothing-here");
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.error.code, "not_found");
   } finally {
     await o.stop();
   }
