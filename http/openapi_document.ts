@@ -32,6 +32,7 @@ import {
   UndeployInput,
   WorkflowInput,
   WorkflowListQuery,
+  WorkflowVersionParams,
 } from "./workflow_schemas.ts";
 import { type Access, ACCESS_ROLES } from "./auth.ts";
 
@@ -42,6 +43,11 @@ export interface Operation {
   path: string;
   summary: string;
   tag: string;
+  /**
+   * The path parameters, when they are more than strings: the zod object the route
+   * validates them with (`validParams`).
+   */
+  params?: z.ZodObject;
   /** The query: the zod object the route validates it with (`validQuery`). */
   query?: z.ZodObject;
   /**
@@ -111,7 +117,7 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "put", path: "/api/v1/workflows/:id", access: "operate", summary: "Save a new version with the given fields changed", tag: "workflows", body: WorkflowInput, responses: { 200: ["The workflow", "Workflow"], 400: E400, 404: E404, 409: ["expected_version is not the latest", "Error"] } },
   { method: "delete", path: "/api/v1/workflows/:id", access: "operate", summary: "Delete a workflow", tag: "workflows", responses: { 204: ["Deleted", null], 404: E404 } },
   { method: "get", path: "/api/v1/workflows/:id/versions", access: "read", summary: "Every version of a workflow", tag: "workflows", responses: { 200: ["Versions", "WorkflowVersions"], 404: E404 } },
-  { method: "get", path: "/api/v1/workflows/:id/versions/:version", access: "read", summary: "One version with its content", tag: "workflows", responses: { 200: ["The version", "WorkflowVersion"], 400: E400, 404: E404 } },
+  { method: "get", path: "/api/v1/workflows/:id/versions/:version", params: WorkflowVersionParams, access: "read", summary: "One version with its content", tag: "workflows", responses: { 200: ["The version", "WorkflowVersion"], 400: E400, 404: E404 } },
   { method: "post", path: "/api/v1/workflows/:id/deploy", access: "operate", summary: "Deploy a version (default: the published one) on robots", tag: "workflows", body: DeployInput, responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404, 409: ["Not published", "Error"] } },
   { method: "post", path: "/api/v1/workflows/:id/undeploy", access: "operate", summary: "Remove a deployment from robots (default: all)", tag: "workflows", body: UndeployInput, optionalBody: true, responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404 } },
   { method: "get", path: "/api/v1/workflows/:id/deployment", access: "read", summary: "Where a workflow is deployed", tag: "workflows", responses: { 200: ["The deployment", "Deployment"], 404: E404 } },
@@ -175,7 +181,9 @@ export function openApiDocument(
         name,
         in: "path",
         required: true,
-        schema: { type: "string" },
+        schema: op.params?.shape[name]
+          ? jsonSchemaOf(op.params.shape[name] as z.ZodType)
+          : { type: "string" },
       })),
       ...queryParameters(op.query),
     ];
@@ -235,7 +243,7 @@ export function openApiDocument(
       title: "orchestrator",
       version: "1",
       description:
-        "Event-sourced control plane for RPA robots. Every error is `{error: {code, message, field?}}`.\n\n" +
+        "Event-sourced control plane for RPA robots. Every error is `{error: {code, message, field?}}`; `field` names the offending field of a 400 as a JSON path (`variables.x`, `robot_ids[1]`). JSON bodies are closed: an unknown field is a 400 naming it, and an operation without a request body takes only an empty body or `{}`. A known path called with a method it does not have answers 405 with an `Allow` header.\n\n" +
         "**Organisations and roles.** Every token carries an org and a role (admin, operator, viewer, auditor, robot); each operation lists the roles it admits (`x-roles`); ids of another org answer 404 as unknown ids; lists and streams hold the caller's org only.\n\n" +
         "**Realtime channels** `robots:{org_id}`, `jobs:{org_id}`, `progress:{job_id}` (own org only), over SSE (`GET /api/v1/stream?channels=a,b`) and WebSocket `/ws/realtime` with JSON messages. " +
         'Client: `{"type":"auth","token"}` (unless the upgrade carried it), `{"type":"subscribe","channels":[...],"after"?:position}`, `{"type":"unsubscribe","channels":[...]}`, `{"type":"broadcast","channel","event","data"?}` (admins), `{"type":"ping"}`. ' +

@@ -108,8 +108,12 @@ export async function readJson(
  * The operation the auth middleware matched for this request (`auth_middleware.ts`), if
  * any: the validators check that they are the ones its OpenAPI entry documents.
  */
-function documented(c: Context): { body?: unknown; query?: unknown } | undefined {
-  return c.get("operation" as never) as { body?: unknown; query?: unknown } | undefined;
+function documented(
+  c: Context,
+): { body?: unknown; query?: unknown; params?: unknown } | undefined {
+  return c.get("operation" as never) as
+    | { body?: unknown; query?: unknown; params?: unknown }
+    | undefined;
 }
 
 /**
@@ -148,6 +152,21 @@ export function validQuery<S extends z.ZodType>(c: Context, schema: S): z.output
     Object.entries(c.req.query()).filter(([, v]) => v !== ""),
   );
   return parseWith(schema, query);
+}
+
+/**
+ * Validates the path parameters with `schema` (the `params` of the request's operation).
+ * @throws {ValidationError} naming the first wrong parameter.
+ * @throws {TypeError} when `schema` is not the documented one.
+ */
+export function validParams<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
+  const op = documented(c);
+  if (op && op.params !== schema) {
+    throw new TypeError(
+      `${c.req.method} ${c.req.path} validates path parameters it does not document`,
+    );
+  }
+  return parseWith(schema, c.req.param());
 }
 
 /** An `error` option saying `<field> must be <what>, got <input>` (or `is required`). */
@@ -219,22 +238,19 @@ export function instant(field: string): z.ZodString {
 }
 
 /**
- * The JSON Schema (2020-12, as OpenAPI 3.1 uses) of what `schema` accepts, with named
- * schemas of {@linkcode REQUEST_SCHEMAS} as `$ref`s to `#/components/schemas/<id>`.
+ * The JSON Schema (2020-12, as OpenAPI 3.1 uses) of what `schema` accepts; a named schema
+ * of {@linkcode REQUEST_SCHEMAS} is a `$ref` to `#/components/schemas/<id>`.
  */
 export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
   const id = REQUEST_SCHEMAS.get(schema)?.id;
   if (id !== undefined) return { $ref: `#/components/schemas/${id}` };
+  // Metadata (descriptions, formats) is read from zod's global registry, where `.meta()`
+  // puts it; named schemas are only used whole, as request bodies (a `$ref` above).
   const json = z.toJSONSchema(schema, {
     target: "draft-2020-12",
     io: "input",
     unrepresentable: "any",
-    metadata: REQUEST_SCHEMAS,
-    uri: (ref: string) => `#/components/schemas/${ref}`,
-    reused: "inline",
-    cycles: "ref",
-    // deno-lint-ignore no-explicit-any -- the converter's options type lacks `uri` for one schema
-  } as any) as Record<string, unknown>;
+  }) as Record<string, unknown>;
   delete json.$schema;
   return json;
 }

@@ -6,19 +6,19 @@
  */
 import { Hono } from "hono";
 import {
-  InvalidWorkflowError,
   WorkflowNotFoundError,
   type WorkflowRegistry,
   type WorkflowStatus,
 } from "../engine/mod.ts";
 import { principal } from "./auth.ts";
 import { errorResponse } from "./api_errors.ts";
-import { validJson, validQuery } from "./validation.ts";
+import { validJson, validParams, validQuery } from "./validation.ts";
 import {
   DeployInput,
   UndeployInput,
   WorkflowInput,
   WorkflowListQuery,
+  WorkflowVersionParams,
 } from "./workflow_schemas.ts";
 
 const BASE = "/api/v1/workflows";
@@ -79,12 +79,9 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   });
   app.get(`${BASE}/:id/versions/:version`, (c) => {
     const id = c.req.param("id");
-    const raw = c.req.param("version");
     workflows.get(id); // 404 first
-    if (!/^[1-9]\d{0,8}$/.test(raw)) {
-      throw new InvalidWorkflowError("version", `version must be a positive integer, got ${raw}`);
-    }
-    return c.json({ workflow_id: id, ...workflows.version(id, Number(raw)) });
+    const { version } = validParams(c, WorkflowVersionParams);
+    return c.json({ workflow_id: id, ...workflows.version(id, version) });
   });
   app.post(
     `${BASE}/:id/deploy`,

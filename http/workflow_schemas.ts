@@ -120,3 +120,14 @@ export const WorkflowListQuery = z.object({
   tag: z.string().optional().meta({ description: "a tag" }),
   q: z.string().optional().meta({ description: "substring of the name" }),
 });
+
+/** Path of `GET /api/v1/workflows/:id/versions/:version`. */
+export const WorkflowVersionParams = z.object({
+  id: z.string(),
+  version: z.coerce.number(must("version", "a positive integer")).int(
+    must("version", "a positive integer"),
+  ).min(1, must("version", "a positive integer")).max(
+    999_999_999,
+    must("version", "a positive integer"),
+  ),
+});

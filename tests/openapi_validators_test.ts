@@ -23,6 +23,11 @@ Deno.test("the document's SubmitJob is the validator's: closed, with the validat
   const list = doc.paths["/api/v1/jobs"].get.parameters;
   const status = list.find((p: any) => p.name === "status");
   assert.ok(status.schema.enum.includes("queued"));
+  const after = list.find((p: any) => p.name === "created_after");
+  assert.equal(after.description, "RFC 3339");
+  assert.equal(after.schema.format, "date-time");
+  const wait = doc.paths["/api/v1/events"].get.parameters.find((p: any) => p.name === "wait");
+  assert.deepEqual(wait.schema, { type: "integer", minimum: 0, maximum: 30 });
 });
 
 Deno.test("POST /api/v1/jobs checks the whole body before it resolves a stored workflow", async (t) => {
@@ -219,6 +224,27 @@ Deno.test("a known path called with a method it does not have answers 405 with A
     const unknown = await o.api("GET", "/api/v1/nothing-here");
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.error.code, "not_found");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a workflow version in the path is validated by the schema the document shows", async () => {
+  const doc: any = openApiDocument();
+  const op = doc.paths["/api/v1/workflows/{id}/versions/{version}"].get;
+  const version = op.parameters.find((p: any) => p.name === "version");
+  assert.equal(version.schema.type, "integer");
+  assert.equal(version.schema.minimum, 1);
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    await o.api("POST", "/api/v1/workflows", { workflow_id: "w", name: "w", content: SMALL });
+    for (const bad of ["abc", "0", "1.5"]) {
+      const res = await o.api("GET", `/api/v1/workflows/w/versions/${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.equal(res.body.error.field, "version");
+    }
+    assert.equal((await o.api("GET", "/api/v1/workflows/w/versions/1")).body.version, 1);
+    assert.equal((await o.api("GET", "/api/v1/workflows/nope/versions/abc")).status, 404);
   } finally {
     await o.stop();
   }
