@@ -2,8 +2,10 @@
  * The one middleware in front of every route: finds the request's operation in the OpenAPI
  * table (`openapi_document.ts`), then applies `auth.ts`: 503 while the log is replayed, 401
  * without a valid token, 403 for a role the operation does not admit, 404 for a path id of
- * another org. A route that is not in the table is not served at all (404), so no route can
- * escape the checks by being forgotten there.
+ * another org. A route that is not in the table is not served at all (404; 405 with `Allow`
+ * when its path is there with other methods), so no route can escape the checks by being
+ * forgotten there. It also puts the operation on the context (`operation`), for the
+ * validators of `validation.ts`.
  *
  * @module
  */
