@@ -12,15 +12,14 @@
  */
 import { Hono } from "hono";
 import {
-  ALERT_KINDS,
-  ALERT_STATUSES,
   AlertAlreadyAcknowledgedError,
   type AlertKind,
   type AlertMonitor,
   AlertNotFoundError,
   type AlertStatus,
 } from "../alerts/mod.ts";
-import { readJsonObject, ValidationError } from "./api_errors.ts";
+import { validJson, validQuery } from "./validation.ts";
+import { AcknowledgeAlert, AlertListQuery } from "./admin_schemas.ts";
 
 /** The alert routes over a monitor. */
 export function alertRoutes(alerts: AlertMonitor): Hono {
@@ -30,28 +29,7 @@ export function alertRoutes(alerts: AlertMonitor): Hono {
   });
 
   app.get("/api/v1/alerts", (c) => {
-    const status = c.req.query("status") || undefined;
-    if (status !== undefined && !ALERT_STATUSES.includes(status as AlertStatus)) {
-      throw new ValidationError(
-        "status",
-        `status must be one of ${ALERT_STATUSES.join(", ")}, got ${status}`,
-      );
-    }
-    const kind = c.req.query("kind") || undefined;
-    if (kind !== undefined && !ALERT_KINDS.includes(kind as AlertKind)) {
-      throw new ValidationError(
-        "kind",
-        `kind must be one of ${ALERT_KINDS.join(", ")}, got ${kind}`,
-      );
-    }
-    const limitRaw = c.req.query("limit");
-    const limit = limitRaw === undefined || limitRaw === "" ? 100 : Number(limitRaw);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new ValidationError(
-        "limit",
-        `limit must be an integer from 1 to 1000, got ${limitRaw}`,
-      );
-    }
+    const { status, kind, limit = 100 } = validQuery(c, AlertListQuery);
     return c.json({
       alerts: alerts.list({
         status: status as AlertStatus | undefined,
@@ -68,22 +46,11 @@ export function alertRoutes(alerts: AlertMonitor): Hono {
 
   app.post("/api/v1/alerts/:id/acknowledge", async (c) => {
     const id = c.req.param("id");
-    const body = await readJsonObject(c, { allowEmpty: true });
-    const note = (body as { note?: unknown }).note;
-    if (
-      note !== undefined && note !== null &&
-      (typeof note !== "string" || note.length > 1000 || note.includes("\u0000") ||
-        !note.isWellFormed())
-    ) {
-      throw new ValidationError(
-        "note",
-        "note must be a string of at most 1000 characters, without NUL or lone surrogates",
-      );
-    }
+    const { note } = await validJson(c, AcknowledgeAlert, { allowEmpty: true });
     // Nothing is written for an id that is not an alert (no stream is made up by a typo).
     if (!alerts.get(id)) return c.json(notFound(id), 404);
     try {
-      return c.json(await alerts.acknowledge(id, (note as string | undefined) ?? null));
+      return c.json(await alerts.acknowledge(id, note ?? null));
     } catch (error) {
       if (error instanceof AlertNotFoundError) return c.json(notFound(id), 404);
       if (error instanceof AlertAlreadyAcknowledgedError) {

@@ -21,9 +21,12 @@ export class ValidationError extends Error {
   override name = "ValidationError";
   /** The offending field, as a JSON path (`priority`, `workflow.nodes`). */
   readonly field: string;
-  constructor(field: string, message: string) {
+  /** The workflow node at fault, when one is (answered as `node_id`). */
+  readonly nodeId: string | null;
+  constructor(field: string, message: string, nodeId: string | null = null) {
     super(message);
     this.field = field;
+    this.nodeId = nodeId;
   }
 }
 
@@ -31,7 +34,12 @@ export class ValidationError extends Error {
 export function errorResponse(error: Error, c: Context): Response {
   if (error instanceof ValidationError) {
     return c.json({
-      error: { code: "invalid_request", field: error.field, message: error.message },
+      error: {
+        code: "invalid_request",
+        field: error.field,
+        message: error.message,
+        ...(error.nodeId === null ? {} : { node_id: error.nodeId }),
+      },
     }, 400);
   }
   if (error instanceof IdempotencyKeyReusedError) {
@@ -69,7 +77,8 @@ export function errorResponse(error: Error, c: Context): Response {
 }
 
 /**
- * Reads the request body as a JSON object, the one way every route does.
+ * Reads the request body as a JSON object. Routes validate bodies with `validJson`
+ * (`validation.ts`) and their zod schema instead; kept for callers outside `http/`.
  * @param options `allowEmpty`: an empty body reads as `{}` (for optional bodies).
  * @throws {ValidationError} naming `body` when it is not JSON or not a JSON object.
  */

@@ -6,7 +6,9 @@
  */
 import { type Context, Hono } from "hono";
 import { ApiTokenNotFoundError, type Orchestrator } from "../engine/mod.ts";
-import { errorResponse, readJsonObject, ValidationError } from "./api_errors.ts";
+import { errorResponse, ValidationError } from "./api_errors.ts";
+import { validJson, validQuery } from "./validation.ts";
+import { IssueApiToken, TokenListQuery } from "./admin_schemas.ts";
 import { isSystemAdmin, principal } from "./auth.ts";
 
 function tokenErrorResponse(error: Error, c: Context): Response {
@@ -45,20 +47,14 @@ export function apiTokenRoutes(orch: Orchestrator): Hono {
     }, 403);
   app.post("/api/v1/tokens", async (c) => {
     const p = principal(c);
-    const b = await readJsonObject(c);
+    const b = await validJson(c, IssueApiToken);
     const orgId = b.org_id ?? p.org_id;
-    if (b.name !== undefined && (typeof b.name !== "string" || b.name.length > 200)) {
-      throw new ValidationError("name", "name must be a string of at most 200 characters");
-    }
-    if (b.role === undefined) throw new ValidationError("role", "role is required");
     try {
-      if (typeof orgId === "string" && orgId !== p.org_id && !isSystemAdmin(p)) {
-        return forbidden(c);
-      }
+      if (orgId !== p.org_id && !isSystemAdmin(p)) return forbidden(c);
       const issued = await orch.apiTokens.issue({
-        org_id: orgId as string,
-        role: b.role as string,
-        name: (b.name as string | undefined) ?? null,
+        org_id: orgId,
+        role: b.role,
+        name: b.name ?? null,
       });
       return c.json(issued, 201);
     } catch (error) {
@@ -71,7 +67,7 @@ export function apiTokenRoutes(orch: Orchestrator): Hono {
   });
   app.get("/api/v1/tokens", (c) => {
     const p = principal(c);
-    const orgId = c.req.query("org_id") || p.org_id;
+    const orgId = validQuery(c, TokenListQuery).org_id ?? p.org_id;
     if (orgId !== p.org_id && !isSystemAdmin(p)) return forbidden(c);
     return c.json({ tokens: orch.apiTokens.list(orgId) });
   });

@@ -6,15 +6,16 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { JobStatus } from "../actors/mod.ts";
 import { type Logger, type Orchestrator, silentLogger } from "../engine/mod.ts";
 import { DEFAULT_ORG, JobNotFoundError, replayLog } from "../engine/mod.ts";
 import { canonicalJson, type RecordedEvent } from "../events/mod.ts";
 import { verifyLog } from "../audit/mod.ts";
 import { errorResponse, ValidationError } from "./api_errors.ts";
 import { scheduleRoutes } from "./schedule_routes.ts";
-import { parseSubmitJob } from "./job_requests.ts";
-import { withStoredWorkflow, workflowRoutes } from "./workflow_routes.ts";
+import { bareWorkflow, JobListQuery, SubmitJob, submitJobInput } from "./job_requests.ts";
+import { resolveStoredWorkflow, workflowRoutes } from "./workflow_routes.ts";
+import { refuseUndocumentedBody, validJson, validQuery } from "./validation.ts";
+import { AuditStateQuery, EventsQuery } from "./admin_schemas.ts";
 import { jobRetryRoutes } from "./job_retry_routes.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { openApiRoutes } from "./openapi_document.ts";
@@ -26,30 +27,6 @@ import { webRoutes } from "./web_routes.ts";
 import { requestLog } from "./request_log.ts";
 import { docsRoutes } from "./docs_routes.ts";
 import { alertRoutes } from "./alert_routes.ts";
-
-/**
- * A `cursor` of `GET /api/v1/jobs`: the `next_cursor` of a previous page, `<created_at>|<job_id>`.
- * @throws {ValidationError} naming `cursor` for anything else.
- */
-function jobCursor(value: string | undefined): string | undefined {
-  if (value === undefined || value === "") return undefined;
-  const [created, jobId, ...rest] = value.split("|");
-  if (rest.length > 0 || !jobId || Number.isNaN(Date.parse(created))) {
-    throw new ValidationError("cursor", "cursor must be the next_cursor of a previous page");
-  }
-  return value;
-}
-
-const JOB_STATUSES = new Set<JobStatus>([
-  "pending",
-  "queued",
-  "dispatched",
-  "running",
-  "completed",
-  "failed",
-  "cancelled",
-  "timeout",
-]);
 
 /** Options of {@linkcode createApp}. */
 export interface AppOptions {
@@ -75,18 +52,6 @@ export function eventJson(e: RecordedEvent): Record<string, unknown> {
     metadata: e.metadata,
     recorded_at: e.recordedAt.toISOString(),
   };
-}
-
-function intParam(value: string | undefined, field: string, fallback: number, max: number): number {
-  if (value === undefined || value === "") return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > max) {
-    throw new ValidationError(
-      field,
-      `${field} must be an integer between 0 and ${max}, got ${value}`,
-    );
-  }
-  return n;
 }
 
 /**
@@ -167,6 +132,9 @@ export function createApp(options: AppOptions): Hono {
     }),
   );
 
+  // Bodies of operations that document none must be empty (or `{}`).
+  app.use("/api/*", refuseUndocumentedBody());
+
   app.route("/", scheduleRoutes(orch.scheduler, (id) => orch.core.orgs.orgOf(id)));
   app.route("/", workflowRoutes(orch.workflows));
   app.route("/", jobRetryRoutes(orch));
@@ -176,18 +144,23 @@ export function createApp(options: AppOptions): Hono {
   app.route("/", apiTokenRoutes(orch));
 
   app.post("/api/v1/jobs", async (c) => {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch (error) {
-      throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
-    }
-    const org = principal(c).org_id;
-    const named = withStoredWorkflow(orch.workflows, body, {
-      orgOf: (id: string) => orch.core.orgs.orgOf(`workflow-${id}`),
-      org,
+    // The whole body is checked first (every field named on error), then a stored
+    // workflow is resolved (404 unknown, 409 not published).
+    let raw: unknown;
+    const body = await validJson(c, SubmitJob, {
+      prepare: (json) => bareWorkflow(raw = json),
     });
-    const input = { ...parseSubmitJob(named.body), ...named.stored, org_id: org };
+    const org = principal(c).org_id;
+    const stored = body.workflow_id === undefined ? null : resolveStoredWorkflow(
+      orch.workflows,
+      { workflow_id: body.workflow_id, workflow_version: body.workflow_version },
+      { orgOf: (id: string) => orch.core.orgs.orgOf(`workflow-${id}`), org },
+    );
+    const input = {
+      ...submitJobInput(body, stored?.content ?? body.workflow!),
+      ...(stored?.identity ?? {}),
+      org_id: org,
+    };
     const key = c.req.header("idempotency-key");
     if (key !== undefined) {
       if (key.length < 1 || key.length > 255) {
@@ -196,7 +169,7 @@ export function createApp(options: AppOptions): Hono {
     }
     try {
       if (key !== undefined) {
-        input.idempotency = { key, request_sha256: await sha256Hex(canonicalJson(body)) };
+        input.idempotency = { key, request_sha256: await sha256Hex(canonicalJson(raw)) };
       }
       const job = await orch.jobs.submit(input);
       if (job.replayed) c.header("Idempotent-Replayed", "true");
@@ -215,33 +188,16 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get("/api/v1/jobs", (c) => {
-    const status = c.req.query("status");
-    if (status !== undefined && !JOB_STATUSES.has(status as JobStatus)) {
-      throw new ValidationError("status", `status must be one of ${[...JOB_STATUSES].join(", ")}`);
-    }
-    const limit = intParam(c.req.query("limit"), "limit", 100, 1000);
-    const instant = (field: string): string | undefined => {
-      const v = c.req.query(field);
-      if (v === undefined || v === "") return undefined;
-      const t = new Date(v);
-      if (Number.isNaN(t.getTime())) {
-        throw new ValidationError(field, `${field} must be an RFC 3339 instant, got ${v}`);
-      }
-      return t.toISOString();
-    };
-    const order = c.req.query("order") ?? "desc";
-    if (order !== "asc" && order !== "desc") {
-      throw new ValidationError("order", "order must be asc or desc");
-    }
+    const q = validQuery(c, JobListQuery);
     return c.json(orch.jobs.list({
-      status: status as JobStatus | undefined,
-      workflow_id: c.req.query("workflow_id") || undefined,
-      robot_id: c.req.query("robot_id") || undefined,
-      created_after: instant("created_after"),
-      created_before: instant("created_before"),
-      order,
-      cursor: jobCursor(c.req.query("cursor")),
-      limit,
+      status: q.status,
+      workflow_id: q.workflow_id,
+      robot_id: q.robot_id,
+      created_after: q.created_after && new Date(q.created_after).toISOString(),
+      created_before: q.created_before && new Date(q.created_before).toISOString(),
+      order: q.order ?? "desc",
+      cursor: q.cursor,
+      limit: q.limit ?? 100,
       org_id: principal(c).org_id,
     }));
   });
@@ -318,11 +274,8 @@ export function createApp(options: AppOptions): Hono {
   app.post("/api/v1/audit/seal", async (c) => c.json(await orch.core.store.seal(), 201));
 
   app.get("/api/v1/audit/state", async (c) => {
-    const at = c.req.query("at");
+    const { at } = validQuery(c, AuditStateQuery);
     const until = at === undefined ? undefined : new Date(at);
-    if (at !== undefined && (!until || Number.isNaN(until.getTime()))) {
-      throw new ValidationError("at", `at must be an RFC 3339 instant, got ${JSON.stringify(at)}`);
-    }
     const { events, state } = await replayLog(orch.core.store, {
       until,
       orgId: principal(c).org_id,
@@ -331,13 +284,7 @@ export function createApp(options: AppOptions): Hono {
   });
 
   app.get("/api/v1/events", async (c) => {
-    const after = intParam(c.req.query("after"), "after", 0, Number.MAX_SAFE_INTEGER);
-    const limit = intParam(c.req.query("limit"), "limit", 100, 1000);
-    const stream = c.req.query("stream") || undefined;
-    if (stream !== undefined && !/^[\w.:@-]{1,300}$/.test(stream)) {
-      throw new ValidationError("stream", "stream must be a stream id such as job-<id>");
-    }
-    const waitSeconds = intParam(c.req.query("wait"), "wait", 0, 30);
+    const { after = 0, limit = 100, stream, wait: waitSeconds = 0 } = validQuery(c, EventsQuery);
     const read = () =>
       orch.core.store.readAll({ after, limit, streamId: stream }).catch((error) => {
         if (error instanceof RangeError) throw new ValidationError("after", error.message);

@@ -2,8 +2,10 @@
  * The one middleware in front of every route: finds the request's operation in the OpenAPI
  * table (`openapi_document.ts`), then applies `auth.ts`: 503 while the log is replayed, 401
  * without a valid token, 403 for a role the operation does not admit, 404 for a path id of
- * another org. A route that is not in the table is not served at all (404), so no route can
- * escape the checks by being forgotten there.
+ * another org. A route that is not in the table is not served at all (404; 405 with `Allow`
+ * when its path is there with other methods), so no route can escape the checks by being
+ * forgotten there. It also puts the operation on the context (`operation`), for the
+ * validators of `validation.ts`.
  *
  * @module
  */
@@ -61,6 +63,17 @@ export function matchOperation(
   return null;
 }
 
+/** The methods the operations of `path` have (`HEAD` with `GET`), in table order. */
+export function allowedMethods(matchers: readonly Matcher[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const matcher of matchers) {
+    if (!matcher.pattern.test(path)) continue;
+    methods.add(matcher.method);
+    if (matcher.method === "GET") methods.add("HEAD");
+  }
+  return [...methods];
+}
+
 function error(c: Context, status: 401 | 403 | 404 | 503, code: string, message: string) {
   return c.json({ error: { code, message } }, status);
 }
@@ -82,11 +95,25 @@ export function authMiddleware(
     const method = c.req.method === "HEAD" ? "GET" : c.req.method;
     const found = matchOperation(matchers, method, c.req.path);
     if (!found) {
+      // A known path called with a method it does not have: 405 with the methods it has
+      // (RFC 9110 §15.5.6), derived from the same table.
+      const methods = allowedMethods(matchers, c.req.path);
+      if (methods.length > 0) {
+        c.header("Allow", methods.join(", "));
+        return c.json({
+          error: {
+            code: "method_not_allowed",
+            message: `${c.req.method} is not allowed on ${c.req.path}; use ${methods.join(", ")}`,
+          },
+        }, 405);
+      }
       if (c.req.path.startsWith("/api/") || c.req.path === "/metrics") {
         return error(c, 404, "not_found", `No route ${c.req.method} ${c.req.path}`);
       }
       return await next();
     }
+    // The validators (`validation.ts`) check that they are the ones this entry documents.
+    c.set("operation" as never, found.matcher.op as never);
     const access = accessOf(found.matcher.op);
     if (access === "public") return await next();
     // /metrics answers while starting (orchestrator_ready 0); API tokens are known once the

@@ -1,189 +1,179 @@
 /**
- * Validation of job requests. Each problem is a {@linkcode ValidationError} naming the field.
+ * Request schemas (zod) of the job routes: the routes validate with them and the OpenAPI
+ * document is generated from them (`validation.ts`). Each problem is a
+ * {@linkcode ValidationError} naming the field.
  *
  * @module
  */
-import { parsePriority } from "../actors/mod.ts";
+import { z } from "zod";
+import { type JobStatus, parsePriority } from "../actors/mod.ts";
 import {
   DEFAULT_RETRY_POLICY,
-  InvalidWorkflowError,
   MAX_JOB_TIMEOUT_SECONDS,
   parseRetryPolicy,
-  type RetryPolicy,
   ROBOT_ID_PATTERN,
   STRATEGIES,
   type SubmitJobInput,
-  validateWorkflowContent,
 } from "../engine/mod.ts";
-import { ValidationError } from "./api_errors.ts";
+import { WorkflowContent } from "./workflow_schemas.ts";
+import { instant, intQuery, must, REQUEST_SCHEMAS, strictObject } from "./validation.ts";
 
 /** Largest accepted job timeout, in seconds (7 days). */
 export const MAX_TIMEOUT_SECONDS = MAX_JOB_TIMEOUT_SECONDS;
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+const PRIORITY_WHAT = "one of low, normal, high, critical or 0-3";
 
-/** Fields of a `POST /api/v1/jobs` body (after a stored workflow's id was resolved). */
-const SUBMIT_FIELDS = new Set([
-  "workflow",
-  "variables",
-  "priority",
-  "timeout",
-  "robot_id",
-  "required_capabilities",
-  "retry",
-  "load_balancing",
-]);
+/** A job priority: a name or 0 (low) … 3 (critical). */
+export const Priority = z.union([
+  z.enum(["low", "normal", "high", "critical"]),
+  z.int().min(0).max(3),
+], must("priority", PRIORITY_WHAT)).meta({ description: "low|normal|high|critical or 0-3" });
+
+/** A robot id: 1-128 letters, digits, `.`, `_`, `:` or `-`. */
+export const RobotId = z.string().regex(ROBOT_ID_PATTERN);
+
+const seconds = (field: string) =>
+  z.number(must(field, `a number of seconds in (0, ${MAX_TIMEOUT_SECONDS}]`))
+    .positive(must(field, `a number of seconds in (0, ${MAX_TIMEOUT_SECONDS}]`))
+    .max(MAX_TIMEOUT_SECONDS, must(field, `a number of seconds in (0, ${MAX_TIMEOUT_SECONDS}]`));
+
+/** `retry` of a job: its retry policy (`engine/retry_policy.ts` holds the rules). */
+export const RetryInput = strictObject({
+  max_retries: z.int().min(0).max(100).optional(),
+  initial_delay: z.number().min(0.001).max(86_400).optional().meta({ description: "seconds" }),
+  max_delay: z.number().min(0.001).max(86_400).optional().meta({ description: "seconds" }),
+  backoff_factor: z.number().min(1).max(100).optional(),
+}, "retry").superRefine((retry, ctx) => {
+  try {
+    parseRetryPolicy(retry, DEFAULT_RETRY_POLICY);
+  } catch (error) {
+    const message = (error as Error).message;
+    const field = message.match(/^retry\.(\w+)/)?.[1];
+    ctx.addIssue({ code: "custom", message, path: field ? [field] : [] });
+  }
+});
 
 /**
- * Validates the body of `POST /api/v1/jobs` (a bare workflow object is also accepted):
- * `{workflow: object, variables?: object, priority?: "low"|"normal"|"high"|"critical"|0-3,
- *   timeout?: seconds, robot_id?: string, required_capabilities?: string[],
- *   retry?: {max_retries?, initial_delay? (s), max_delay? (s), backoff_factor?},
- *   load_balancing?: "round_robin"|"least_loaded"|"random"|"affinity"}`.
- * An unknown field is refused (a misspelt `priorty` would otherwise be silently ignored).
- * @throws {ValidationError} naming the first wrong field.
+ * Body of `POST /api/v1/jobs`: either an inline `workflow` or a stored `workflow_id` (with
+ * `workflow_version`, default: its published version); a bare workflow file is accepted as
+ * `workflow` (see {@linkcode bareWorkflow}). Unknown fields are refused.
  */
-export function parseSubmitJob(input: unknown): SubmitJobInput {
-  if (!isObject(input)) throw new ValidationError("body", "Body must be a JSON object");
-  // A bare CasareRPA workflow file may be posted as is.
-  const body = !("workflow" in input) && isObject(input.nodes) ? { workflow: input } : input;
-  for (const key of Object.keys(body)) {
-    if (!SUBMIT_FIELDS.has(key)) {
-      throw new ValidationError(
-        key,
-        `unknown field ${key}; a job takes ${[...SUBMIT_FIELDS].join(", ")}, or workflow_id ` +
-          `and workflow_version instead of workflow`,
-      );
-    }
-  }
-  const {
-    workflow,
-    variables,
-    priority,
-    timeout,
-    robot_id,
-    required_capabilities,
-    retry,
-    load_balancing,
-  } = body;
-  if (
-    load_balancing !== undefined && load_balancing !== null &&
-    !STRATEGIES.includes(load_balancing as (typeof STRATEGIES)[number])
-  ) {
-    throw new ValidationError(
+export const SubmitJob = strictObject({
+  workflow: WorkflowContent.optional(),
+  workflow_id: z.string(must("workflow_id", "a workflow id")).min(
+    1,
+    must("workflow_id", "a workflow id"),
+  ).optional().meta({ description: "a stored workflow, instead of `workflow`" }),
+  workflow_version: z.int(must("workflow_version", "a positive integer")).min(
+    1,
+    must("workflow_version", "a positive integer"),
+  ).optional().meta({ description: "version of the stored workflow; default: the published one" }),
+  variables: z.record(z.string(), z.unknown(), must("variables", "an object")).optional(),
+  priority: Priority.optional(),
+  timeout: seconds("timeout").optional().meta({ description: "seconds per attempt" }),
+  robot_id: RobotId.nullable().optional().meta({
+    description: "run on this robot only",
+  }),
+  required_capabilities: z.array(z.string(), must("required_capabilities", "an array of strings"))
+    .optional(),
+  retry: RetryInput.optional(),
+  load_balancing: z.enum(
+    STRATEGIES as [string, ...string[]],
+    must(
       "load_balancing",
-      `load_balancing must be one of ${STRATEGIES.join(", ")}, got ${
-        JSON.stringify(load_balancing)
-      }`,
-    );
+      `one of ${STRATEGIES.join(", ")}`,
+    ),
+  ).nullable().optional().meta({
+    description: "this job's strategy; default: the orchestrator's LOAD_BALANCING",
+  }),
+}, "a job").superRefine((body, ctx) => {
+  if (body.workflow === undefined && body.workflow_id === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["workflow"],
+      message: "workflow (inline) or workflow_id (stored) is required",
+    });
+  } else if (body.workflow !== undefined && body.workflow_id !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["workflow_id"],
+      message: "workflow_id names a stored workflow; give it or an inline workflow, not both",
+    });
+  } else if (body.workflow !== undefined && body.workflow_version !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["workflow_version"],
+      message: "workflow_version goes with workflow_id",
+    });
   }
-  let retryPolicy: RetryPolicy | undefined;
-  if (retry !== undefined) {
-    try {
-      retryPolicy = parseRetryPolicy(retry, DEFAULT_RETRY_POLICY);
-    } catch (error) {
-      const field = (error as Error).message.match(/^(retry(\.\w+)?)/)?.[1] ?? "retry";
-      throw new ValidationError(field, (error as Error).message);
-    }
-  }
-  if (!isObject(workflow)) {
-    throw new ValidationError("workflow", "workflow must be a CasareRPA workflow object");
-  }
-  if (!isObject(workflow.nodes)) {
-    throw new ValidationError("workflow.nodes", "workflow.nodes must be an object of nodes");
-  }
-  if (workflow.connections !== undefined && !Array.isArray(workflow.connections)) {
-    throw new ValidationError("workflow.connections", "workflow.connections must be an array");
-  }
-  // The same content rules as the workflow catalogue (dangling connections, limits, a start
-  // node), so an inline workflow that could never run is refused here, not on the robot.
-  try {
-    validateWorkflowContent(workflow, "workflow");
-  } catch (error) {
-    if (error instanceof InvalidWorkflowError) {
-      throw new ValidationError(error.field, error.message);
-    }
-    throw error;
-  }
-  if (workflow.settings !== undefined) {
-    if (!isObject(workflow.settings)) {
-      throw new ValidationError("workflow.settings", "workflow.settings must be an object");
-    }
-    const st = workflow.settings.timeout;
-    if (
-      st !== undefined && st !== null &&
-      (typeof st !== "number" || !Number.isFinite(st) || st <= 0 || st > MAX_TIMEOUT_SECONDS)
-    ) {
-      throw new ValidationError(
-        "workflow.settings.timeout",
-        `workflow.settings.timeout must be a number of seconds in (0, ${MAX_TIMEOUT_SECONDS}], got ${
-          JSON.stringify(st)
-        }`,
-      );
-    }
-    const rc = workflow.settings.retry_count;
-    if (
-      rc !== undefined && rc !== null &&
-      (typeof rc !== "number" || !Number.isInteger(rc) || rc < 0 || rc > 100)
-    ) {
-      throw new ValidationError(
-        "workflow.settings.retry_count",
-        `workflow.settings.retry_count must be an integer in [0, 100], got ${JSON.stringify(rc)}`,
-      );
-    }
-  }
-  if (variables !== undefined && !isObject(variables)) {
-    throw new ValidationError("variables", "variables must be an object");
-  }
-  let prio = 1;
-  if (priority !== undefined) {
-    try {
-      prio = parsePriority(priority);
-    } catch (error) {
-      throw new ValidationError("priority", (error as Error).message);
-    }
-  }
-  if (
-    timeout !== undefined &&
-    (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0 ||
-      timeout > MAX_TIMEOUT_SECONDS)
-  ) {
-    throw new ValidationError(
-      "timeout",
-      `timeout must be a number of seconds in (0, ${MAX_TIMEOUT_SECONDS}], got ${
-        JSON.stringify(timeout)
-      }`,
-    );
-  }
-  if (
-    robot_id !== undefined && robot_id !== null &&
-    (typeof robot_id !== "string" || !ROBOT_ID_PATTERN.test(robot_id))
-  ) {
-    throw new ValidationError(
-      "robot_id",
-      "robot_id must be a robot id: 1-128 characters of letters, digits, '.', '_', ':' or '-'",
-    );
-  }
-  if (
-    required_capabilities !== undefined &&
-    (!Array.isArray(required_capabilities) ||
-      required_capabilities.some((c) => typeof c !== "string"))
-  ) {
-    throw new ValidationError(
-      "required_capabilities",
-      "required_capabilities must be an array of strings",
-    );
-  }
+}).meta({
+  description: "Either `workflow` (inline) or `workflow_id`; a bare workflow file is accepted too",
+}).register(REQUEST_SCHEMAS, { id: "SubmitJob" });
+
+/** A `POST /api/v1/jobs` body that is a bare workflow file becomes `{workflow: body}`. */
+export function bareWorkflow(json: unknown): unknown {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  return isObject(json) && !("workflow" in json) && !("workflow_id" in json) &&
+      isObject(json.nodes)
+    ? { workflow: json }
+    : json;
+}
+
+/**
+ * The engine's input for a validated {@linkcode SubmitJob} whose workflow is inline (a
+ * stored one resolved into `workflow`).
+ */
+export function submitJobInput(
+  body: z.output<typeof SubmitJob>,
+  workflow: Record<string, unknown>,
+): SubmitJobInput {
   return {
     workflow,
-    variables: (variables as Record<string, unknown> | undefined) ?? {},
-    priority: prio,
-    timeout: timeout as number | undefined,
-    robot_id: (robot_id as string | undefined) ?? null,
-    required_capabilities: (required_capabilities as string[] | undefined) ?? [],
-    retry: retryPolicy,
-    load_balancing: (load_balancing as SubmitJobInput["load_balancing"]) ?? null,
+    variables: body.variables ?? {},
+    priority: body.priority === undefined ? 1 : parsePriority(body.priority),
+    timeout: body.timeout,
+    robot_id: body.robot_id ?? null,
+    required_capabilities: body.required_capabilities ?? [],
+    retry: body.retry === undefined
+      ? undefined
+      : parseRetryPolicy(body.retry, DEFAULT_RETRY_POLICY),
+    load_balancing: (body.load_balancing ?? null) as SubmitJobInput["load_balancing"],
   };
 }
+
+const JOB_STATUSES: readonly JobStatus[] = [
+  "pending",
+  "queued",
+  "dispatched",
+  "running",
+  "completed",
+  "failed",
+  "cancelled",
+  "timeout",
+];
+
+/** Query of `GET /api/v1/jobs`. */
+export const JobListQuery = z.object({
+  status: z.enum(
+    JOB_STATUSES as [JobStatus, ...JobStatus[]],
+    must(
+      "status",
+      `one of ${JOB_STATUSES.join(", ")}`,
+    ),
+  ).optional().meta({ description: "job status" }),
+  workflow_id: z.string().optional().meta({ description: "workflow" }),
+  robot_id: z.string().optional().meta({ description: "robot" }),
+  created_after: instant("created_after").optional().meta({ description: "RFC 3339" }),
+  created_before: instant("created_before").optional().meta({ description: "RFC 3339" }),
+  order: z.enum(["asc", "desc"], must("order", "asc or desc")).optional().meta({
+    description: "asc or desc (default)",
+  }),
+  limit: intQuery("limit", 0, 1000).optional().meta({ description: "0-1000, default 100" }),
+  cursor: z.string().refine((v) => {
+    const [created, jobId, ...rest] = v.split("|");
+    return rest.length === 0 && !!jobId && !Number.isNaN(Date.parse(created));
+  }, { error: "cursor must be the next_cursor of a previous page" }).optional().meta({
+    description: "next_cursor of the previous page",
+  }),
+});

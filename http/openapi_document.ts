@@ -1,16 +1,40 @@
 /**
  * The OpenAPI 3.1 document of the API, served at `GET /api/v1/openapi.json`: one entry per
  * route in {@linkcode OPERATIONS} (a test checks that every route the Hono app registers is
- * listed), with the schemas of `openapi_schemas.ts`.
+ * listed). Request bodies and queries are the zod schemas the routes validate with
+ * (`validJson`/`validQuery` check that they are these very objects), converted by zod's
+ * `z.toJSONSchema` (`validation.ts`); the table itself holds what no validator knows:
+ * roles (`access`, enforced by `auth_middleware.ts`), summaries and the answers, whose
+ * schemas are in `openapi_schemas.ts`.
  *
  * @module
  */
 import { Hono } from "hono";
+import type { z } from "zod";
 import { ref, SCHEMAS } from "./openapi_schemas.ts";
+import { jsonSchemaOf, namedJsonSchemas } from "./validation.ts";
+import { JobListQuery, SubmitJob } from "./job_requests.ts";
+import { NextRunsQuery, ScheduleInput } from "./schedule_schemas.ts";
+import {
+  AcknowledgeAlert,
+  ActivityQuery,
+  AlertListQuery,
+  AuditStateQuery,
+  EventsQuery,
+  HistoryQuery,
+  IssueApiToken,
+  ProvisionRobot,
+  StreamQuery,
+  TokenListQuery,
+} from "./admin_schemas.ts";
+import {
+  DeployInput,
+  UndeployInput,
+  WorkflowInput,
+  WorkflowListQuery,
+  WorkflowVersionParams,
+} from "./workflow_schemas.ts";
 import { type Access, ACCESS_ROLES } from "./auth.ts";
-
-/** A query parameter: name, description, JSON Schema type. */
-type Query = [name: string, description: string, type?: "string" | "integer"];
 
 /** One documented operation. */
 export interface Operation {
@@ -19,9 +43,20 @@ export interface Operation {
   path: string;
   summary: string;
   tag: string;
-  query?: Query[];
-  /** Component schema of the JSON body. */
-  body?: string;
+  /**
+   * The path parameters, when they are more than strings: the zod object the route
+   * validates them with (`validParams`).
+   */
+  params?: z.ZodObject;
+  /** The query: the zod object the route validates it with (`validQuery`). */
+  query?: z.ZodObject;
+  /**
+   * The JSON body: the zod schema the route validates it with (`validJson`); without one,
+   * a body must be empty or `{}` (`refuseUndocumentedBody`).
+   */
+  body?: z.ZodType;
+  /** The body may be empty (read as `{}`). @default false */
+  optionalBody?: boolean;
   /** Status → [description, component schema or null for no body]. */
   responses: Record<string, [string, string | null]>;
   /** False for routes without the bearer token. @default true */
@@ -54,8 +89,8 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/openapi.json", access: "any", summary: "This document", tag: "meta", responses: { 200: ["OpenAPI 3.1 document", "Object"] } },
   { method: "get", path: "/api/docs", access: "public", summary: "Interactive docs of this document (Swagger UI, served without internet access); asks for the API token", tag: "meta", auth: false, produces: "text/html", responses: { 200: ["An HTML page", null] } },
   // Jobs
-  { method: "post", path: "/api/v1/jobs", access: "operate", summary: "Submit a job (inline workflow or workflow_id); honours Idempotency-Key", tag: "jobs", body: "SubmitJob", responses: { 201: ["Queued", "JobCreated"], 200: ["Idempotent replay", "JobCreated"], 400: E400, 404: ["Unknown workflow_id", "Error"], 409: ["Workflow not published", "Error"], 413: ["Body over 1 MiB", "Error"], 422: ["Idempotency-Key reused with another body", "Error"] } },
-  { method: "get", path: "/api/v1/jobs", access: "read", summary: "List jobs with filters, sorting and a cursor", tag: "jobs", query: [["status", "job status"], ["workflow_id", "workflow"], ["robot_id", "robot"], ["created_after", "RFC 3339"], ["created_before", "RFC 3339"], ["order", "asc or desc (default)"], ["limit", "1-1000, default 100", "integer"], ["cursor", "next_cursor of the previous page"]], responses: { 200: ["A page of jobs", "JobList"], 400: E400 } },
+  { method: "post", path: "/api/v1/jobs", access: "operate", summary: "Submit a job (inline workflow or workflow_id); honours Idempotency-Key", tag: "jobs", body: SubmitJob, responses: { 201: ["Queued", "JobCreated"], 200: ["Idempotent replay", "JobCreated"], 400: E400, 404: ["Unknown workflow_id", "Error"], 409: ["Workflow not published", "Error"], 413: ["Body over 1 MiB", "Error"], 422: ["Idempotency-Key reused with another body", "Error"] } },
+  { method: "get", path: "/api/v1/jobs", access: "read", summary: "List jobs with filters, sorting and a cursor", tag: "jobs", query: JobListQuery, responses: { 200: ["A page of jobs", "JobList"], 400: E400 } },
   { method: "get", path: "/api/v1/jobs/:id", access: "read", summary: "A job with its result", tag: "jobs", responses: { 200: ["The job", "Job"], 404: E404 } },
   { method: "get", path: "/api/v1/jobs/:id/events", access: "log", summary: "The job's history (its stream)", tag: "jobs", responses: { 200: ["Events in version order", "EventList"], 404: E404 } },
   { method: "post", path: "/api/v1/jobs/:id/cancel", access: "operate", summary: "Cancel a job", tag: "jobs", responses: { 200: ["Cancelled", "Job"], 202: ["The robot is asked to stop", "Job"], 404: E404, 409: ["Already finished", "Error"] } },
@@ -65,51 +100,66 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "get", path: "/api/v1/robots/:id", access: "read", summary: "One robot", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404 } },
   { method: "post", path: "/api/v1/robots/:id/pause", access: "operate", summary: "Stop giving the robot new jobs", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404, 409: E409 } },
   { method: "post", path: "/api/v1/robots/:id/resume", access: "operate", summary: "Give the robot jobs again", tag: "robots", responses: { 200: ["The robot", "Robot"], 404: E404, 409: E409 } },
-  { method: "post", path: "/api/v1/robots", access: "admin", summary: "Provision a robot: its own token, shown once", tag: "robots", body: "ProvisionRobot", responses: { 201: ["The credential and its token", "RobotCredential"], 400: E400, 409: ["Already has an active token", "Error"] } },
+  { method: "post", path: "/api/v1/robots", access: "admin", summary: "Provision a robot: its own token, shown once", tag: "robots", body: ProvisionRobot, optionalBody: true, responses: { 201: ["The credential and its token", "RobotCredential"], 400: E400, 409: ["Already has an active token", "Error"] } },
   { method: "post", path: "/api/v1/robots/:id/token", access: "admin", summary: "Rotate a robot's token (the old one stops working)", tag: "robots", responses: { 201: ["The credential and its new token", "RobotCredential"], 404: ["No active token", "Error"] } },
   { method: "get", path: "/api/v1/robots/:id/token", access: "admin", summary: "A robot's credential (never the token)", tag: "robots", responses: { 200: ["The credential", "RobotCredential"], 404: ["Never provisioned", "Error"] } },
   { method: "delete", path: "/api/v1/robots/:id/token", access: "admin", summary: "Revoke a robot's token; its connection on that token is closed", tag: "robots", responses: { 204: ["Revoked", null], 404: ["No active token", "Error"] } },
   // API tokens (organisations and roles)
   { method: "get", path: "/api/v1/auth/me", access: "any", summary: "The caller's org and role", tag: "auth", responses: { 200: ["The principal", "Principal"] } },
-  { method: "post", path: "/api/v1/tokens", access: "admin", summary: "Issue an API token with an org and a role; shown once (another org: system admins only)", tag: "auth", body: "IssueApiToken", responses: { 201: ["The token", "ApiToken"], 400: E400 } },
-  { method: "get", path: "/api/v1/tokens", access: "admin", summary: "API tokens of the caller's org (system admins: `org_id` for another org)", tag: "auth", query: [["org_id", "another org (system admins only)"]], responses: { 200: ["Tokens", "ApiTokenList"], 400: E400 } },
+  { method: "post", path: "/api/v1/tokens", access: "admin", summary: "Issue an API token with an org and a role; shown once (another org: system admins only)", tag: "auth", body: IssueApiToken, responses: { 201: ["The token", "ApiToken"], 400: E400 } },
+  { method: "get", path: "/api/v1/tokens", access: "admin", summary: "API tokens of the caller's org (system admins: `org_id` for another org)", tag: "auth", query: TokenListQuery, responses: { 200: ["Tokens", "ApiTokenList"], 400: E400 } },
   { method: "get", path: "/api/v1/tokens/:id", access: "admin", summary: "One API token (never the token itself)", tag: "auth", responses: { 200: ["The token", "ApiToken"], 404: E404 } },
   { method: "delete", path: "/api/v1/tokens/:id", access: "admin", summary: "Revoke an API token", tag: "auth", responses: { 204: ["Revoked", null], 404: E404 } },
   // Workflows
-  { method: "post", path: "/api/v1/workflows", access: "operate", summary: "Create a workflow (version 1)", tag: "workflows", body: "WorkflowInput", responses: { 201: ["The workflow", "Workflow"], 400: E400, 409: ["workflow_id taken", "Error"] } },
-  { method: "get", path: "/api/v1/workflows", access: "read", summary: "List workflows (no content) and the folder tree", tag: "workflows", query: [["folder", "folder path; includes sub-folders"], ["status", "draft, published or archived"], ["tag", "a tag"], ["q", "substring of the name"]], responses: { 200: ["Workflows", "WorkflowList"], 400: E400 } },
+  { method: "post", path: "/api/v1/workflows", access: "operate", summary: "Create a workflow (version 1)", tag: "workflows", body: WorkflowInput, responses: { 201: ["The workflow", "Workflow"], 400: E400, 409: ["workflow_id taken", "Error"] } },
+  { method: "get", path: "/api/v1/workflows", access: "read", summary: "List workflows (no content) and the folder tree", tag: "workflows", query: WorkflowListQuery, responses: { 200: ["Workflows", "WorkflowList"], 400: E400 } },
   { method: "get", path: "/api/v1/workflows/:id", access: "read", summary: "A workflow with its latest content", tag: "workflows", responses: { 200: ["The workflow", "Workflow"], 404: E404 } },
-  { method: "put", path: "/api/v1/workflows/:id", access: "operate", summary: "Save a new version with the given fields changed", tag: "workflows", body: "WorkflowInput", responses: { 200: ["The workflow", "Workflow"], 400: E400, 404: E404, 409: ["expected_version is not the latest", "Error"] } },
+  { method: "put", path: "/api/v1/workflows/:id", access: "operate", summary: "Save a new version with the given fields changed", tag: "workflows", body: WorkflowInput, responses: { 200: ["The workflow", "Workflow"], 400: E400, 404: E404, 409: ["expected_version is not the latest", "Error"] } },
   { method: "delete", path: "/api/v1/workflows/:id", access: "operate", summary: "Delete a workflow", tag: "workflows", responses: { 204: ["Deleted", null], 404: E404 } },
   { method: "get", path: "/api/v1/workflows/:id/versions", access: "read", summary: "Every version of a workflow", tag: "workflows", responses: { 200: ["Versions", "WorkflowVersions"], 404: E404 } },
-  { method: "get", path: "/api/v1/workflows/:id/versions/:version", access: "read", summary: "One version with its content", tag: "workflows", responses: { 200: ["The version", "WorkflowVersion"], 400: E400, 404: E404 } },
-  { method: "post", path: "/api/v1/workflows/:id/deploy", access: "operate", summary: "Deploy a version (default: the published one) on robots", tag: "workflows", body: "DeployInput", responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404, 409: ["Not published", "Error"] } },
-  { method: "post", path: "/api/v1/workflows/:id/undeploy", access: "operate", summary: "Remove a deployment from robots (default: all)", tag: "workflows", body: "UndeployInput", responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404 } },
+  { method: "get", path: "/api/v1/workflows/:id/versions/:version", params: WorkflowVersionParams, access: "read", summary: "One version with its content", tag: "workflows", responses: { 200: ["The version", "WorkflowVersion"], 400: E400, 404: E404 } },
+  { method: "post", path: "/api/v1/workflows/:id/deploy", access: "operate", summary: "Deploy a version (default: the published one) on robots", tag: "workflows", body: DeployInput, responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404, 409: ["Not published", "Error"] } },
+  { method: "post", path: "/api/v1/workflows/:id/undeploy", access: "operate", summary: "Remove a deployment from robots (default: all)", tag: "workflows", body: UndeployInput, optionalBody: true, responses: { 200: ["The deployment", "Deployment"], 400: E400, 404: E404 } },
   { method: "get", path: "/api/v1/workflows/:id/deployment", access: "read", summary: "Where a workflow is deployed", tag: "workflows", responses: { 200: ["The deployment", "Deployment"], 404: E404 } },
   // Schedules
-  { method: "post", path: "/api/v1/schedules", access: "operate", summary: "Add a schedule", tag: "schedules", body: "Schedule", responses: { 201: ["The schedule", "Schedule"], 400: E400, 409: ["schedule_id taken", "Error"] } },
+  { method: "post", path: "/api/v1/schedules", access: "operate", summary: "Add a schedule", tag: "schedules", body: ScheduleInput, responses: { 201: ["The schedule", "Schedule"], 400: E400, 409: ["schedule_id taken", "Error"] } },
   { method: "get", path: "/api/v1/schedules", access: "read", summary: "List schedules", tag: "schedules", responses: { 200: ["Schedules", "ScheduleList"] } },
   { method: "get", path: "/api/v1/schedules/:id", access: "read", summary: "One schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
-  { method: "patch", path: "/api/v1/schedules/:id", access: "operate", summary: "Change fields of a schedule", tag: "schedules", body: "Schedule", responses: { 200: ["The schedule", "Schedule"], 400: E400, 404: E404 } },
+  { method: "patch", path: "/api/v1/schedules/:id", access: "operate", summary: "Change fields of a schedule", tag: "schedules", body: ScheduleInput, responses: { 200: ["The schedule", "Schedule"], 400: E400, 404: E404 } },
   { method: "delete", path: "/api/v1/schedules/:id", access: "operate", summary: "Remove a schedule", tag: "schedules", responses: { 204: ["Removed", null], 404: E404 } },
   { method: "post", path: "/api/v1/schedules/:id/pause", access: "operate", summary: "Pause a schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
   { method: "post", path: "/api/v1/schedules/:id/resume", access: "operate", summary: "Resume a schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
-  { method: "get", path: "/api/v1/schedules/:id/next-runs", access: "read", summary: "The next runs after an instant", tag: "schedules", query: [["after", "RFC 3339, default now"], ["count", "1-1000, default 5", "integer"]], responses: { 200: ["Runs", "NextRuns"], 400: E400, 404: E404 } },
+  { method: "get", path: "/api/v1/schedules/:id/next-runs", access: "read", summary: "The next runs after an instant", tag: "schedules", query: NextRunsQuery, responses: { 200: ["Runs", "NextRuns"], 400: E400, 404: E404 } },
   // Alerts
-  { method: "get", path: "/api/v1/alerts", access: "system", summary: "Alerts, newest first", tag: "alerts", query: [["status", "raised, acknowledged or resolved"], ["kind", "robot_disconnected, job_timeout, high_error_rate or queue_backlog"], ["limit", "1-1000, default 100", "integer"]], responses: { 200: ["Alerts", "AlertList"], 400: E400 } },
+  { method: "get", path: "/api/v1/alerts", access: "system", summary: "Alerts, newest first", tag: "alerts", query: AlertListQuery, responses: { 200: ["Alerts", "AlertList"], 400: E400 } },
   { method: "get", path: "/api/v1/alerts/:id", access: "system", summary: "An alert with its evidence and deliveries", tag: "alerts", responses: { 200: ["The alert", "Alert"], 404: E404 } },
-  { method: "post", path: "/api/v1/alerts/:id/acknowledge", access: "operate", summary: "Acknowledge an alert (body optional)", tag: "alerts", body: "AcknowledgeAlert", responses: { 200: ["The alert", "Alert"], 400: E400, 404: E404, 409: ["Already acknowledged", "Error"] } },
+  { method: "post", path: "/api/v1/alerts/:id/acknowledge", access: "operate", summary: "Acknowledge an alert (body optional)", tag: "alerts", body: AcknowledgeAlert, optionalBody: true, responses: { 200: ["The alert", "Alert"], 400: E400, 404: E404, 409: ["Already acknowledged", "Error"] } },
   // Metrics, events, audit
   { method: "get", path: "/api/v1/metrics/dashboard", access: "read", summary: "The reference's DashboardMetrics", tag: "metrics", responses: { 200: ["Metrics", "Dashboard"] } },
-  { method: "get", path: "/api/v1/metrics/history", access: "read", summary: "Dashboard time series of the metrics (web dashboard)", tag: "metrics", query: [["from", "RFC 3339"], ["to", "RFC 3339"], ["step", "seconds", "integer"]], responses: { 200: ["Points", "Object"], 400: E400 } },
-  { method: "get", path: "/api/v1/activity", access: "read", summary: "Recent activity (web dashboard)", tag: "metrics", query: [["limit", "1-100, default 20", "integer"], ["robot_id", "only this robot"]], responses: { 200: ["Activity", "Object"], 400: E400 } },
-  { method: "get", path: "/api/v1/stream", access: "log", summary: "Server-Sent Events of the log (resume with Last-Event-ID)", tag: "events", query: [["after", "global position", "integer"]], produces: "text/event-stream", responses: { 200: ["An event stream", null], 400: E400 } },
+  { method: "get", path: "/api/v1/metrics/history", access: "read", summary: "Dashboard time series of the metrics (web dashboard)", tag: "metrics", query: HistoryQuery, responses: { 200: ["Points", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/activity", access: "read", summary: "Recent activity (web dashboard)", tag: "metrics", query: ActivityQuery, responses: { 200: ["Activity", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/stream", access: "log", summary: "Server-Sent Events of the log (resume with Last-Event-ID)", tag: "events", query: StreamQuery, produces: "text/event-stream", responses: { 200: ["An event stream", null], 400: E400 } },
   { method: "get", path: "/api/v1/metrics/projections", access: "read", summary: "Lag of the read models behind the log", tag: "metrics", responses: { 200: ["Lag", "Object"] } },
-  { method: "get", path: "/api/v1/events", access: "log", summary: "The log in global order (long poll with wait)", tag: "events", query: [["after", "global position", "integer"], ["limit", "1-1000", "integer"], ["stream", "stream id"], ["wait", "seconds to wait for new events, 0-30", "integer"]], responses: { 200: ["Events", "EventList"], 400: E400 } },
+  { method: "get", path: "/api/v1/events", access: "log", summary: "The log in global order (long poll with wait)", tag: "events", query: EventsQuery, responses: { 200: ["Events", "EventList"], 400: E400 } },
   { method: "get", path: "/api/v1/audit/verify", access: "log", summary: "Check every hash chain and the seals", tag: "audit", responses: { 200: ["The result", "Object"] } },
   { method: "post", path: "/api/v1/audit/seal", access: "audit", summary: "Seal the log now", tag: "audit", responses: { 201: ["The seal", "Object"] } },
-  { method: "get", path: "/api/v1/audit/state", access: "log", summary: "Jobs, robots, queue and metrics as they stood at an instant", tag: "audit", query: [["at", "RFC 3339, default now"]], responses: { 200: ["The state", "Object"], 400: E400 } },
+  { method: "get", path: "/api/v1/audit/state", access: "log", summary: "Jobs, robots, queue and metrics as they stood at an instant", tag: "audit", query: AuditStateQuery, responses: { 200: ["The state", "Object"], 400: E400 } },
 ];
+
+/** The query parameters of an operation, from its zod schema. */
+function queryParameters(query: Operation["query"]): Record<string, unknown>[] {
+  if (query === undefined) return [];
+  return Object.entries(query.shape as Record<string, z.ZodType>).map(([name, field]) => {
+    const { description, ...schema } = jsonSchemaOf(field);
+    return {
+      name,
+      in: "query",
+      required: !field.safeParse(undefined).success,
+      ...(description === undefined ? {} : { description }),
+      schema,
+    };
+  });
+}
 
 /** `/api/v1/jobs/:id` → `/api/v1/jobs/{id}`. */
 export function openApiPath(honoPath: string): string {
@@ -131,15 +181,11 @@ export function openApiDocument(
         name,
         in: "path",
         required: true,
-        schema: { type: "string" },
+        schema: op.params?.shape[name]
+          ? jsonSchemaOf(op.params.shape[name] as z.ZodType)
+          : { type: "string" },
       })),
-      ...(op.query ?? []).map(([name, description, type]) => ({
-        name,
-        in: "query",
-        required: false,
-        description,
-        schema: { type: type ?? "string" },
-      })),
+      ...queryParameters(op.query),
     ];
     const responses: Record<string, unknown> = {};
     for (const [status, [description, schema]] of Object.entries(op.responses)) {
@@ -178,8 +224,12 @@ export function openApiDocument(
       ...(op.body
         ? {
           requestBody: {
-            required: true,
-            content: { "application/json": { schema: ref(op.body) } },
+            required: !op.optionalBody,
+            content: {
+              "application/json": {
+                schema: jsonSchemaOf(op.body),
+              },
+            },
           },
         }
         : {}),
@@ -193,7 +243,7 @@ export function openApiDocument(
       title: "orchestrator",
       version: "1",
       description:
-        "Event-sourced control plane for RPA robots. Every error is `{error: {code, message, field?}}`.\n\n" +
+        "Event-sourced control plane for RPA robots. Every error is `{error: {code, message, field?}}`; `field` names the offending field of a 400 as a JSON path (`variables.x`, `robot_ids[1]`). JSON bodies are closed: an unknown field is a 400 naming it, and an operation without a request body takes only an empty body or `{}`. A known path called with a method it does not have answers 405 with an `Allow` header.\n\n" +
         "**Organisations and roles.** Every token carries an org and a role (admin, operator, viewer, auditor, robot); each operation lists the roles it admits (`x-roles`); ids of another org answer 404 as unknown ids; lists and streams hold the caller's org only.\n\n" +
         "**Realtime channels** `robots:{org_id}`, `jobs:{org_id}`, `progress:{job_id}` (own org only), over SSE (`GET /api/v1/stream?channels=a,b`) and WebSocket `/ws/realtime` with JSON messages. " +
         'Client: `{"type":"auth","token"}` (unless the upgrade carried it), `{"type":"subscribe","channels":[...],"after"?:position}`, `{"type":"unsubscribe","channels":[...]}`, `{"type":"broadcast","channel","event","data"?}` (admins), `{"type":"ping"}`. ' +
@@ -212,7 +262,9 @@ export function openApiDocument(
             "An API token: the configured ORCHESTRATOR_API_TOKEN (admin of org `default`) or one issued by POST /api/v1/tokens with an org and a role (admin, operator, viewer, auditor, robot). Each operation's description and `x-roles` name the roles it admits; ids of another org answer 404.",
         },
       },
-      schemas: SCHEMAS,
+      // Response schemas (hand-written) and the named request schemas (from the zod
+      // validators; they win where a name is in both).
+      schemas: { ...SCHEMAS, ...namedJsonSchemas() },
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
- * JSON Schemas (OpenAPI 3.1 = JSON Schema 2020-12) of the API's bodies, for the document in
- * `openapi_document.ts`. They describe the shapes the routes' validators accept and the views
- * they answer; objects allow extra fields unless said otherwise.
+ * JSON Schemas (OpenAPI 3.1 = JSON Schema 2020-12) of the API's answers, for the document in
+ * `openapi_document.ts`; objects allow extra fields unless said otherwise. Request schemas
+ * are not here: they are generated from the routes' zod validators (`validation.ts`).
  *
  * @module
  */
@@ -32,44 +32,6 @@ const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
 /** A reference to a component schema. */
 export { ref };
 
-const WORKFLOW_CONTENT: Schema = obj({
-  metadata: obj({
-    name: str(),
-    description: str(),
-    version: str(),
-    tags: { type: "array", items: str() },
-  }),
-  nodes: {
-    type: "object",
-    description: "node_id → {node_id, node_type, config, position}",
-    additionalProperties: obj({ node_id: str(), node_type: str(), config: { type: "object" } }, [
-      "node_type",
-    ]),
-  },
-  connections: {
-    type: "array",
-    items: obj(
-      { source_node: str(), source_port: str(), target_node: str(), target_port: str() },
-      ["source_node", "source_port", "target_node", "target_port"],
-    ),
-  },
-  variables: { type: "object" },
-  settings: obj({
-    stop_on_error: { type: "boolean" },
-    timeout: { type: "number" },
-    retry_count: int(),
-  }),
-}, ["nodes"]);
-
-const PRIORITY: Schema = {
-  description: "low|normal|high|critical or 0-3",
-  anyOf: [{ enum: ["low", "normal", "high", "critical"] }, {
-    type: "integer",
-    minimum: 0,
-    maximum: 3,
-  }],
-};
-
 const WORKFLOW_STATUS: Schema = { enum: ["draft", "published", "archived"] };
 
 const VERSION_SUMMARY: Schema = obj({
@@ -89,31 +51,6 @@ export const SCHEMAS: Record<string, Schema> = {
       node_id: str("the workflow node at fault, when one is"),
     }, ["code", "message"]),
   }, ["error"]),
-  WorkflowContent: WORKFLOW_CONTENT,
-  SubmitJob: {
-    ...obj({
-      workflow: ref("WorkflowContent"),
-      workflow_id: str("a stored workflow, instead of `workflow`"),
-      workflow_version: int("version of the stored workflow; default: its published version"),
-      variables: { type: "object" },
-      priority: PRIORITY,
-      timeout: { type: "number", description: "seconds per attempt" },
-      robot_id: nullable(str()),
-      required_capabilities: { type: "array", items: str() },
-      load_balancing: {
-        enum: ["round_robin", "least_loaded", "random", "affinity"],
-        description: "this job's strategy; default: the orchestrator's LOAD_BALANCING",
-      },
-      retry: obj({
-        max_retries: int(),
-        initial_delay: { type: "number", description: "seconds" },
-        max_delay: { type: "number", description: "seconds" },
-        backoff_factor: { type: "number" },
-      }),
-    }),
-    description:
-      "Either `workflow` (inline) or `workflow_id`; a bare workflow file is accepted too",
-  },
   JobCreated: obj({ job_id: str(), status: str(), retry_of: nullable(str()) }, [
     "job_id",
     "status",
@@ -176,7 +113,6 @@ export const SCHEMAS: Record<string, Schema> = {
     max_concurrent_jobs: int(),
     metrics: { type: "object" },
   }, ["robot_id", "status"]),
-  ProvisionRobot: obj({ robot_id: str("default: a UUID"), name: str() }),
   RobotCredential: obj({
     robot_id: str(),
     name: nullable(str()),
@@ -192,11 +128,6 @@ export const SCHEMAS: Record<string, Schema> = {
     token_id: nullable(str("null for the configured ORCHESTRATOR_API_TOKEN")),
     system_admin: { type: "boolean", description: "an admin of org `default`" },
   }, ["org_id", "role"]),
-  IssueApiToken: obj({
-    role: { enum: ["admin", "operator", "viewer", "auditor", "robot"] },
-    org_id: str("default: the caller's org; another org only for system admins"),
-    name: str("up to 200 characters"),
-  }, ["role"]),
   ApiToken: obj({
     token_id: str(),
     name: nullable(str()),
@@ -209,16 +140,6 @@ export const SCHEMAS: Record<string, Schema> = {
   }, ["token_id", "org_id", "role", "active"]),
   ApiTokenList: obj({ tokens: { type: "array", items: ref("ApiToken") } }, ["tokens"]),
   RobotList: obj({ robots: { type: "array", items: ref("Robot") } }, ["robots"]),
-  WorkflowInput: obj({
-    workflow_id: str("letters, digits, _ . -; default a UUID (create only)"),
-    name: str("default: content.metadata.name"),
-    description: str(),
-    status: WORKFLOW_STATUS,
-    content: ref("WorkflowContent"),
-    tags: { type: "array", items: str() },
-    folder: str("path such as /finance/invoices; default /"),
-    expected_version: int("update only: the version the change is based on"),
-  }),
   Workflow: obj({
     id: str(),
     workflow_id: str(),
@@ -254,10 +175,6 @@ export const SCHEMAS: Record<string, Schema> = {
     folder: str(),
     saved_at: instant("when saved"),
   }),
-  DeployInput: obj({ robot_ids: { type: "array", items: str(), minItems: 1 }, version: int() }, [
-    "robot_ids",
-  ]),
-  UndeployInput: obj({ robot_ids: { type: "array", items: str() } }),
   Deployment: obj({
     workflow_id: str(),
     published_version: nullable(int()),
@@ -329,7 +246,6 @@ export const SCHEMAS: Record<string, Schema> = {
     version: int("version of the alert's stream"),
   }, ["alert_id", "kind", "status", "raised_at"]),
   AlertList: obj({ alerts: { type: "array", items: ref("Alert") } }),
-  AcknowledgeAlert: obj({ note: str("at most 1000 characters") }),
   Health: obj({
     status: { enum: ["ok", "starting", "failed"] },
     position: int(),

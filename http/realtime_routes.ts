@@ -19,6 +19,8 @@ import type { Orchestrator } from "../engine/mod.ts";
 import { eventJson } from "./app.ts";
 import { onTokenRevoked, principal } from "./auth.ts";
 import { ChannelReader, MAX_CHANNELS, refuseChannel } from "./realtime_channels.ts";
+import { validQuery } from "./validation.ts";
+import { StreamQuery } from "./admin_schemas.ts";
 
 /** Options of {@linkcode realtimeRoutes}. */
 export interface RealtimeOptions {
@@ -132,7 +134,8 @@ export function realtimeRoutes(options: RealtimeOptions): Hono {
 
   app.get("/api/v1/stream", (c) => {
     const who = principal(c);
-    const channelsParam = c.req.query("channels");
+    const query = validQuery(c, StreamQuery);
+    const channelsParam = query.channels;
     const channels = channelsParam === undefined || channelsParam === ""
       ? []
       : [...new Set(channelsParam.split(","))];
@@ -158,7 +161,7 @@ export function realtimeRoutes(options: RealtimeOptions): Hono {
       }
     }
     const lastEventId = parseCheckpoint(c.req.header("last-event-id"));
-    const after = parseCheckpoint(c.req.query("after"));
+    const after = parseCheckpoint(query.after);
     for (const [field, v] of [["Last-Event-ID", lastEventId], ["after", after]] as const) {
       if (v === "invalid") {
         return c.json({

@@ -8,7 +8,9 @@
 import { type Context, Hono } from "hono";
 import type { Orchestrator } from "../engine/mod.ts";
 import { RobotAlreadyProvisionedError, RobotTokenNotFoundError } from "../engine/mod.ts";
-import { errorResponse, readJsonObject, ValidationError } from "./api_errors.ts";
+import { errorResponse, ValidationError } from "./api_errors.ts";
+import { validJson } from "./validation.ts";
+import { ProvisionRobot } from "./admin_schemas.ts";
 import { principal } from "./auth.ts";
 
 function tokenErrorResponse(error: Error, c: Context): Response {
@@ -38,14 +40,8 @@ export function robotTokenRoutes(orch: Orchestrator): Hono {
   const app = new Hono();
   app.onError(tokenErrorResponse);
   app.post("/api/v1/robots", async (c) => {
-    const body = await readJsonObject(c, { allowEmpty: true });
+    const body = await validJson(c, ProvisionRobot, { allowEmpty: true });
     const robotId = body.robot_id ?? crypto.randomUUID();
-    if (typeof robotId !== "string") {
-      throw new ValidationError("robot_id", "robot_id must be a string");
-    }
-    if (body.name !== undefined && (typeof body.name !== "string" || body.name.length > 200)) {
-      throw new ValidationError("name", "name must be a string of at most 200 characters");
-    }
     try {
       const org = principal(c).org_id;
       const existing = orch.robot(robotId) !== undefined || orch.robotTokens.get(robotId);
@@ -54,7 +50,7 @@ export function robotTokenRoutes(orch: Orchestrator): Hono {
         throw new RobotAlreadyProvisionedError(robotId);
       }
       const issued = await orch.robotTokens.issue(robotId, {
-        name: body.name as string,
+        name: body.name,
         org_id: org,
       });
       return c.json(issued, 201);

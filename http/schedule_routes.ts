@@ -12,7 +12,9 @@ import {
   ScheduleNotFoundError,
   type Scheduler,
 } from "../schedules/mod.ts";
-import { errorResponse, readJsonObject, ValidationError } from "./api_errors.ts";
+import { errorResponse, ValidationError } from "./api_errors.ts";
+import { validJson, validQuery } from "./validation.ts";
+import { NextRunsQuery, ScheduleInput } from "./schedule_schemas.ts";
 import { principal } from "./auth.ts";
 import { DEFAULT_ORG } from "../engine/mod.ts";
 
@@ -53,7 +55,7 @@ export function scheduleRoutes(
 ): Hono {
   const app = new Hono();
   /** A schedule may only name a stored workflow of its own org (else: not found). */
-  const checkWorkflowOrg = (body: Record<string, unknown>, org: string) => {
+  const checkWorkflowOrg = (body: { workflow_id?: string | null }, org: string) => {
     const id = body.workflow_id;
     if (typeof id === "string" && orgOf(`workflow-${id}`) !== org) {
       throw new ValidationError("workflow_id", `Workflow ${id} does not exist`);
@@ -61,7 +63,7 @@ export function scheduleRoutes(
   };
   app.onError(scheduleErrorResponse);
   app.post(BASE, async (c) => {
-    const body = await readJsonObject(c);
+    const body = await validJson(c, ScheduleInput);
     const org = principal(c).org_id;
     checkWorkflowOrg(body, org);
     return c.json(await scheduler.add(body, { org_id: org }), 201);
@@ -74,7 +76,7 @@ export function scheduleRoutes(
   });
   app.get(`${BASE}/:id`, (c) => c.json(scheduler.get(c.req.param("id"))));
   app.patch(`${BASE}/:id`, async (c) => {
-    const body = await readJsonObject(c);
+    const body = await validJson(c, ScheduleInput);
     if ("schedule_id" in body && body.schedule_id !== c.req.param("id")) {
       throw new ValidationError("schedule_id", "schedule_id cannot be changed");
     }
@@ -90,26 +92,19 @@ export function scheduleRoutes(
   app.get(`${BASE}/:id/next-runs`, (c) => {
     const id = c.req.param("id");
     scheduler.get(id); // 404 first
-    const afterParam = c.req.query("after");
+    const query = validQuery(c, NextRunsQuery);
     let after = scheduler.now();
-    if (afterParam !== undefined && afterParam !== "") {
+    if (query.after !== undefined) {
       try {
-        after = Temporal.Instant.from(afterParam);
+        after = Temporal.Instant.from(query.after);
       } catch {
         throw new ValidationError(
           "after",
-          `after must be an RFC 3339 instant with an offset, got ${JSON.stringify(afterParam)}`,
+          `after must be an RFC 3339 instant with an offset, got ${JSON.stringify(query.after)}`,
         );
       }
     }
-    const countParam = c.req.query("count") ?? "5";
-    const count = Number(countParam);
-    if (!/^\d+$/.test(countParam) || count < 1 || count > 1000) {
-      throw new ValidationError(
-        "count",
-        `count must be an integer from 1 to 1000, got ${countParam}`,
-      );
-    }
+    const count = query.count ?? 5;
     const runs = scheduler.nextRuns(id, after, count);
     return c.json({ next_runs: runs.map((r) => r.toString()) });
   });

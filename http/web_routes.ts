@@ -17,6 +17,8 @@ import { eventJson } from "./app.ts";
 import { realtimeRoutes } from "./realtime_routes.ts";
 import { principal } from "./auth.ts";
 import { DEFAULT_ORG } from "../engine/mod.ts";
+import { validQuery } from "./validation.ts";
+import { ActivityQuery, HistoryQuery } from "./admin_schemas.ts";
 
 /** Options of {@linkcode webRoutes}. */
 export interface WebRoutesOptions {
@@ -141,30 +143,18 @@ export function webRoutes(options: WebRoutesOptions): Hono {
   app.get("/api/v1/metrics/history", async (c) => {
     const history = () => historyOf(principal(c).org_id);
     const now = orch.core.clock.now();
-    const instant = (field: string, fallback: number): number | string => {
-      const v = c.req.query(field);
-      if (v === undefined || v === "") return fallback;
-      const t = Date.parse(v);
-      return Number.isNaN(t) ? `${field} must be an RFC 3339 instant, got ${v}` : t;
-    };
-    const to = instant("to", now);
-    if (typeof to === "string") return badRequest(c, "to", to);
-    const from = instant("from", to - 3_600_000);
-    if (typeof from === "string") return badRequest(c, "from", from);
+    const q = validQuery(c, HistoryQuery);
+    const to = q.to === undefined ? now : Date.parse(q.to);
+    const from = q.from === undefined ? to - 3_600_000 : Date.parse(q.from);
     if (from >= to) return badRequest(c, "from", "from must be before to");
-    const stepParam = c.req.query("step");
-    let step = stepFor(to - from);
-    if (stepParam !== undefined && stepParam !== "") {
-      const s = Number(stepParam);
-      if (!Number.isInteger(s) || s <= 0 || (s * 1000) % HISTORY_RESOLUTION_MS !== 0) {
-        return badRequest(
-          c,
-          "step",
-          `step must be a positive multiple of 10 seconds, got ${stepParam}`,
-        );
-      }
-      step = s * 1000;
+    if (q.step !== undefined && (q.step * 1000) % HISTORY_RESOLUTION_MS !== 0) {
+      return badRequest(
+        c,
+        "step",
+        `step must be a multiple of ${HISTORY_RESOLUTION_MS / 1000} seconds, got ${q.step}`,
+      );
     }
+    const step = q.step === undefined ? stepFor(to - from) : q.step * 1000;
     if ((to - from) / step > MAX_HISTORY_POINTS) {
       return badRequest(c, "step", `at most ${MAX_HISTORY_POINTS} points; use a larger step`);
     }
@@ -179,13 +169,8 @@ export function webRoutes(options: WebRoutesOptions): Hono {
 
   app.get("/api/v1/activity", async (c) => {
     const org = principal(c).org_id;
-    const limitParam = c.req.query("limit") ?? "20";
-    const limit = Number(limitParam);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      return badRequest(c, "limit", `limit must be an integer from 1 to 100, got ${limitParam}`);
-    }
-    const robotId = c.req.query("robot_id");
-    if (robotId !== undefined && robotId !== "") {
+    const { limit = 20, robot_id: robotId } = validQuery(c, ActivityQuery);
+    if (robotId !== undefined) {
       // The tail of one robot's stream: its own log, newest last.
       const version = orch.core.robots.get(robotId)?.version;
       if (version === undefined || orch.core.orgs.robotOrg(robotId) !== org) {

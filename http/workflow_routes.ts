@@ -6,13 +6,20 @@
  */
 import { Hono } from "hono";
 import {
-  InvalidWorkflowError,
   WorkflowNotFoundError,
   type WorkflowRegistry,
   type WorkflowStatus,
 } from "../engine/mod.ts";
 import { principal } from "./auth.ts";
-import { errorResponse, readJsonObject, ValidationError } from "./api_errors.ts";
+import { errorResponse } from "./api_errors.ts";
+import { validJson, validParams, validQuery } from "./validation.ts";
+import {
+  DeployInput,
+  UndeployInput,
+  WorkflowInput,
+  WorkflowListQuery,
+  WorkflowVersionParams,
+} from "./workflow_schemas.ts";
 
 const BASE = "/api/v1/workflows";
 
@@ -38,16 +45,19 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   app.post(
     BASE,
     async (c) =>
-      c.json(await workflows.create(await readJsonObject(c), { org_id: principal(c).org_id }), 201),
+      c.json(
+        await workflows.create(await validJson(c, WorkflowInput), { org_id: principal(c).org_id }),
+        201,
+      ),
   );
   app.get(BASE, (c) => {
-    const q = (name: string) => c.req.query(name) || undefined;
+    const q = validQuery(c, WorkflowListQuery);
     return c.json({
       workflows: workflows.list({
-        folder: q("folder"),
-        status: q("status") as WorkflowStatus | undefined,
-        tag: q("tag"),
-        q: q("q"),
+        folder: q.folder,
+        status: q.status as WorkflowStatus | undefined,
+        tag: q.tag,
+        q: q.q,
         org_id: principal(c).org_id,
       }),
       folders: workflows.folders(principal(c).org_id),
@@ -56,7 +66,8 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   app.get(`${BASE}/:id`, (c) => c.json(workflows.get(c.req.param("id"), { content: true })));
   app.put(
     `${BASE}/:id`,
-    async (c) => c.json(await workflows.update(c.req.param("id"), await readJsonObject(c))),
+    async (c) =>
+      c.json(await workflows.update(c.req.param("id"), await validJson(c, WorkflowInput))),
   );
   app.delete(`${BASE}/:id`, async (c) => {
     await workflows.remove(c.req.param("id"));
@@ -68,22 +79,22 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   });
   app.get(`${BASE}/:id/versions/:version`, (c) => {
     const id = c.req.param("id");
-    const raw = c.req.param("version");
     workflows.get(id); // 404 first
-    if (!/^[1-9]\d{0,8}$/.test(raw)) {
-      throw new InvalidWorkflowError("version", `version must be a positive integer, got ${raw}`);
-    }
-    return c.json({ workflow_id: id, ...workflows.version(id, Number(raw)) });
+    const { version } = validParams(c, WorkflowVersionParams);
+    return c.json({ workflow_id: id, ...workflows.version(id, version) });
   });
   app.post(
     `${BASE}/:id/deploy`,
-    async (c) => c.json(await workflows.deploy(c.req.param("id"), await readJsonObject(c))),
+    async (c) => c.json(await workflows.deploy(c.req.param("id"), await validJson(c, DeployInput))),
   );
   app.post(
     `${BASE}/:id/undeploy`,
     async (c) =>
       c.json(
-        await workflows.undeploy(c.req.param("id"), await readJsonObject(c, { allowEmpty: true })),
+        await workflows.undeploy(
+          c.req.param("id"),
+          await validJson(c, UndeployInput, { allowEmpty: true }),
+        ),
       ),
   );
   app.get(`${BASE}/:id/deployment`, (c) => c.json(workflows.deployment(c.req.param("id"))));
@@ -91,45 +102,28 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
 }
 
 /**
- * For `POST /api/v1/jobs`: a body naming a stored workflow (`workflow_id`, optional
- * `workflow_version`, no inline `workflow`) gets that workflow's content as `workflow`.
- * @returns the body to validate as a job, and the stored workflow's identity when one was
- *   named (else null and the body unchanged).
+ * For `POST /api/v1/jobs` (its body already validated): the stored workflow a job names,
+ * `workflow_version` or else its published version.
  * `scope`: the caller's org; a workflow of another org is not found.
- * @throws {ValidationError} for a bad `workflow_version` | {WorkflowNotFoundError} |
- *   {WorkflowNotPublishedError}
+ * @returns its content and identity (id, name, version as a string).
+ * @throws {WorkflowNotFoundError} | {WorkflowNotPublishedError}
  */
-export function withStoredWorkflow(
+export function resolveStoredWorkflow(
   workflows: WorkflowRegistry,
-  body: unknown,
+  named: { workflow_id: string; workflow_version?: number },
   scope?: { org: string; orgOf(workflowId: string): string },
 ): {
-  body: unknown;
-  stored: { workflow_id: string; workflow_name: string; workflow_version: string } | null;
+  content: Record<string, unknown>;
+  identity: { workflow_id: string; workflow_name: string; workflow_version: string };
 } {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    return { body, stored: null };
-  }
-  const b = body as Record<string, unknown>;
-  if (b.workflow !== undefined || b.workflow_id === undefined || "nodes" in b) {
-    return { body, stored: null };
-  }
-  if (typeof b.workflow_id !== "string" || b.workflow_id === "") {
-    throw new ValidationError("workflow_id", "workflow_id must be a workflow id");
-  }
-  const version = b.workflow_version;
-  if (version !== undefined && (!Number.isInteger(version) || (version as number) < 1)) {
-    throw new ValidationError("workflow_version", "workflow_version must be a positive integer");
-  }
-  if (scope && scope.orgOf(b.workflow_id) !== scope.org) {
+  if (scope && scope.orgOf(named.workflow_id) !== scope.org) {
     // Another org's workflow is answered as an unknown one.
-    throw new WorkflowNotFoundError(b.workflow_id);
+    throw new WorkflowNotFoundError(named.workflow_id);
   }
-  const resolved = workflows.resolve(b.workflow_id, version as number | undefined);
-  const { workflow_id: _id, workflow_version: _v, ...rest } = b;
+  const resolved = workflows.resolve(named.workflow_id, named.workflow_version);
   return {
-    body: { ...rest, workflow: resolved.content },
-    stored: {
+    content: resolved.content,
+    identity: {
       workflow_id: resolved.workflow_id,
       workflow_name: resolved.name,
       workflow_version: String(resolved.version),

@@ -12,6 +12,7 @@ export {
   type NextRunsSpec,
   validateSpec,
   validateTimeZone,
+  validateZoneName,
 } from "./next_runs.ts";
 export {
   MISFIRE_POLICIES,

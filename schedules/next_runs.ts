@@ -120,6 +120,25 @@ export function validateTimeZone(timezone: unknown): string {
   return timezone;
 }
 
+/**
+ * Checks that `timezone`, as a client gives it for a schedule, is an IANA zone name.
+ * Fixed offsets (`+05:30`), which Temporal also takes as zone ids, are refused: a
+ * schedule's wall-clock times follow a place's rules (daylight saving time included), which
+ * an offset does not have. (Stored schedules are not re-checked: see
+ * {@linkcode validateTimeZone}.)
+ * @throws {InvalidScheduleError} naming `timezone`.
+ */
+export function validateZoneName(timezone: unknown): string {
+  if (typeof timezone === "string" && /^[+\-\u2212]\d/.test(timezone)) {
+    throw new InvalidScheduleError(
+      "timezone",
+      `timezone must be an IANA zone name such as Europe/Paris or UTC, not a fixed offset ` +
+        `like ${JSON.stringify(timezone)}`,
+    );
+  }
+  return validateTimeZone(timezone);
+}
+
 function cronMatcher(expression: unknown): Matcher {
   if (typeof expression !== "string" || expression.trim() === "") {
     throw new InvalidScheduleError(

@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { FREQUENCIES, type Frequency, InvalidScheduleError, validateSpec } from "./next_runs.ts";
+import {
+  FREQUENCIES,
+  type Frequency,
+  InvalidScheduleError,
+  validateSpec,
+  validateZoneName,
+} from "./next_runs.ts";
 
 /** What happens to ticks missed while the orchestrator was down or the schedule paused. */
 export type MisfirePolicy = "skip" | "run_once" | "run_all";
@@ -127,6 +133,8 @@ export function parseScheduleDefinition(
     bad("workflow", "either workflow (inline) or workflow_id is required");
   }
   if (typeof def.timezone !== "string") bad("timezone", "timezone must be an IANA zone name");
+  // A new zone must be a zone name; one stored before offsets were refused is kept.
+  if (body.timezone !== undefined) validateZoneName(body.timezone);
   if (typeof def.enabled !== "boolean") bad("enabled", "enabled must be a boolean");
   if (!isObject(def.variables)) bad("variables", "variables must be a JSON object");
   if (typeof def.priority === "string" && def.priority in PRIORITY_NAMES) {

@@ -1,0 +1,251 @@
+// deno-lint-ignore-file no-explicit-any -- JSON bodies and the OpenAPI document as parsed JSON
+/**
+ * The request validators are the OpenAPI document's request schemas (`http/validation.ts`):
+ * what the document says about a body or a query is what the route enforces, unknown
+ * fields are refused everywhere, and every error is `{error: {code, message, field?}}`.
+ */
+import assert from "node:assert/strict";
+import { openEventStore } from "../events/mod.ts";
+import { openApiDocument, OPERATIONS } from "../http/openapi_document.ts";
+import { STRATEGIES } from "../engine/mod.ts";
+import { startOrchestrator } from "./_harness.ts";
+
+const SMALL = { nodes: { a: { node_id: "a", node_type: "StartNode", config: {} } } };
+
+Deno.test("the document's SubmitJob is the validator's: closed, with the validator's enums and limits", () => {
+  const doc: any = openApiDocument();
+  const submit = doc.components.schemas.SubmitJob;
+  assert.equal(submit.additionalProperties, false);
+  assert.deepEqual(submit.properties.load_balancing.anyOf[0].enum, [...STRATEGIES]);
+  assert.equal(submit.properties.workflow.$ref, "#/components/schemas/WorkflowContent");
+  assert.equal(submit.properties.timeout.maximum, 7 * 24 * 3600);
+  assert.equal(submit.$id, undefined);
+  const list = doc.paths["/api/v1/jobs"].get.parameters;
+  const status = list.find((p: any) => p.name === "status");
+  assert.ok(status.schema.enum.includes("queued"));
+  const after = list.find((p: any) => p.name === "created_after");
+  assert.equal(after.description, "RFC 3339");
+  assert.equal(after.schema.format, "date-time");
+  const wait = doc.paths["/api/v1/events"].get.parameters.find((p: any) => p.name === "wait");
+  assert.deepEqual(wait.schema, { type: "integer", minimum: 0, maximum: 30 });
+});
+
+Deno.test("POST /api/v1/jobs checks the whole body before it resolves a stored workflow", async (t) => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const created = await o.api("POST", "/api/v1/workflows", {
+      workflow_id: "w",
+      name: "w",
+      content: SMALL,
+      status: "published",
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const cases: [string, unknown, number, string | undefined][] = [
+      [
+        "an unknown workflow and a bad priority",
+        { workflow_id: "nope", priority: 9 },
+        400,
+        "priority",
+      ],
+      ["a known workflow and an unknown field", { workflow_id: "w", priorty: 2 }, 400, "priorty"],
+      [
+        "an unknown workflow and a bad variable",
+        { workflow_id: "nope", variables: 1 },
+        400,
+        "variables",
+      ],
+      [
+        "a bad workflow_version",
+        { workflow_id: "w", workflow_version: 0 },
+        400,
+        "workflow_version",
+      ],
+      [
+        "workflow and workflow_id together",
+        { workflow_id: "w", workflow: SMALL },
+        400,
+        "workflow_id",
+      ],
+      ["neither workflow nor workflow_id", { priority: 1 }, 400, "workflow"],
+      [
+        "a bad retry field",
+        { workflow: SMALL, retry: { max_retries: -1 } },
+        400,
+        "retry.max_retries",
+      ],
+      ["an unknown retry field", { workflow: SMALL, retry: { tries: 3 } }, 400, "retry.tries"],
+      ["an unknown workflow, body otherwise fine", { workflow_id: "nope" }, 404, undefined],
+    ];
+    for (const [name, body, status, field] of cases) {
+      await t.step(name, async () => {
+        const res = await o.api("POST", "/api/v1/jobs", body);
+        assert.equal(res.status, status, JSON.stringify(res.body));
+        assert.equal(res.body.error.field, field);
+        assert.equal(typeof res.body.error.message, "string");
+        if (field) assert.match(res.body.error.message, new RegExp(field.replace(/\./g, "\\.")));
+      });
+    }
+    const ok = await o.api("POST", "/api/v1/jobs", { workflow_id: "w", priority: "high" });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    const job = await o.api("GET", `/api/v1/jobs/${ok.body.job_id}`);
+    assert.equal(job.body.workflow_id, "w");
+    assert.equal(job.body.priority, "high");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a node at fault in an inline workflow is named as field and node_id", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const res = await o.api("POST", "/api/v1/jobs", {
+      workflow: { nodes: { n1: { node_id: "n1", node_type: 5 } } },
+    });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.field, "workflow.nodes.n1.node_type");
+    assert.equal(res.body.error.node_id, "n1");
+    assert.match(res.body.error.message, /"n1"/);
+    const bare = await o.api("POST", "/api/v1/jobs", { nodes: { n2: { node_type: "" } } });
+    assert.equal(bare.status, 400);
+    assert.equal(bare.body.error.field, "workflow.nodes.n2.node_type");
+    assert.equal(bare.body.error.node_id, "n2");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a schedule's timezone must be an IANA zone name, not a fixed offset", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    for (const timezone of ["+05:30", "-08:00", "Nowhere/City"]) {
+      const res = await o.api("POST", "/api/v1/schedules", {
+        workflow: SMALL,
+        cron_expression: "0 9 * * *",
+        timezone,
+      });
+      assert.equal(res.status, 400, timezone);
+      assert.equal(res.body.error.field, "timezone");
+      assert.match(res.body.error.message, /IANA zone/);
+    }
+    const ok = await o.api("POST", "/api/v1/schedules", {
+      schedule_id: "s",
+      workflow: SMALL,
+      cron_expression: "0 9 * * *",
+      timezone: "Asia/Kolkata",
+    });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    const patch = await o.api("PATCH", "/api/v1/schedules/s", { timezone: "+05:30" });
+    assert.equal(patch.status, 400);
+    assert.equal(patch.body.error.field, "timezone");
+    assert.match(patch.body.error.message, /not a fixed offset/);
+    assert.equal((await o.api("GET", "/api/v1/schedules/s")).body.timezone, "Asia/Kolkata");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("every operation with a JSON body refuses an unknown field, naming it", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const made = [
+      await o.api("POST", "/api/v1/workflows", {
+        workflow_id: "w",
+        name: "w",
+        content: SMALL,
+        status: "published",
+      }),
+      await o.api("POST", "/api/v1/schedules", {
+        schedule_id: "s",
+        workflow: SMALL,
+        cron_expression: "0 9 * * *",
+      }),
+      await o.api("POST", "/api/v1/robots", { robot_id: "r1" }),
+      await o.api("POST", "/api/v1/jobs", { workflow: SMALL }),
+      await o.api("POST", "/api/v1/tokens", { role: "viewer" }),
+    ];
+    for (const res of made) assert.equal(res.status, 201, JSON.stringify(res.body));
+    const ids: Record<string, string> = {
+      workflows: "w",
+      schedules: "s",
+      robots: "r1",
+      jobs: made[3].body.job_id,
+      tokens: made[4].body.token_id,
+    };
+    let checked = 0;
+    for (const op of OPERATIONS) {
+      if (op.method === "get" || !op.path.startsWith("/api/")) continue;
+      const resource = op.path.match(/^\/api\/v1\/([\w-]+)\/:id/)?.[1];
+      if (resource && !(resource in ids)) continue; // no such entity made here (alerts)
+      const path = op.path.replace(":id", ids[resource ?? ""] ?? "").replace(":version", "1");
+      const res = await o.api(op.method.toUpperCase(), path, { zz_unknown: 1 });
+      assert.equal(res.status, 400, `${op.method} ${op.path}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, "invalid_request");
+      assert.equal(res.body.error.field, "zz_unknown", `${op.method} ${op.path}`);
+      assert.match(res.body.error.message, /unknown field zz_unknown/);
+      checked++;
+    }
+    assert.ok(checked >= 20, `only ${checked} operations checked`);
+    // Nested objects are closed too.
+    const nested = await o.api("POST", "/api/v1/jobs", { workflow: SMALL, retry: { tries: 1 } });
+    assert.equal(nested.body.error.field, "retry.tries");
+    // A missing required field next to an unknown one: the unknown one is named first.
+    const typo = await o.api("POST", "/api/v1/tokens", { rol: "viewer" });
+    assert.equal(typo.body.error.field, "rol");
+    // Robot pause/resume and other bodiless operations take an empty body or {}.
+    assert.equal((await o.api("POST", "/api/v1/robots/r1/token", {})).status, 201);
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a known path called with a method it does not have answers 405 with Allow", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    const cases: [string, string, string][] = [
+      ["DELETE", "/api/v1/jobs", "POST, GET, HEAD"],
+      ["PUT", "/api/v1/jobs/abc", "GET, HEAD"],
+      ["GET", "/api/v1/jobs/abc/cancel", "POST"],
+      ["PATCH", "/api/v1/workflows/w", "GET, HEAD, PUT, DELETE"],
+      ["POST", "/healthz", "GET, HEAD"],
+      ["POST", "/api/v1/openapi.json", "GET, HEAD"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await fetch(o.url + path, {
+        method,
+        headers: { authorization: `Bearer ${o.apiToken}` },
+      });
+      const body = await res.json();
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get("allow"), allow, `${method} ${path}`);
+      assert.equal(body.error.code, "method_not_allowed");
+      assert.match(body.error.message, new RegExp(`${method} is not allowed`));
+    }
+    // An unknown path is still 404.
+    const unknown = await o.api("GET", "/api/v1/nothing-here");
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.error.code, "not_found");
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a workflow version in the path is validated by the schema the document shows", async () => {
+  const doc: any = openApiDocument();
+  const op = doc.paths["/api/v1/workflows/{id}/versions/{version}"].get;
+  const version = op.parameters.find((p: any) => p.name === "version");
+  assert.equal(version.schema.type, "integer");
+  assert.equal(version.schema.minimum, 1);
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    await o.api("POST", "/api/v1/workflows", { workflow_id: "w", name: "w", content: SMALL });
+    for (const bad of ["abc", "0", "1.5"]) {
+      const res = await o.api("GET", `/api/v1/workflows/w/versions/${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.equal(res.body.error.field, "version");
+    }
+    assert.equal((await o.api("GET", "/api/v1/workflows/w/versions/1")).body.version, 1);
+    assert.equal((await o.api("GET", "/api/v1/workflows/nope/versions/abc")).status, 404);
+  } finally {
+    await o.stop();
+  }
+});
