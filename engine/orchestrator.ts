@@ -115,6 +115,8 @@ export class Orchestrator {
       fetch: options.fetch,
       logger: options.logger,
       settled: (position) => this.settled(position),
+      // The engine folds the org index before it hands events to listeners.
+      orgOf: (streamId) => this.core.orgs.orgOf(streamId),
     });
     this.core.onEvents((events) => this.alerts.apply(events));
     this.robotTokens = new RobotTokens({
