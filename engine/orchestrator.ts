@@ -166,6 +166,7 @@ export class Orchestrator {
       store: options.store,
       clock: this.core.clock,
       workflowExists: (id) => this.workflows.exists(id),
+      settled: (position) => this.settled(position),
       submitJob: async (input) => {
         // A schedule naming a stored workflow runs its published version.
         const stored = !input.workflow && input.workflow_id
