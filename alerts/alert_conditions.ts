@@ -14,9 +14,15 @@
  *
  * Times are the ones recorded in the events' data (the engine's clock), else `recorded_at`.
  *
+ * **Per org.** Every condition belongs to an org (`engine/org_index.ts`): a robot's
+ * disconnection to the robot's org, a job timeout to the job's; the error rate and the queue
+ * depth are counted per org (each org has its own window and queue, with the same
+ * thresholds), so one org's failures or backlog never raise an alert in another org.
+ *
  * @module
  */
 import type { RecordedEvent } from "../events/mod.ts";
+import { OrgIndex } from "../engine/org_index.ts";
 import type { AlertConfig, AlertKind } from "./alert_config.ts";
 import { ALERT_STREAM_PREFIX, type AlertSeverity } from "./alert_state.ts";
 
@@ -26,6 +32,8 @@ export interface ConditionInstance {
   alert_id: string;
   kind: AlertKind;
   severity: AlertSeverity;
+  /** The org the alert belongs to: the robot's, the job's, or the org whose figures met it. */
+  org_id: string;
   subject: Record<string, string>;
   message: string;
   /** When the condition started, ms since the epoch. */
@@ -122,6 +130,33 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The answer of most events: nothing changed (shared, never mutated). */
 const NONE: readonly ConditionChange[] = Object.freeze([]);
 
+/**
+ * One org's error-rate window and queue. Jobs that ended, in log order: time (ms) and whether
+ * they failed. Entries before `head` have left the window (kept until compacted);
+ * `inWindow` and `failedInWindow` count the rest, so a job's end costs O(1) however many
+ * jobs the window holds.
+ */
+interface OrgFigures {
+  ended: { t: number; failed: boolean }[];
+  head: number;
+  inWindow: number;
+  failedInWindow: number;
+  errorRate: ConditionInstance | null;
+  queued: Set<string>;
+  backlog: ConditionInstance | null;
+  backlogMax: number;
+}
+
+/** Options of {@linkcode AlertConditions}. */
+export interface AlertConditionsOptions {
+  /**
+   * The org of a stream, as folded from the same log (`EngineCore.orgs.orgOf`). It must have
+   * applied an event before the conditions get it (the engine folds the org index first).
+   * @default an own {@linkcode OrgIndex} fed by {@linkcode AlertConditions.apply}
+   */
+  orgOf?: (streamId: string) => string;
+}
+
 /** The conditions' fold. Feed it every event of the log, in log order. */
 export class AlertConditions {
   readonly #config: AlertConfig;
@@ -129,32 +164,55 @@ export class AlertConditions {
   readonly #timeouts: boolean;
   readonly #errorRates: boolean;
   readonly #backlogs: boolean;
+  /** Set when no `orgOf` was given: fed here. */
+  readonly #ownOrgs: OrgIndex | null;
+  readonly #orgOf: (streamId: string) => string;
   /** Disconnected robots: robot id → instance. */
   readonly #offline = new Map<string, ConditionInstance>();
-  /**
-   * Jobs that ended, in log order: time (ms) and whether they failed. Entries before
-   * `#head` have left the window (kept until compacted); `#inWindow` and `#failedInWindow`
-   * count the rest, so a job's end costs O(1) however many jobs the window holds.
-   */
-  #ended: { t: number; failed: boolean }[] = [];
-  #head = 0;
-  #inWindow = 0;
-  #failedInWindow = 0;
-  #errorRate: ConditionInstance | null = null;
-  readonly #queued = new Set<string>();
-  #backlog: ConditionInstance | null = null;
-  #backlogMax = 0;
+  /** Error-rate windows and queues, by org. */
+  readonly #orgs = new Map<string, OrgFigures>();
+  /** The last org looked up (most logs have one): saves a map lookup per event. */
+  #last: { org: string; figures: OrgFigures } | null = null;
 
-  constructor(config: AlertConfig) {
+  constructor(config: AlertConfig, options: AlertConditionsOptions = {}) {
     this.#config = config;
     this.#on = new Set(config.kinds);
     this.#timeouts = this.#on.has("job_timeout");
     this.#errorRates = this.#on.has("high_error_rate");
     this.#backlogs = this.#on.has("queue_backlog");
+    if (options.orgOf) {
+      this.#ownOrgs = null;
+      this.#orgOf = options.orgOf;
+    } else {
+      const orgs = new OrgIndex();
+      this.#ownOrgs = orgs;
+      this.#orgOf = (streamId) => orgs.orgOf(streamId);
+    }
+  }
+
+  #figures(org: string): OrgFigures {
+    if (this.#last?.org === org) return this.#last.figures;
+    let figures = this.#orgs.get(org);
+    if (!figures) {
+      figures = {
+        ended: [],
+        head: 0,
+        inWindow: 0,
+        failedInWindow: 0,
+        errorRate: null,
+        queued: new Set(),
+        backlog: null,
+        backlogMax: 0,
+      };
+      this.#orgs.set(org, figures);
+    }
+    this.#last = { org, figures };
+    return figures;
   }
 
   /** Applies one event; returns the conditions it started or ended. */
   apply(event: RecordedEvent): readonly ConditionChange[] {
+    this.#ownOrgs?.apply(event);
     const type = event.type;
     if (event.streamId.startsWith("robot-")) {
       if (!this.#on.has("robot_disconnected")) return NONE;
@@ -164,6 +222,7 @@ export class AlertConditions {
         const after = this.#config.robotOfflineAfter;
         const reason = String(event.data.reason ?? "unknown");
         const instance = this.#instance(event, "robot_disconnected", "warning", {
+          org_id: this.#orgOf(event.streamId),
           subject: { robot_id: robotId },
           message: `Robot ${robotId} has been disconnected for ${after} s (${reason})`,
           since,
@@ -194,8 +253,11 @@ export class AlertConditions {
     }
     if (event.streamId.startsWith(ALERT_STREAM_PREFIX)) {
       // A high error rate that the window's sliding ended (recorded by some node's timer).
-      if (type === "alert.resolved" && this.#errorRate?.alert_id === event.streamId.slice(6)) {
-        this.#errorRate = null;
+      if (type === "alert.resolved") {
+        const id = event.streamId.slice(ALERT_STREAM_PREFIX.length);
+        for (const figures of this.#orgs.values()) {
+          if (figures.errorRate?.alert_id === id) figures.errorRate = null;
+        }
       }
       return NONE;
     }
@@ -221,28 +283,30 @@ export class AlertConditions {
       default:
         return NONE;
     }
+    const org = this.#orgOf(event.streamId);
     let changes: ConditionChange[] | null = null;
     if (this.#timeouts && (type === "job.timed_out" || type === "job.retry_scheduled")) {
-      if (isTimeout(event)) changes = [this.#timeoutStarted(event)];
+      if (isTimeout(event)) changes = [this.#timeoutStarted(event, org)];
     }
     if (ended && this.#errorRates) {
-      const c = this.#applyEnded(event);
+      const c = this.#applyEnded(event, org);
       if (c.length) (changes ??= []).push(...c);
     }
     if (this.#backlogs) {
-      const c = this.#applyQueue(event, joins);
+      const c = this.#applyQueue(event, org, joins);
       if (c.length) (changes ??= []).push(...c);
     }
     return changes ?? NONE;
   }
 
-  #timeoutStarted(event: RecordedEvent): ConditionChange {
+  #timeoutStarted(event: RecordedEvent, org: string): ConditionChange {
     const jobId = event.streamId.slice(4);
     const since = eventTime(event);
     const retried = event.type === "job.retry_scheduled";
     return {
       change: "started",
       instance: this.#instance(event, "job_timeout", "warning", {
+        org_id: org,
         subject: { job_id: jobId },
         message: retried
           ? `Job ${jobId} exceeded its timeout; retry ${event.data.retry} at ${event.data.retry_at}`
@@ -260,40 +324,42 @@ export class AlertConditions {
     };
   }
 
-  #applyEnded(event: RecordedEvent): readonly ConditionChange[] {
+  #applyEnded(event: RecordedEvent, org: string): readonly ConditionChange[] {
+    const f = this.#figures(org);
     const t = eventTime(event);
     const failed = event.type !== "job.completed";
-    this.#ended.push({ t, failed });
-    this.#inWindow++;
-    if (failed) this.#failedInWindow++;
+    f.ended.push({ t, failed });
+    f.inWindow++;
+    if (failed) f.failedInWindow++;
     const windowMs = this.#config.errorRateWindow * 1000;
     // Times are nearly in log order (one clock per writer): slide the head past the old.
-    while (this.#head < this.#ended.length && this.#ended[this.#head].t < t - windowMs) {
-      this.#inWindow--;
-      if (this.#ended[this.#head].failed) this.#failedInWindow--;
-      this.#head++;
+    while (f.head < f.ended.length && f.ended[f.head].t < t - windowMs) {
+      f.inWindow--;
+      if (f.ended[f.head].failed) f.failedInWindow--;
+      f.head++;
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#ended.length) {
-      this.#ended = this.#ended.slice(this.#head);
-      this.#head = 0;
+    if (f.head > 1024 && f.head * 2 > f.ended.length) {
+      f.ended = f.ended.slice(f.head);
+      f.head = 0;
     }
-    const holds = this.#inWindow >= this.#config.errorRateMinJobs &&
-      this.#failedInWindow / this.#inWindow >= this.#config.errorRateThreshold;
-    if (!holds === !this.#errorRate) return NONE; // no change: the common case, kept cheap
+    const holds = f.inWindow >= this.#config.errorRateMinJobs &&
+      f.failedInWindow / f.inWindow >= this.#config.errorRateThreshold;
+    if (!holds === !f.errorRate) return NONE; // no change: the common case, kept cheap
     const rate: ErrorRate = {
-      jobs_ended: this.#inWindow,
-      failed: this.#failedInWindow,
-      error_rate: this.#inWindow ? this.#failedInWindow / this.#inWindow : 0,
+      jobs_ended: f.inWindow,
+      failed: f.failedInWindow,
+      error_rate: f.inWindow ? f.failedInWindow / f.inWindow : 0,
       window_seconds: this.#config.errorRateWindow,
       from: iso(t - windowMs),
       to: iso(t),
     };
-    if (!this.#errorRate && holds) {
+    if (!f.errorRate && holds) {
       const pct = (x: number) => `${Math.round(x * 1000) / 10} %`;
-      this.#errorRate = this.#instance(event, "high_error_rate", "critical", {
+      f.errorRate = this.#instance(event, "high_error_rate", "critical", {
+        org_id: org,
         subject: {},
         message:
-          `${rate.failed} of ${rate.jobs_ended} jobs that ended in the last ${rate.window_seconds} s failed (${
+          `${rate.failed} of ${rate.jobs_ended} jobs of org ${org} that ended in the last ${rate.window_seconds} s failed (${
             pct(rate.error_rate)
           }; threshold ${pct(this.#config.errorRateThreshold)})`,
         since: t,
@@ -304,11 +370,11 @@ export class AlertConditions {
           min_jobs: this.#config.errorRateMinJobs,
         },
       });
-      return [{ change: "started", instance: this.#errorRate }];
+      return [{ change: "started", instance: f.errorRate }];
     }
-    if (this.#errorRate && !holds) {
-      const ended = this.#errorRate;
-      this.#errorRate = null;
+    if (f.errorRate && !holds) {
+      const ended = f.errorRate;
+      f.errorRate = null;
       return [{
         change: "ended",
         alert_id: ended.alert_id,
@@ -320,20 +386,22 @@ export class AlertConditions {
     return NONE;
   }
 
-  #applyQueue(event: RecordedEvent, joins: boolean): readonly ConditionChange[] {
-    const before = this.#queued.size;
-    if (joins) this.#queued.add(event.streamId);
-    else this.#queued.delete(event.streamId);
-    const depth = this.#queued.size;
+  #applyQueue(event: RecordedEvent, org: string, joins: boolean): readonly ConditionChange[] {
+    const f = this.#figures(org);
+    const before = f.queued.size;
+    if (joins) f.queued.add(event.streamId);
+    else f.queued.delete(event.streamId);
+    const depth = f.queued.size;
     if (depth === before) return NONE;
     const threshold = this.#config.queueDepth;
-    if (!this.#backlog && depth > threshold) {
+    if (!f.backlog && depth > threshold) {
       const since = eventTime(event);
       const duration = this.#config.queueDuration;
-      this.#backlogMax = depth;
-      this.#backlog = this.#instance(event, "queue_backlog", "warning", {
+      f.backlogMax = depth;
+      f.backlog = this.#instance(event, "queue_backlog", "warning", {
+        org_id: org,
         subject: {},
-        message: `More than ${threshold} jobs queued for ${duration} s`,
+        message: `More than ${threshold} jobs of org ${org} queued for ${duration} s`,
         since,
         raise_at: since + duration * 1000,
         evidence: {
@@ -343,44 +411,48 @@ export class AlertConditions {
           depth_at_start: depth,
         },
       });
-      return [{ change: "started", instance: this.#backlog }];
+      return [{ change: "started", instance: f.backlog }];
     }
-    if (this.#backlog && depth <= threshold) {
-      const ended = this.#backlog;
-      this.#backlog = null;
+    if (f.backlog && depth <= threshold) {
+      const ended = f.backlog;
+      f.backlog = null;
       return [{
         change: "ended",
         alert_id: ended.alert_id,
         kind: ended.kind,
         reason: "queue depth back to the threshold or below",
-        evidence: { depth, threshold, max_depth: this.#backlogMax, at: iso(eventTime(event)) },
+        evidence: { depth, threshold, max_depth: f.backlogMax, at: iso(eventTime(event)) },
       }];
     }
-    if (this.#backlog) this.#backlogMax = Math.max(this.#backlogMax, depth);
+    if (f.backlog) f.backlogMax = Math.max(f.backlogMax, depth);
     return NONE;
   }
 
-  /** Queued jobs now (as folded). */
-  get queueDepth(): number {
-    return this.#queued.size;
+  /** Queued jobs of an org now (as folded). */
+  queueDepth(orgId: string): number {
+    return this.#orgs.get(orgId)?.queued.size ?? 0;
   }
 
-  /** Largest depth seen since the current backlog started (0 when there is none). */
-  get backlogMaxDepth(): number {
-    return this.#backlog ? this.#backlogMax : 0;
+  /** Largest depth of an org's queue since its current backlog started (0 without one). */
+  backlogMaxDepth(orgId: string): number {
+    const f = this.#orgs.get(orgId);
+    return f?.backlog ? f.backlogMax : 0;
   }
 
-  /** The error rate over the window ending at `nowMs`. */
-  errorRate(nowMs: number): ErrorRate {
+  /** An org's error rate over the window ending at `nowMs`. */
+  errorRate(orgId: string, nowMs: number): ErrorRate {
     const windowSeconds = this.#config.errorRateWindow;
     const from = nowMs - windowSeconds * 1000;
     let ended = 0;
     let failed = 0;
-    for (let i = this.#head; i < this.#ended.length; i++) {
-      const e = this.#ended[i];
-      if (e.t < from || e.t > nowMs) continue;
-      ended++;
-      if (e.failed) failed++;
+    const f = this.#orgs.get(orgId);
+    if (f) {
+      for (let i = f.head; i < f.ended.length; i++) {
+        const e = f.ended[i];
+        if (e.t < from || e.t > nowMs) continue;
+        ended++;
+        if (e.failed) failed++;
+      }
     }
     return {
       jobs_ended: ended,
@@ -392,29 +464,30 @@ export class AlertConditions {
     };
   }
 
-  #errorRateHolds(rate: ErrorRate): boolean {
+  /** Whether an org's error-rate condition holds over the window ending at `nowMs`. */
+  errorRateHolds(orgId: string, nowMs: number): boolean {
+    const rate = this.errorRate(orgId, nowMs);
     return rate.jobs_ended >= this.#config.errorRateMinJobs &&
       rate.error_rate >= this.#config.errorRateThreshold;
   }
 
-  /** Whether the error-rate condition holds over the window ending at `nowMs`. */
-  errorRateHolds(nowMs: number): boolean {
-    return this.#errorRateHolds(this.errorRate(nowMs));
-  }
-
-  /** The current high-error-rate instance (until it ends), else null. */
-  get errorRateInstance(): ConditionInstance | null {
-    return this.#errorRate;
+  /** The current high-error-rate instances (one per org at most, until each ends). */
+  errorRateInstances(): ConditionInstance[] {
+    const out: ConditionInstance[] = [];
+    for (const f of this.#orgs.values()) if (f.errorRate) out.push(f.errorRate);
+    return out;
   }
 
   /**
-   * The next instant (ms) at which the window ending then holds fewer jobs than the one
+   * The next instant (ms) at which an org's window ending then holds fewer jobs than the one
    * ending at `nowMs` (the oldest job in it leaves), or null when it is empty.
    */
-  nextWindowChange(nowMs: number): number | null {
+  nextWindowChange(orgId: string, nowMs: number): number | null {
+    const f = this.#orgs.get(orgId);
+    if (!f) return null;
     const from = nowMs - this.#config.errorRateWindow * 1000;
-    for (let i = this.#head; i < this.#ended.length; i++) {
-      const t = this.#ended[i].t;
+    for (let i = f.head; i < f.ended.length; i++) {
+      const t = f.ended[i].t;
       if (t >= from) return t + this.#config.errorRateWindow * 1000 + 1;
     }
     return null;
@@ -425,7 +498,9 @@ export class AlertConditions {
    * are events, not states).
    */
   holds(alertId: string): boolean {
-    if (this.#errorRate?.alert_id === alertId || this.#backlog?.alert_id === alertId) return true;
+    for (const f of this.#orgs.values()) {
+      if (f.errorRate?.alert_id === alertId || f.backlog?.alert_id === alertId) return true;
+    }
     for (const instance of this.#offline.values()) {
       if (instance.alert_id === alertId) return true;
     }
@@ -436,7 +511,10 @@ export class AlertConditions {
     event: RecordedEvent,
     kind: AlertKind,
     severity: AlertSeverity,
-    rest: Pick<ConditionInstance, "subject" | "message" | "since" | "raise_at" | "evidence">,
+    rest: Pick<
+      ConditionInstance,
+      "org_id" | "subject" | "message" | "since" | "raise_at" | "evidence"
+    >,
   ): ConditionInstance {
     return {
       alert_id: `${kind}-${event.eventId}`,

@@ -114,15 +114,15 @@ Deno.test("high_error_rate: raised at the job end that reaches the threshold ove
   );
   assert.deepEqual(end("e", false, 4), [], "still above: no second alert");
   // The window slides: at 62 s the first failure (0 s) and the second (1 s) are out of it.
-  assert.equal(c.errorRateHolds(T0 + 60_500), true);
-  assert.equal(c.errorRateHolds(T0 + 61_500), false, "b left: 1 of 3");
-  assert.equal(c.nextWindowChange(T0 + 10_000), T0 + 60_001);
+  assert.equal(c.errorRateHolds("default", T0 + 60_500), true);
+  assert.equal(c.errorRateHolds("default", T0 + 61_500), false, "b left: 1 of 3");
+  assert.equal(c.nextWindowChange("default", T0 + 10_000), T0 + 60_001);
   assert.deepEqual(end("f", true, 5), [], "3 of 6 = 0.5: still at the threshold");
   const below = end("g", true, 6); // 3 of 7 within 60 s
   assert.deepEqual(summary(below), [
     ["ended", "high_error_rate", instance.alert_id, "error rate below the threshold"],
   ]);
-  assert.equal(c.errorRateInstance, null);
+  assert.deepEqual(c.errorRateInstances(), []);
 });
 
 Deno.test("high_error_rate: an alert.resolved of the open instance (the window slid) ends it in every fold", () => {
@@ -133,7 +133,7 @@ Deno.test("high_error_rate: an alert.resolved of the open instance (the window s
   assert.equal(start.change, "started");
   const id = (start as Extract<ConditionChange, { change: "started" }>).instance.alert_id;
   c.apply(ev(`alert-${id}`, "alert.resolved", { resolved_at: at(400) }));
-  assert.equal(c.errorRateInstance, null);
+  assert.deepEqual(c.errorRateInstances(), []);
   const [again] = c.apply(ev("job-b", "job.failed", { completed_at: at(401) }));
   assert.equal(again.change, "started", "a new failure starts a new instance");
 });
@@ -154,13 +154,73 @@ Deno.test("queue_backlog: starts when the depth goes above the threshold, due af
   ]]);
   const id = (third[0] as Extract<ConditionChange, { change: "started" }>).instance.alert_id;
   assert.deepEqual(queue("d", 3), []);
-  assert.equal(c.backlogMaxDepth, 4);
+  assert.equal(c.backlogMaxDepth("default"), 4);
   assert.deepEqual(c.apply(ev("job-a", "job.dispatched", { dispatched_at: at(4) })), []);
   assert.deepEqual(
     summary(c.apply(ev("job-b", "job.cancelled", { cancelled_at: at(5) }))),
     [["ended", "queue_backlog", id, "queue depth back to the threshold or below"]],
   );
-  assert.equal(c.queueDepth, 2);
+  assert.equal(c.queueDepth("default"), 2);
+});
+
+Deno.test("alerts belong to the org of what they are about; error rate and queue are per org", () => {
+  const c = new AlertConditions(
+    config({
+      kinds: ["robot_disconnected", "job_timeout", "high_error_rate", "queue_backlog"],
+      errorRateThreshold: 0.5,
+      errorRateMinJobs: 2,
+      queueDepth: 1,
+    }),
+  );
+  /** The first event of a stream (version 1) names its org, as the engine writes it. */
+  const first = (stream: string, type: string, data: Record<string, unknown>) => ({
+    ...ev(stream, type, data),
+    streamVersion: 1,
+  });
+  const started = (changes: readonly ConditionChange[]) =>
+    changes.map((x) => {
+      const i = (x as Extract<ConditionChange, { change: "started" }>).instance;
+      return [i.kind, i.org_id];
+    });
+  c.apply(first("robot-ra", "robot.registered", { org_id: "acme" }));
+  c.apply(first("robot-rd", "robot.registered", {}));
+  assert.deepEqual(
+    started(c.apply(ev("robot-ra", "robot.disconnected", { disconnected_at: at(0) }))),
+    [["robot_disconnected", "acme"]],
+  );
+  assert.deepEqual(
+    started(c.apply(ev("robot-rd", "robot.disconnected", { disconnected_at: at(0) }))),
+    [["robot_disconnected", "default"]],
+  );
+  // Two jobs of acme queued, one of globex: only acme's queue is above 1.
+  c.apply(first("job-a1", "job.submitted", { org_id: "acme" }));
+  c.apply(first("job-a2", "job.submitted", { org_id: "acme" }));
+  c.apply(first("job-g1", "job.submitted", { org_id: "globex" }));
+  assert.deepEqual(c.apply(ev("job-a1", "job.queued", { queued_at: at(1) })), []);
+  assert.deepEqual(c.apply(ev("job-g1", "job.queued", { queued_at: at(1) })), []);
+  assert.deepEqual(started(c.apply(ev("job-a2", "job.queued", { queued_at: at(1) }))), [
+    ["queue_backlog", "acme"],
+  ]);
+  assert.deepEqual([c.queueDepth("acme"), c.queueDepth("globex")], [2, 1]);
+  // One failure in each org: 1 of 1 is under min_jobs in each, though 2 of 2 fleet-wide.
+  assert.deepEqual(
+    started(c.apply(ev("job-g1", "job.timed_out", { timed_out_at: at(2) }))),
+    [["job_timeout", "globex"]],
+  );
+  // acme's queue goes back to 1 (its backlog ends); 1 job ended in acme: under min_jobs.
+  assert.deepEqual(
+    c.apply(ev("job-a1", "job.failed", { failed_at: at(2) })).map((x) =>
+      x.change === "ended" ? `ended ${x.kind}` : `started ${x.instance.kind}`
+    ),
+    ["ended queue_backlog"],
+  );
+  assert.deepEqual(c.errorRateInstances(), []);
+  assert.deepEqual(started(c.apply(ev("job-a2", "job.failed", { failed_at: at(3) }))), [[
+    "high_error_rate",
+    "acme",
+  ]]);
+  assert.deepEqual(c.errorRateInstances().map((i) => i.org_id), ["acme"]);
+  assert.equal(c.errorRateHolds("globex", T0 + 3000), false);
 });
 
 Deno.test("a kind left out of ALERTS is not evaluated", () => {

@@ -75,10 +75,17 @@ export interface AlertMonitorOptions {
   logger?: Logger;
   /** Resolves once the read models applied the event at a position (read your writes). */
   settled?: (position: number) => Promise<void>;
+  /**
+   * The org of a stream, folded from the same log before the monitor gets each event
+   * (`EngineCore.orgs.orgOf`). @default the conditions' own fold ({@linkcode AlertConditions})
+   */
+  orgOf?: (streamId: string) => string;
 }
 
 /** Filters of {@linkcode AlertMonitor.list}. */
 export interface AlertFilter {
+  /** Only this org's alerts. @default every org's */
+  org_id?: string;
   status?: AlertStatus;
   kind?: AlertKind;
   /** @default 100 */
@@ -115,7 +122,7 @@ export class AlertMonitor {
     this.#fetch = options.fetch;
     this.#logger = options.logger ?? silentLogger;
     this.#settled = options.settled ?? (() => Promise.resolve());
-    this.#conditions = new AlertConditions(this.config);
+    this.#conditions = new AlertConditions(this.config, { orgOf: options.orgOf });
   }
 
   /** Folds a batch of events in log order (replay and live alike). */
@@ -188,6 +195,7 @@ export class AlertMonitor {
   list(filter: AlertFilter = {}): AlertView[] {
     const out: AlertView[] = [];
     for (const view of this.#alerts.values()) {
+      if (filter.org_id !== undefined && view.org_id !== filter.org_id) continue;
       if (filter.status && view.status !== filter.status) continue;
       if (filter.kind && view.kind !== filter.kind) continue;
       out.push(view);
@@ -283,11 +291,17 @@ export class AlertMonitor {
     this.#watchWindow();
   }
 
-  /** While a high error rate is open, re-checks it when the oldest job leaves the window. */
+  /**
+   * While a high error rate is open (in any org), re-checks it when the oldest job leaves
+   * its org's window: one timer, at the earliest such instant over the orgs.
+   */
   #watchWindow(): void {
-    const instance = this.#conditions.errorRateInstance;
     const now = this.#clock.now();
-    const at = instance ? this.#conditions.nextWindowChange(now) : null;
+    let at: number | null = null;
+    for (const instance of this.#conditions.errorRateInstances()) {
+      const t = this.#conditions.nextWindowChange(instance.org_id, now);
+      if (t !== null && (at === null || t < at)) at = t;
+    }
     if (this.#windowTimer && (at === null || this.#windowTimer.at !== at)) {
       this.#clock.clearTimeout(this.#windowTimer.handle);
       this.#windowTimer = null;
@@ -298,14 +312,14 @@ export class AlertMonitor {
       handle: this.#clock.setTimeout(() => {
         this.#windowTimer = null;
         if (!this.#live) return;
-        const current = this.#conditions.errorRateInstance;
         const t = this.#clock.now();
-        if (current && !this.#conditions.errorRateHolds(t)) {
+        for (const current of this.#conditions.errorRateInstances()) {
+          if (this.#conditions.errorRateHolds(current.org_id, t)) continue;
           if (this.#alerts.has(current.alert_id)) {
             this.#toResolve.set(current.alert_id, {
               reason: "error rate below the threshold as the window slid",
               evidence: {
-                ...this.#conditions.errorRate(t),
+                ...this.#conditions.errorRate(current.org_id, t),
                 threshold: this.config.errorRateThreshold,
               },
             });
@@ -330,11 +344,12 @@ export class AlertMonitor {
     try {
       const evidence = { ...instance.evidence };
       if (instance.kind === "queue_backlog") {
-        evidence.depth_at_raise = this.#conditions.queueDepth;
-        evidence.max_depth = this.#conditions.backlogMaxDepth;
+        evidence.depth_at_raise = this.#conditions.queueDepth(instance.org_id);
+        evidence.max_depth = this.#conditions.backlogMaxDepth(instance.org_id);
       }
       const data = {
         alert_id: id,
+        org_id: instance.org_id,
         kind: instance.kind,
         severity: instance.severity,
         subject: instance.subject,
@@ -365,7 +380,11 @@ export class AlertMonitor {
         }
         return;
       }
-      this.#logger.log("warn", "alert raised", { alert_id: id, kind: instance.kind });
+      this.#logger.log("warn", "alert raised", {
+        alert_id: id,
+        kind: instance.kind,
+        org_id: instance.org_id,
+      });
       const view = applyAlertEvent(undefined, recorded[0])!;
       this.#deliver(view, "alert.raised");
     } finally {

@@ -3,10 +3,14 @@
  * view the API shows.
  *
  * Events (data fields; times RFC 3339 UTC):
- * - `alert.raised` `{alert_id, kind, severity, subject, message, raised_at, trigger,
- *   evidence}`: `trigger` names the event that started the condition
- *   (`{event_id, stream_id, stream_version, type}`), `evidence` the figures that met the
- *   threshold. Always version 1 of its stream, appended with expected version 0.
+ * - `alert.raised` `{alert_id, org_id, kind, severity, subject, message, raised_at, trigger,
+ *   evidence}`: `org_id` is the org the alert belongs to (the robot's, the job's, or the org
+ *   whose error rate or queue met the threshold; absent in alerts raised before alerts had
+ *   orgs: org `default`), which makes the whole `alert-<id>` stream that org's
+ *   (`engine/org_index.ts`: a stream belongs to the org of its first event); `trigger` names
+ *   the event that started the condition (`{event_id, stream_id, stream_version, type}`),
+ *   `evidence` the figures that met the threshold. Always version 1 of its stream, appended
+ *   with expected version 0.
  * - `alert.resolved` `{resolved_at, reason, evidence}`: the condition ended.
  * - `alert.acknowledged` `{acknowledged_at, note}`: an operator saw it.
  * - `alert.delivery_attempted` `{notification, webhook, attempt, attempted_at, outcome,
@@ -18,6 +22,7 @@
  * @module
  */
 import type { RecordedEvent } from "../events/mod.ts";
+import { DEFAULT_ORG } from "../engine/org_index.ts";
 import type { AlertKind } from "./alert_config.ts";
 
 /** Prefix of alert streams. */
@@ -56,10 +61,12 @@ export interface DeliveryView {
 /** An alert as the API shows it. */
 export interface AlertView {
   alert_id: string;
+  /** The org it belongs to (`default` for alerts raised before alerts had orgs). */
+  org_id: string;
   kind: AlertKind;
   severity: AlertSeverity;
   status: AlertStatus;
-  /** What it is about: `{robot_id}`, `{job_id}` or `{}` for the whole fleet. */
+  /** What it is about: `{robot_id}`, `{job_id}` or `{}` for the whole org. */
   subject: Record<string, string>;
   message: string;
   /** The event that started the condition. */
@@ -90,6 +97,7 @@ export function applyAlertEvent(
   if (event.type === "alert.raised") {
     return {
       alert_id: String(d.alert_id),
+      org_id: typeof d.org_id === "string" ? d.org_id : DEFAULT_ORG,
       kind: d.kind as AlertKind,
       severity: d.severity as AlertSeverity,
       status: "raised",

@@ -27,10 +27,10 @@ import { type RobotView, robotView } from "./read_models.ts";
 import { RobotSessions } from "./robot_sessions.ts";
 import { WorkflowRegistry } from "./workflow_registry.ts";
 import { FleetMetrics } from "./fleet_metrics.ts";
-import { RobotTokens } from "./robot_tokens.ts";
+import { ROBOT_TOKEN_STREAM_PREFIX, RobotTokens } from "./robot_tokens.ts";
 import type { Logger } from "./logger.ts";
 import { type AlertConfig, AlertMonitor } from "../alerts/mod.ts";
-import { ApiTokens } from "./api_tokens.ts";
+import { API_TOKEN_STREAM_PREFIX, ApiTokens } from "./api_tokens.ts";
 import { DEFAULT_ORG } from "./org_index.ts";
 import { ClusterNode, type ClusterOptions, type LeaderHook } from "./cluster.ts";
 
@@ -115,6 +115,8 @@ export class Orchestrator {
       fetch: options.fetch,
       logger: options.logger,
       settled: (position) => this.settled(position),
+      // The engine folds the org index before it hands events to listeners.
+      orgOf: (streamId) => this.core.orgs.orgOf(streamId),
     });
     this.core.onEvents((events) => this.alerts.apply(events));
     this.robotTokens = new RobotTokens({
@@ -131,10 +133,29 @@ export class Orchestrator {
     });
     this.core.onEvents((events) => this.apiTokens.apply(events));
     this.sessions.ownTokenOrg = (id) => this.robotTokens.credential(id)?.org_id ?? DEFAULT_ORG;
-    this.sessions.robotApiTokenOrg = async (token) => {
+    this.sessions.robotApiToken = async (token) => {
       const credential = await this.apiTokens.findByToken(token);
-      return credential?.extra.role === "robot" ? credential.org_id : null;
+      return credential?.extra.role === "robot"
+        ? { org_id: credential.org_id, token_id: credential.id }
+        : null;
     };
+    this.sessions.credentialActive = (stream, sha256) => {
+      const [ledger, prefix] = stream.startsWith(API_TOKEN_STREAM_PREFIX)
+        ? [this.apiTokens, API_TOKEN_STREAM_PREFIX]
+        : [this.robotTokens, ROBOT_TOKEN_STREAM_PREFIX];
+      return ledger.credential(stream.slice(prefix.length))?.token_sha256 === sha256;
+    };
+    // After the token ledgers applied them (listeners run in the order they were added): a
+    // revoked or replaced robot token, or a revoked API token, closes the robot connections
+    // that registered with it, on whichever node holds them.
+    this.core.onEvents((events) => {
+      for (const e of events) {
+        if (
+          e.type === "api_token.revoked" || e.type === "robot_token.revoked" ||
+          e.type === "robot_token.issued"
+        ) this.sessions.recheckCredential(e.streamId);
+      }
+    });
     this.sessions.existingRobotOrg = (id) =>
       this.core.robots.get(id)?.snapshot.context.robot_id != null ||
         this.robotTokens.credential(id) !== undefined
@@ -145,6 +166,7 @@ export class Orchestrator {
       store: options.store,
       clock: this.core.clock,
       workflowExists: (id) => this.workflows.exists(id),
+      settled: (position) => this.settled(position),
       submitJob: async (input) => {
         // A schedule naming a stored workflow runs its published version.
         const stored = !input.workflow && input.workflow_id

@@ -3,9 +3,9 @@
  *
  * Rule: **a stream belongs to the `org_id` in the data of its first event** (version 1:
  * `job.submitted`, `robot.registered`, `schedule.added`, `workflow.created`,
- * `robot_token.issued`, `api_token.issued`); a first event without `org_id` (every event
- * written before organisations existed, and the system streams such as `audit-seals`)
- * belongs to {@linkcode DEFAULT_ORG}. An entity never changes org.
+ * `robot_token.issued`, `api_token.issued`, `alert.raised`); a first event without `org_id`
+ * (every event written before organisations existed, and the system streams such as
+ * `audit-seals`) belongs to {@linkcode DEFAULT_ORG}. An entity never changes org.
  *
  * Only streams of other orgs than the default one are kept in memory, so a deployment with
  * one org pays nothing; {@linkcode OrgIndex.orgOf} answers `default` for any other stream,

@@ -10,6 +10,7 @@
  */
 import { timingSafeEqual } from "../config/tokens.ts";
 import { DEFAULT_ORG } from "./org_index.ts";
+import { tokenSha256 } from "./token_ledger.ts";
 import {
   InvalidTransitionError,
   type JobResult,
@@ -94,8 +95,13 @@ export class RobotSessions {
   #assignedSince = new Map<string, { leaseId: string; at: number }>();
   #offEvents: () => void;
 
-  /** Connections that registered with the robot's own token (closed when it is revoked). */
-  #ownToken = new WeakSet<Session>();
+  /**
+   * The provisioned credential each connection registered with: the token stream
+   * (`robot_token-<robot id>` for the robot's own token, `api_token-<token id>` for an API
+   * token of role `robot`) and the SHA-256 of the token. None for the shared robot token.
+   * Checked again whenever that stream changes ({@linkcode RobotSessions.recheckCredential}).
+   */
+  #credentialOf = new WeakMap<Session, { stream: string; sha256: string }>();
   /**
    * Whether `token` is the robot's own provisioning token (set by the orchestrator; see
    * `robot_tokens.ts`). Registration accepts it as well as the shared robot token.
@@ -103,10 +109,17 @@ export class RobotSessions {
   ownTokenValid: (robotId: string, token: string) => Promise<boolean> = () =>
     Promise.resolve(false);
   /**
-   * The org of a token that is neither the shared robot token nor the robot's own one: an API
-   * token of role `robot` (set by the orchestrator; see `api_tokens.ts`); null when refused.
+   * The org and id of a token that is neither the shared robot token nor the robot's own
+   * one: an active API token of role `robot` (set by the orchestrator; see `api_tokens.ts`);
+   * null when refused.
    */
-  robotApiTokenOrg: (token: string) => Promise<string | null> = () => Promise.resolve(null);
+  robotApiToken: (token: string) => Promise<{ org_id: string; token_id: string } | null> = () =>
+    Promise.resolve(null);
+  /**
+   * Whether the token whose SHA-256 is `sha256` is still the active token of the credential
+   * stream `stream` (`robot_token-<id>` or `api_token-<id>`; set by the orchestrator).
+   */
+  credentialActive: (stream: string, sha256: string) => boolean = () => true;
   /** The org of the robot's own provisioning token (set by the orchestrator). */
   ownTokenOrg: (robotId: string) => string = () => DEFAULT_ORG;
   /**
@@ -146,15 +159,34 @@ export class RobotSessions {
   }
 
   /**
-   * Closes the robot's connection (code 4001) when it registered with its own token: called
-   * when that token is revoked. A robot on the shared token keeps its connection.
+   * Closes the robot's connection (code 4001) when it registered with its own token and that
+   * token is no longer active (revoked or replaced). A robot on the shared token keeps its
+   * connection. (The orchestrator also does this from the log on every node.)
    * @returns whether a connection was closed.
    */
   closeOwnTokenSession(robotId: string): boolean {
-    const s = this.#byRobot.get(robotId);
-    if (!s || !this.#ownToken.has(s)) return false;
-    s.link.close(4001, "robot token revoked");
-    return true;
+    return this.recheckCredential(`robot_token-${robotId}`) > 0;
+  }
+
+  /**
+   * Closes (code 4001, "robot token revoked") every connection registered with a token of
+   * the credential stream `stream` that is no longer active: called by the orchestrator when
+   * the log shows that stream changed (`robot_token.revoked`, a rotation's
+   * `robot_token.issued`, `api_token.revoked`), on every node, so a robot connected to any
+   * node is closed. The token is refused from then on (4001 "invalid token" on registering).
+   * @returns how many connections were closed.
+   */
+  recheckCredential(stream: string): number {
+    let closed = 0;
+    for (const s of this.#byRobot.values()) {
+      const credential = this.#credentialOf.get(s);
+      if (credential?.stream !== stream) continue;
+      if (this.credentialActive(credential.stream, credential.sha256)) continue;
+      this.#credentialOf.delete(s);
+      s.link.close(4001, "robot token revoked");
+      closed++;
+    }
+    return closed;
   }
 
   /**
@@ -597,15 +629,18 @@ export class RobotSessions {
     const shared = token !== null && timingSafeEqual(token, this.#robotToken);
     const own = !shared && token !== null && claimed !== null &&
       await this.ownTokenValid(claimed, token);
+    const apiToken = shared || own || token === null ? null : await this.robotApiToken(token);
     // The robot belongs to the org of the token it registered with.
-    const org = shared
-      ? DEFAULT_ORG
-      : own
-      ? this.ownTokenOrg(claimed!)
-      : token === null
-      ? null
-      : await this.robotApiTokenOrg(token);
-    if (org === null) {
+    const org = shared ? DEFAULT_ORG : own ? this.ownTokenOrg(claimed!) : apiToken?.org_id ?? null;
+    const credential = own
+      ? { stream: `robot_token-${claimed}`, sha256: await tokenSha256(token!) }
+      : apiToken
+      ? { stream: `api_token-${apiToken.token_id}`, sha256: await tokenSha256(token!) }
+      : null;
+    if (
+      org === null || (credential && !this.credentialActive(credential.stream, credential.sha256))
+    ) {
+      // (A token revoked while it was being checked is refused as well.)
       this.#send(s, "robot_registered", {
         robot_id: msg.payload.robot_id ?? null,
         success: false,
@@ -647,8 +682,8 @@ export class RobotSessions {
     s.robotId = reg.robot_id;
     s.missing = new Map();
     this.#byRobot.set(reg.robot_id, s);
-    if (own) this.#ownToken.add(s);
-    else this.#ownToken.delete(s);
+    if (credential) this.#credentialOf.set(s, credential);
+    else this.#credentialOf.delete(s);
     this.#clearGrace(reg.robot_id);
     const state = this.#core.robots.get(reg.robot_id);
     const ctx = state?.snapshot.context;

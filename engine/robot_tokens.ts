@@ -30,13 +30,17 @@ export interface RobotCredentialView {
   revoked_at: string | null;
 }
 
-/** Thrown when provisioning a robot that already has an active token (the API answers 409). */
+/**
+ * Thrown when provisioning a robot id that is taken (the API answers 409): one of the
+ * caller's org with an active token, or any robot of another org (robot ids are global). The
+ * message is the same in both cases, so it does not tell another org's robot from one's own.
+ */
 export class RobotAlreadyProvisionedError extends Error {
   override name = "RobotAlreadyProvisionedError";
   readonly robotId: string;
   constructor(robotId: string) {
     super(
-      `Robot ${robotId} already has an active token; rotate it with POST /api/v1/robots/${robotId}/token`,
+      `Robot id ${robotId} is taken (robot ids are unique across organisations); choose another, or rotate the token of a robot of yours with POST /api/v1/robots/${robotId}/token`,
     );
     this.robotId = robotId;
   }

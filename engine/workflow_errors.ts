@@ -16,12 +16,19 @@ export class WorkflowNotFoundError extends Error {
   }
 }
 
-/** Thrown when creating a workflow whose id is taken (the API answers 409). */
+/**
+ * Thrown when creating a workflow whose id is taken (the API answers 409): by a workflow of
+ * any org, live or deleted (ids are global and stay taken). The message is the same in every
+ * case, so it does not tell another org's workflow from one's own deleted one.
+ */
 export class WorkflowExistsError extends Error {
   override name = "WorkflowExistsError";
   readonly workflowId: string;
   constructor(workflowId: string, options?: ErrorOptions) {
-    super(`Workflow ${workflowId} already exists`, options);
+    super(
+      `Workflow id ${workflowId} is taken; choose another (workflow ids are unique across organisations and stay taken after a delete) or leave workflow_id out for a random one`,
+      options,
+    );
     this.workflowId = workflowId;
   }
 }

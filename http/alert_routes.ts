@@ -1,5 +1,7 @@
 /**
  * The alerts API (behind the app's token middleware):
+ * Every answer is of the caller's org only (another org's alert id is 404, by the auth
+ * middleware); a system admin (`admin` of org `default`) sees and acknowledges every org's.
  * - `GET /api/v1/alerts?status=&kind=&limit=` → `{alerts}`, newest first; `status` one of
  *   `raised`, `acknowledged`, `resolved`; `kind` one of the alert kinds; `limit` 1–1000
  *   (default 100). 400 naming the field otherwise.
@@ -20,6 +22,7 @@ import {
 } from "../alerts/mod.ts";
 import { validJson, validQuery } from "./validation.ts";
 import { AcknowledgeAlert, AlertListQuery } from "./admin_schemas.ts";
+import { isSystemAdmin, principal } from "./auth.ts";
 
 /** The alert routes over a monitor. */
 export function alertRoutes(alerts: AlertMonitor): Hono {
@@ -30,8 +33,10 @@ export function alertRoutes(alerts: AlertMonitor): Hono {
 
   app.get("/api/v1/alerts", (c) => {
     const { status, kind, limit = 100 } = validQuery(c, AlertListQuery);
+    const who = principal(c);
     return c.json({
       alerts: alerts.list({
+        org_id: isSystemAdmin(who) ? undefined : who.org_id,
         status: status as AlertStatus | undefined,
         kind: kind as AlertKind | undefined,
         limit,

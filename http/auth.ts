@@ -11,7 +11,8 @@
  *   is answered 404 `not_found`, exactly as an unknown id, so existence does not leak. Lists
  *   and streams are filtered by the routes themselves.
  * - A **system admin** (an `admin` of org `default`) may also issue, list and revoke the
- *   tokens of any org: that is how an org is created (its first admin token).
+ *   tokens of any org: that is how an org is created (its first admin token). It also sees
+ *   and acknowledges every org's alerts (the fleet-wide view).
  *
  * @module
  */
@@ -150,14 +151,28 @@ export function principal(c: Context): Principal {
  */
 export const ID_RESOURCES: Record<
   string,
-  { noun: string; orgOf(orch: Orchestrator, id: string): string }
+  {
+    noun: string;
+    orgOf(orch: Orchestrator, id: string): string;
+    /** A system admin ({@linkcode isSystemAdmin}) reaches this resource of every org. */
+    systemAdminAnyOrg?: boolean;
+  }
 > = {
   jobs: { noun: "Job", orgOf: (o, id) => o.core.orgs.orgOf(`job-${id}`) },
   robots: { noun: "Robot", orgOf: (o, id) => o.core.orgs.robotOrg(id) },
   workflows: { noun: "Workflow", orgOf: (o, id) => o.core.orgs.orgOf(`workflow-${id}`) },
   schedules: { noun: "Schedule", orgOf: (o, id) => o.core.orgs.orgOf(`schedule-${id}`) },
-  tokens: { noun: "API token", orgOf: (o, id) => o.core.orgs.orgOf(`api_token-${id}`) },
-  // Alerts are fleet-wide (robots and queue of every org): they belong to org `default`; its
-  // reads are access `system`, acknowledging is `operate` (another org's token gets 404).
-  alerts: { noun: "Alert", orgOf: () => DEFAULT_ORG },
+  tokens: {
+    noun: "API token",
+    orgOf: (o, id) => o.core.orgs.orgOf(`api_token-${id}`),
+    systemAdminAnyOrg: true,
+  },
+  // An alert belongs to the org in its `alert.raised` (the robot's, the job's, or the org
+  // whose figures met the threshold; `alerts/alert_state.ts`); the system admin sees and
+  // acknowledges every org's (the fleet-wide view).
+  alerts: {
+    noun: "Alert",
+    orgOf: (o, id) => o.core.orgs.orgOf(`alert-${id}`),
+    systemAdminAnyOrg: true,
+  },
 };

@@ -136,10 +136,10 @@ export function authMiddleware(
       );
     }
     const { resource } = found.matcher;
-    if (resource !== null && !(resource === "tokens" && isSystemAdmin(who))) {
+    if (resource !== null) {
       const id = found.params.id;
       const spec = ID_RESOURCES[resource];
-      if (spec.orgOf(orch, id) !== who.org_id) {
+      if (!(spec.systemAdminAnyOrg && isSystemAdmin(who)) && spec.orgOf(orch, id) !== who.org_id) {
         return error(c, 404, "not_found", `${spec.noun} ${id} does not exist`);
       }
     }

@@ -131,8 +131,8 @@ export const OPERATIONS: readonly Operation[] = [
   { method: "post", path: "/api/v1/schedules/:id/resume", access: "operate", summary: "Resume a schedule", tag: "schedules", responses: { 200: ["The schedule", "Schedule"], 404: E404 } },
   { method: "get", path: "/api/v1/schedules/:id/next-runs", access: "read", summary: "The next runs after an instant", tag: "schedules", query: NextRunsQuery, responses: { 200: ["Runs", "NextRuns"], 400: E400, 404: E404 } },
   // Alerts
-  { method: "get", path: "/api/v1/alerts", access: "system", summary: "Alerts, newest first", tag: "alerts", query: AlertListQuery, responses: { 200: ["Alerts", "AlertList"], 400: E400 } },
-  { method: "get", path: "/api/v1/alerts/:id", access: "system", summary: "An alert with its evidence and deliveries", tag: "alerts", responses: { 200: ["The alert", "Alert"], 404: E404 } },
+  { method: "get", path: "/api/v1/alerts", access: "read", summary: "Alerts of the caller's org (a system admin: every org's), newest first", tag: "alerts", query: AlertListQuery, responses: { 200: ["Alerts", "AlertList"], 400: E400 } },
+  { method: "get", path: "/api/v1/alerts/:id", access: "read", summary: "An alert of the caller's org with its evidence and deliveries", tag: "alerts", responses: { 200: ["The alert", "Alert"], 404: E404 } },
   { method: "post", path: "/api/v1/alerts/:id/acknowledge", access: "operate", summary: "Acknowledge an alert (body optional)", tag: "alerts", body: AcknowledgeAlert, optionalBody: true, responses: { 200: ["The alert", "Alert"], 400: E400, 404: E404, 409: ["Already acknowledged", "Error"] } },
   // Metrics, events, audit
   { method: "get", path: "/api/v1/metrics/dashboard", access: "read", summary: "The reference's DashboardMetrics", tag: "metrics", responses: { 200: ["Metrics", "Dashboard"] } },

@@ -218,10 +218,11 @@ export const SCHEMAS: Record<string, Schema> = {
   }),
   Alert: obj({
     alert_id: str("<kind>-<event id of the trigger>"),
+    org_id: str("the org it belongs to: the robot's, the job's, or the org whose figures met it"),
     kind: { enum: ["robot_disconnected", "job_timeout", "high_error_rate", "queue_backlog"] },
     severity: { enum: ["warning", "critical"] },
     status: { enum: ["raised", "acknowledged", "resolved"] },
-    subject: { type: "object", description: "{robot_id}, {job_id} or {} (the fleet)" },
+    subject: { type: "object", description: "{robot_id}, {job_id} or {} (the org)" },
     message: str(),
     trigger: obj({ event_id: str(), stream_id: str(), stream_version: int(), type: str() }),
     evidence: { type: "object", description: "the figures that met the threshold" },

@@ -138,12 +138,14 @@ export class Scheduler {
       : crypto.randomUUID();
     return this.#command(id, async () => {
       try {
-        await this.#append(id, 0, "schedule.added", {
+        const position = await this.#append(id, 0, "schedule.added", {
           schedule_id: id,
           ...(options.org_id !== undefined ? { org_id: options.org_id } : {}),
           definition,
           added_at: this.#now().toString(),
         });
+        // Read your writes: the schedule's org is known to the API (its next call is not 404).
+        await this.#options.settled?.(position);
       } catch (error) {
         if (error instanceof WrongExpectedVersionError) {
           throw new ScheduleExistsError(id, { cause: error });
@@ -288,7 +290,7 @@ export class Scheduler {
     type: string,
     data: Record<string, unknown>,
     eventId?: string,
-  ): Promise<void> {
+  ): Promise<number> {
     const { events } = await this.#options.store.append([{
       streamId: SCHEDULE_STREAM_PREFIX + id,
       expectedVersion,
@@ -297,6 +299,7 @@ export class Scheduler {
     }]);
     for (const e of events) this.#apply(id, e);
     if (this.#stale.has(id)) await this.#refresh(id);
+    return events[events.length - 1].globalPosition;
   }
 
   /** @throws {InvalidScheduleError} naming `workflow_id` when no stored workflow has it. */
@@ -313,7 +316,7 @@ export class Scheduler {
   }
 
   /** Runs a command in the schedule's queue, then re-arms it; resolves with its view. */
-  #command(id: string, fn: () => Promise<void>): Promise<ScheduleView> {
+  #command(id: string, fn: () => Promise<unknown>): Promise<ScheduleView> {
     return new Promise((resolve, reject) => {
       this.#enqueue(id, async () => {
         try {

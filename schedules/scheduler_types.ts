@@ -67,6 +67,12 @@ export interface SchedulerOptions {
    * @default console.error
    */
   onError?: (error: unknown) => void;
+  /**
+   * Resolves once the engine's read models (the org index among them) applied the event at a
+   * global position: awaited after `schedule.added`, so that the schedule is reachable
+   * through the API (its org known) when `add` returns. @default resolves at once
+   */
+  settled?: (position: number) => Promise<void>;
 }
 
 /** Thrown for an unknown or removed schedule id (the API answers 404). */
@@ -79,12 +85,19 @@ export class ScheduleNotFoundError extends Error {
   }
 }
 
-/** Thrown when adding a schedule whose id is taken (the API answers 409). */
+/**
+ * Thrown when adding a schedule whose id is taken (the API answers 409): by a schedule of
+ * any org, live or deleted (ids are global and stay taken). The message is the same in every
+ * case, so it does not tell another org's schedule from one's own deleted one.
+ */
 export class ScheduleExistsError extends Error {
   override name = "ScheduleExistsError";
   readonly scheduleId: string;
   constructor(scheduleId: string, options?: ErrorOptions) {
-    super(`Schedule ${scheduleId} already exists`, options);
+    super(
+      `Schedule id ${scheduleId} is taken; choose another (schedule ids are unique across organisations and stay taken after a delete) or leave schedule_id out for a random one`,
+      options,
+    );
     this.scheduleId = scheduleId;
   }
 }

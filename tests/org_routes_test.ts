@@ -24,7 +24,14 @@ const WORKFLOW = {
 interface Org {
   org_id: string;
   tokens: Record<string, string>;
-  ids: { jobs: string; robots: string; workflows: string; schedules: string; tokens: string };
+  ids: {
+    jobs: string;
+    robots: string;
+    workflows: string;
+    schedules: string;
+    tokens: string;
+    alerts: string;
+  };
   /** A provisioned robot that never connected (its token stream only). */
   provisioned: string;
   robot: RawRobot;
@@ -102,6 +109,11 @@ async function seed(t: TestOrchestrator, orgId: string): Promise<Org> {
     workflow: WORKFLOW,
     required_capabilities: ["nothing-has-this"],
   });
+  // That job is the org's queue backlog (ALERT_QUEUE_DEPTH 0, ALERT_QUEUE_DURATION 0): an alert
+  // of the org at once.
+  const backlog = () =>
+    t.orchestrator.alerts.list({ org_id: orgId, kind: "queue_backlog" })[0]?.alert_id;
+  await t.waitUntil(() => backlog() !== undefined);
   return {
     org_id: orgId,
     tokens,
@@ -111,6 +123,7 @@ async function seed(t: TestOrchestrator, orgId: string): Promise<Org> {
       workflows: workflow.workflow_id,
       schedules: schedule.schedule_id,
       tokens: tokenId,
+      alerts: backlog()!,
     },
     provisioned,
     robot,
@@ -127,7 +140,9 @@ function resourceOf(path: string): keyof Org["ids"] | null {
 
 Deno.test("every operation of the OpenAPI table: 401 without a token, 403 for a wrong role, 404 for another org's id, lists without another org's items", async () => {
   const { store, drop } = await pgliteBackend.open();
-  const t = await startOrchestrator(store);
+  const t = await startOrchestrator(store, {}, undefined, {
+    alerts: { kinds: ["queue_backlog"], queueDepth: 0, queueDuration: 0 },
+  });
   let a: Org | null = null;
   let b: Org | null = null;
   try {
@@ -166,7 +181,6 @@ Deno.test("every operation of the OpenAPI table: 401 without a token, 403 for a 
       }
       if (resource && access !== "system") {
         // Another org's id: 404 for a role that may call the operation (as an unknown id).
-        // (Fleet-wide resources, such as alerts, admit org default only: 403 above.)
         const role = ACCESS_ROLES[access].find((r) => r !== "robot")!;
         for (
           const id of resource === "robots"

@@ -1,7 +1,8 @@
 /**
  * Per-robot provisioning tokens through the real server and real WebSockets, on both stores:
  * shown once, kept only as a SHA-256 in the log, good for their own robot only, revocable
- * and rotatable, and still valid after a restart.
+ * and rotatable, and still valid after a restart. Revoking an API token of role `robot`
+ * closes the robots registered with it.
  */
 import assert from "node:assert/strict";
 import { tokenSha256 } from "../engine/mod.ts";
@@ -86,6 +87,56 @@ for (const backend of BACKENDS) {
       assert.equal(await registers(o, rotated.body.token, "r1"), true, "rebuilt from the log");
       assert.equal(await registers(o, token, "r1"), false);
     } finally {
+      await o.stop();
+      await drop();
+    }
+  });
+
+  Deno.test(`[${backend.name}] revoking an API token of role robot closes the robots registered with it (4001); they cannot register with it again`, async () => {
+    const { store, drop } = await backend.open();
+    const o = await startOrchestrator(store);
+    const robots: RawRobot[] = [];
+    try {
+      const issue = async () => {
+        const res = await o.api("POST", "/api/v1/tokens", { org_id: "acme", role: "robot" });
+        assert.equal(res.status, 201);
+        return res.body as { token: string; token_id: string };
+      };
+      const [revoked, kept] = [await issue(), await issue()];
+      const connect = async (token: string, id: string) => {
+        const robot = new RawRobot(o.wsUrl, token, id);
+        robots.push(robot);
+        assert.equal((await robot.register()).payload.success, true, id);
+        return robot;
+      };
+      const x1 = await connect(revoked.token, "x1");
+      const x2 = await connect(revoked.token, "x2");
+      await connect(kept.token, "y1");
+      await connect(o.robotToken, "z1");
+      const own = await o.api("POST", "/api/v1/robots", { robot_id: "p1" });
+      await connect(own.body.token, "p1");
+
+      const res = await fetch(`${o.url}/api/v1/tokens/${revoked.token_id}`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${o.apiToken}` },
+      });
+      assert.equal(res.status, 204);
+      await res.body?.cancel();
+      assert.deepEqual(await x1.closed, { code: 4001, reason: "robot token revoked" });
+      assert.deepEqual(await x2.closed, { code: 4001, reason: "robot token revoked" });
+      await o.waitUntil(() =>
+        ["x1", "x2"].every((id) => o.orchestrator.robot(id)?.status === "offline")
+      );
+      assert.deepEqual(
+        [...o.orchestrator.sessions.connectedRobotIds()].sort(),
+        ["p1", "y1", "z1"],
+        "the other robot token, the shared token and a robot's own token are untouched",
+      );
+      assert.equal(await registers(o, revoked.token, "x1"), false, "refused from then on");
+      assert.equal(await registers(o, revoked.token, "x3"), false);
+      assert.equal(await registers(o, kept.token, "y2"), true);
+    } finally {
+      for (const robot of robots) robot.kill();
       await o.stop();
       await drop();
     }
