@@ -115,6 +115,7 @@ export class Orchestrator {
       fetch: options.fetch,
       logger: options.logger,
       settled: (position) => this.settled(position),
+      leaderFence: () => this.core.leaderFence,
     });
     this.core.onEvents((events) => this.alerts.apply(events));
     this.robotTokens = new RobotTokens({
@@ -145,6 +146,7 @@ export class Orchestrator {
       store: options.store,
       clock: this.core.clock,
       workflowExists: (id) => this.workflows.exists(id),
+      leaderFence: () => this.core.leaderFence,
       submitJob: async (input) => {
         // A schedule naming a stored workflow runs its published version.
         const stored = !input.workflow && input.workflow_id
@@ -165,7 +167,7 @@ export class Orchestrator {
           job_id: input.job_id,
           // A schedule's jobs belong to the schedule's org.
           org_id: this.core.orgs.orgOf(`schedule-${input.schedule_id}`),
-        });
+        }, { asLeader: true });
         return { job_id: job.job_id };
       },
       jobActive: (jobId) => {
@@ -313,7 +315,9 @@ export class Orchestrator {
     const seconds = this.core.config.sealInterval;
     if (!(seconds > 0) || !this.#ready) return;
     const timer = this.core.clock.setTimeout(() => {
-      this.core.store.seal()
+      // Cluster mode: the leader's seal runs its fencing check in the seal's transaction.
+      const fence = this.core.leaderFence;
+      this.core.store.seal(fence ? { guard: (tx) => fence.check(tx) } : {})
         .catch((error) => console.error("periodic seal failed:", error))
         .finally(() => {
           if (this.#sealTimer === timer) this.#scheduleSeal();
