@@ -156,8 +156,11 @@ export class JobAlreadyFinishedError extends Error {
 export interface JobCommandHooks {
   /** Asks the robot holding a lease to stop the job (protocol `cancel_job`). */
   sendCancel(robotId: string, jobId: string, leaseId: string, reason: string): void;
-  /** Arms the grace timer after which an unconfirmed cancel revokes the lease. */
-  armCancelGrace(jobId: string, leaseId: string): void;
+  /**
+   * Arms the timer after which an unconfirmed cancel revokes the lease, at the absolute
+   * `graceDeadline` (RFC 3339) recorded in `job.cancel_requested`.
+   */
+  armCancelGrace(jobId: string, leaseId: string, graceDeadline: string): void;
 }
 
 /** Job commands and queries. */
@@ -280,15 +283,23 @@ export class JobCommands {
         events: [{ type: "job.cancelled", data: { cancelled_at: this.#core.nowIso(), reason } }],
       }]);
     } else if (!ctx.cancel_requested && ctx.robot_id && ctx.lease_id) {
+      // The grace deadline is in the log as an absolute instant, like a job's deadline:
+      // whichever process keeps deadlines enforces it, after a restart or a failover too.
+      const now = this.#core.clock.now();
+      const graceDeadline = new Date(now + this.#core.config.cancelGrace * 1000).toISOString();
       await this.#core.commit([{
         streamId: `job-${jobId}`,
         events: [{
           type: "job.cancel_requested",
-          data: { requested_at: this.#core.nowIso(), reason },
+          data: {
+            requested_at: new Date(now).toISOString(),
+            reason,
+            grace_deadline: graceDeadline,
+          },
         }],
       }]);
       this.#hooks.sendCancel(ctx.robot_id, jobId, ctx.lease_id, reason);
-      this.#hooks.armCancelGrace(jobId, ctx.lease_id);
+      this.#hooks.armCancelGrace(jobId, ctx.lease_id, graceDeadline);
     }
     return this.view(jobId)!;
   }

@@ -8,7 +8,6 @@
  *
  * @module
  */
-import type { JobStatus } from "../actors/mod.ts";
 import {
   type RecordedEvent,
   type SqlEventStore,
@@ -182,7 +181,8 @@ export class Orchestrator {
     this.jobs = new JobCommands(this.core, {
       sendCancel: (robotId, jobId, leaseId, reason) =>
         this.sessions.send(robotId, "cancel_job", { job_id: jobId, lease_id: leaseId, reason }),
-      armCancelGrace: (jobId, leaseId) => this.dispatcher.armCancelGrace(jobId, leaseId),
+      armCancelGrace: (jobId, leaseId, graceDeadline) =>
+        this.dispatcher.armCancelGrace(jobId, leaseId, graceDeadline),
     });
     if (options.cluster) this.cluster = new ClusterNode(this, options.cluster);
   }
@@ -245,13 +245,7 @@ export class Orchestrator {
       }
     }
     // In cluster mode deadlines, seals, schedule ticks and absent robots are the leader's.
-    for (const [jobId, state] of this.cluster ? [] : this.core.jobs) {
-      const c = state.snapshot.context;
-      const status = state.snapshot.value as JobStatus;
-      if ((status === "dispatched" || status === "running") && c.lease_id && c.deadline) {
-        this.dispatcher.armDeadline(jobId, c.lease_id, c.deadline);
-      }
-    }
+    if (!this.cluster) this.dispatcher.armFromLog();
     // An exclusive store (PGlite) hands over its own appends; others are read back
     // gap-safely, since other processes may write too.
     const onEvents = (events: readonly RecordedEvent[]) => {
