@@ -68,6 +68,12 @@ export interface JobContext {
   cancel_requested: boolean;
   /** Why the cancel was asked for, when it was. */
   cancel_reason: string | null;
+  /**
+   * Absolute instant (RFC 3339) after which an unconfirmed cancel revokes the lease
+   * (`grace_deadline` of `job.cancel_requested`); null before a cancel, or for a cancel
+   * recorded before the field existed.
+   */
+  cancel_grace_deadline: string | null;
   error: string | null;
   result: JobResult | null;
   /** Why the job is back in the queue, when it is. */
@@ -111,7 +117,13 @@ export type JobEvent =
     message?: string | null;
   }
   | { type: "job.logged"; lease_id: string; entries: LogEntry[] }
-  | { type: "job.cancel_requested"; requested_at: string; reason: string }
+  | {
+    type: "job.cancel_requested";
+    requested_at: string;
+    reason: string;
+    /** RFC 3339: requested_at + the cancel grace period. Absent in older logs. */
+    grace_deadline?: string;
+  }
   | { type: "job.completed"; lease_id: string; completed_at: string; result: JobResult }
   | {
     type: "job.failed";
@@ -157,6 +169,7 @@ export function emptyJobContext(): JobContext {
     rejected_by: [],
     cancel_requested: false,
     cancel_reason: null,
+    cancel_grace_deadline: null,
     error: null,
     result: null,
     queue_reason: null,
@@ -226,10 +239,14 @@ export const jobMachine = setup({
       const e = event as Extract<JobEvent, { type: "job.progressed" }>;
       return { progress: e.progress, current_node: e.current_node ?? null };
     }),
-    requestCancel: assign(({ event }) => ({
-      cancel_requested: true,
-      cancel_reason: (event as Extract<JobEvent, { type: "job.cancel_requested" }>).reason,
-    })),
+    requestCancel: assign(({ event }) => {
+      const e = event as Extract<JobEvent, { type: "job.cancel_requested" }>;
+      return {
+        cancel_requested: true,
+        cancel_reason: e.reason,
+        cancel_grace_deadline: e.grace_deadline ?? null,
+      };
+    }),
     scheduleRetry: assign(({ event }) => {
       const e = event as Extract<JobEvent, { type: "job.retry_scheduled" }>;
       return {

@@ -26,6 +26,7 @@ import { type Logger, silentLogger } from "../engine/logger.ts";
 import {
   type RecordedEvent,
   type SqlEventStore,
+  type SqlTx,
   WrongExpectedVersionError,
 } from "../events/mod.ts";
 import { type AlertConfig, type AlertKind, DEFAULT_ALERT_CONFIG } from "./alert_config.ts";
@@ -80,6 +81,18 @@ export interface AlertMonitorOptions {
    * (`EngineCore.orgs.orgOf`). @default the conditions' own fold ({@linkcode AlertConditions})
    */
   orgOf?: (streamId: string) => string;
+  /**
+   * The leader's fence (cluster mode, `engine/cluster.ts`), or null on a single node:
+   * `alert.raised` and `alert.resolved`, which only the evaluating leader writes, run its
+   * `check` in the append's transaction (a former leader that comes back is refused with
+   * `FencedError`) and carry its `metadata` (`{leader_node, leader_token}`). Not
+   * `alert.acknowledged` (an operator's command, any node) nor `alert.delivery_attempted`
+   * (the record of a webhook call already made). @default () => null
+   */
+  leaderFence?: () => {
+    check(tx: SqlTx): Promise<void>;
+    metadata(): Record<string, unknown>;
+  } | null;
 }
 
 /** Filters of {@linkcode AlertMonitor.list}. */
@@ -114,6 +127,8 @@ export class AlertMonitor {
   #live = false;
   #abort = new AbortController();
 
+  readonly #leaderFence: NonNullable<AlertMonitorOptions["leaderFence"]>;
+
   constructor(options: AlertMonitorOptions) {
     this.config = { ...DEFAULT_ALERT_CONFIG, ...options.config };
     this.#store = options.store;
@@ -122,6 +137,7 @@ export class AlertMonitor {
     this.#fetch = options.fetch;
     this.#logger = options.logger ?? silentLogger;
     this.#settled = options.settled ?? (() => Promise.resolve());
+    this.#leaderFence = options.leaderFence ?? (() => null);
     this.#conditions = new AlertConditions(this.config, { orgOf: options.orgOf });
   }
 
@@ -360,11 +376,16 @@ export class AlertMonitor {
       };
       let recorded: RecordedEvent[];
       try {
+        const fence = this.#leaderFence();
         ({ events: recorded } = await this.#store.append([{
           streamId: ALERT_STREAM_PREFIX + id,
           expectedVersion: 0,
-          events: [{ type: "alert.raised", data, metadata: { schema_version: 1 } }],
-        }]));
+          events: [{
+            type: "alert.raised",
+            data,
+            metadata: { schema_version: 1, ...fence?.metadata() },
+          }],
+        }], fence ? { guard: (tx) => fence.check(tx) } : {}));
       } catch (error) {
         if (error instanceof WrongExpectedVersionError) return; // another node raised it
         // The store is unreachable, or refused it: try again in a while (still pending).
@@ -409,11 +430,16 @@ export class AlertMonitor {
           evidence: why.evidence,
         };
         try {
+          const fence = this.#leaderFence();
           const { events } = await this.#store.append([{
             streamId: ALERT_STREAM_PREFIX + id,
             expectedVersion: view.version,
-            events: [{ type: "alert.resolved", data, metadata: { schema_version: 1 } }],
-          }]);
+            events: [{
+              type: "alert.resolved",
+              data,
+              metadata: { schema_version: 1, ...fence?.metadata() },
+            }],
+          }], fence ? { guard: (tx) => fence.check(tx) } : {});
           this.#logger.log("info", "alert resolved", { alert_id: id, reason: why.reason });
           let after: AlertView = view;
           for (const e of events) after = applyAlertEvent(after, e) ?? after;

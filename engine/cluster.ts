@@ -251,8 +251,13 @@ export class ClusterNode {
           break;
         }
         case "job.cancel_requested": {
-          // A cancel asked on another node: this node holds the robot's socket.
           const job = core.jobs.get(id)?.snapshot;
+          // The leader keeps the cancel's grace deadline, whichever node took the cancel.
+          const grace = e.data.grace_deadline;
+          if (this.#term && job?.context.lease_id && typeof grace === "string") {
+            dispatcher.armCancelGrace(id, job.context.lease_id, grace);
+          }
+          // A cancel asked on another node: this node holds the robot's socket.
           const robotId = job?.context.robot_id;
           if (robotId && job.context.lease_id && !TERMINAL_STATUSES.has(job.value as JobStatus)) {
             sessions.send(robotId, "cancel_job", {
@@ -303,13 +308,7 @@ export class ClusterNode {
     this.#term = leadership;
     console.log(`node ${this.nodeId} is the leader (fencing token ${leadership.token})`);
     dispatcher.ownsDeadlines = true;
-    for (const [jobId, state] of core.jobs) {
-      const c = state.snapshot.context;
-      const status = state.snapshot.value as JobStatus;
-      if ((status === "dispatched" || status === "running") && c.lease_id && c.deadline) {
-        dispatcher.armDeadline(jobId, c.lease_id, c.deadline);
-      }
-    }
+    dispatcher.armFromLog();
     await core.store.append([{
       streamId: LEADER_STREAM,
       expectedVersion: "any",

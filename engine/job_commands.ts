@@ -12,7 +12,7 @@ import {
   TERMINAL_STATUSES,
   type WorkflowRef,
 } from "../actors/mod.ts";
-import type { EngineCore } from "./orchestrator_engine.ts";
+import type { CommitOptions, EngineCore } from "./orchestrator_engine.ts";
 import type { RetryPolicy } from "./retry_policy.ts";
 import type { LoadBalancingStrategy } from "./robot_pool.ts";
 import { DEFAULT_ORG } from "./org_index.ts";
@@ -156,8 +156,11 @@ export class JobAlreadyFinishedError extends Error {
 export interface JobCommandHooks {
   /** Asks the robot holding a lease to stop the job (protocol `cancel_job`). */
   sendCancel(robotId: string, jobId: string, leaseId: string, reason: string): void;
-  /** Arms the grace timer after which an unconfirmed cancel revokes the lease. */
-  armCancelGrace(jobId: string, leaseId: string): void;
+  /**
+   * Arms the timer after which an unconfirmed cancel revokes the lease, at the absolute
+   * `graceDeadline` (RFC 3339) recorded in `job.cancel_requested`.
+   */
+  armCancelGrace(jobId: string, leaseId: string, graceDeadline: string): void;
 }
 
 /** Job commands and queries. */
@@ -171,10 +174,14 @@ export class JobCommands {
 
   /**
    * Submits a job: records `job.submitted` and `job.queued` in one append.
+   * @param options `asLeader`: a schedule tick's job, fenced in cluster mode (see
+   *   `CommitOptions`).
    * @returns the job's view right after submission.
+   * @throws {FencedError} With `asLeader`, when this node's term is over.
    */
   async submit(
     input: SubmitJobInput,
+    options: CommitOptions = {},
   ): Promise<JobView & { replayed?: boolean; position?: number }> {
     const jobId = input.idempotency
       ? await jobIdForIdempotencyKey(input.idempotency.key, input.org_id)
@@ -206,31 +213,35 @@ export class JobCommands {
       (typeof retryCount === "number" && Number.isInteger(retryCount) && retryCount >= 0
         ? { ...this.#core.config.retry, max_retries: Math.min(retryCount, 100) }
         : this.#core.config.retry);
-    const commit = this.#core.commit([{
-      streamId: `job-${jobId}`,
-      events: [
-        {
-          type: "job.submitted",
-          data: {
-            job_id: jobId,
-            org_id: input.org_id ?? DEFAULT_ORG,
-            workflow,
-            variables: input.variables ?? {},
-            priority: input.priority ?? 1,
-            timeout,
-            robot_id: input.robot_id ?? null,
-            required_capabilities: input.required_capabilities ?? [],
-            retry,
-            created_at: now,
-            idempotency_key: input.idempotency?.key ?? null,
-            request_sha256: input.idempotency?.request_sha256 ?? null,
-            ...(input.retry_of ? { retry_of: input.retry_of } : {}),
-            ...(input.load_balancing ? { load_balancing: input.load_balancing } : {}),
+    const commit = this.#core.commit(
+      [{
+        streamId: `job-${jobId}`,
+        events: [
+          {
+            type: "job.submitted",
+            data: {
+              job_id: jobId,
+              org_id: input.org_id ?? DEFAULT_ORG,
+              workflow,
+              variables: input.variables ?? {},
+              priority: input.priority ?? 1,
+              timeout,
+              robot_id: input.robot_id ?? null,
+              required_capabilities: input.required_capabilities ?? [],
+              retry,
+              created_at: now,
+              idempotency_key: input.idempotency?.key ?? null,
+              request_sha256: input.idempotency?.request_sha256 ?? null,
+              ...(input.retry_of ? { retry_of: input.retry_of } : {}),
+              ...(input.load_balancing ? { load_balancing: input.load_balancing } : {}),
+            },
           },
-        },
-        { type: "job.queued", data: { queued_at: now, reason: "submitted" } },
-      ],
-    }]);
+          { type: "job.queued", data: { queued_at: now, reason: "submitted" } },
+        ],
+      }],
+      {},
+      options,
+    );
     let recorded;
     try {
       recorded = await commit;
@@ -272,15 +283,23 @@ export class JobCommands {
         events: [{ type: "job.cancelled", data: { cancelled_at: this.#core.nowIso(), reason } }],
       }]);
     } else if (!ctx.cancel_requested && ctx.robot_id && ctx.lease_id) {
+      // The grace deadline is in the log as an absolute instant, like a job's deadline:
+      // whichever process keeps deadlines enforces it, after a restart or a failover too.
+      const now = this.#core.clock.now();
+      const graceDeadline = new Date(now + this.#core.config.cancelGrace * 1000).toISOString();
       await this.#core.commit([{
         streamId: `job-${jobId}`,
         events: [{
           type: "job.cancel_requested",
-          data: { requested_at: this.#core.nowIso(), reason },
+          data: {
+            requested_at: new Date(now).toISOString(),
+            reason,
+            grace_deadline: graceDeadline,
+          },
         }],
       }]);
       this.#hooks.sendCancel(ctx.robot_id, jobId, ctx.lease_id, reason);
-      this.#hooks.armCancelGrace(jobId, ctx.lease_id);
+      this.#hooks.armCancelGrace(jobId, ctx.lease_id, graceDeadline);
     }
     return this.view(jobId)!;
   }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { InvalidTransitionError } from "../actors/mod.ts";
+import { InvalidTransitionError, type JobStatus } from "../actors/mod.ts";
 import { WrongExpectedVersionError } from "../events/mod.ts";
 import { retryDelaySeconds } from "./retry_policy.ts";
 import type { CommitOptions, EngineCore } from "./orchestrator_engine.ts";
@@ -52,8 +52,8 @@ export class JobDispatcher {
    */
   remoteRobots: () => Iterable<string> = () => [];
   /**
-   * Whether this node arms job deadlines when it dispatches: true on a single node; in
-   * cluster mode only the leader keeps deadlines, armed from the log
+   * Whether this node keeps job deadlines and cancel grace deadlines: true on a single
+   * node; in cluster mode only the leader keeps them, armed from the log
    * (`engine/cluster.ts`).
    */
   ownsDeadlines = true;
@@ -271,10 +271,33 @@ export class JobDispatcher {
     this.#deadlines.set(jobId, { leaseId, handle });
   }
 
-  /** Stops every job's deadline timer (cluster mode: this node stopped being the leader). */
+  /**
+   * Arms, from the read models (the log), the deadline of every dispatched or running job
+   * and the grace deadline of every unconfirmed cancel: after a start's replay, or when
+   * this node becomes the leader. Both are absolute instants in the log, so one that has
+   * passed while no process kept it fires at once.
+   */
+  armFromLog(): void {
+    for (const [jobId, state] of this.#core.jobs) {
+      const c = state.snapshot.context;
+      const status = state.snapshot.value as JobStatus;
+      if ((status !== "dispatched" && status !== "running") || !c.lease_id) continue;
+      if (c.deadline) this.armDeadline(jobId, c.lease_id, c.deadline);
+      if (c.cancel_requested && c.cancel_grace_deadline) {
+        this.armCancelGrace(jobId, c.lease_id, c.cancel_grace_deadline);
+      }
+    }
+  }
+
+  /**
+   * Stops every job's deadline and cancel grace timer (cluster mode: this node stopped
+   * being the leader).
+   */
   disarmDeadlines(): void {
     for (const { handle } of this.#deadlines.values()) this.#core.clock.clearTimeout(handle);
     this.#deadlines.clear();
+    for (const handle of this.#graces.values()) this.#core.clock.clearTimeout(handle);
+    this.#graces.clear();
   }
 
   /** Stops the retry wake-up timer (at shutdown). */
@@ -293,8 +316,17 @@ export class JobDispatcher {
     this.#graces.delete(jobId);
   }
 
-  /** After the cancel grace period, an unconfirmed cancel revokes the lease. */
-  armCancelGrace(jobId: string, leaseId: string): void {
+  /**
+   * At the cancel's grace deadline (RFC 3339, absolute: `grace_deadline` of
+   * `job.cancel_requested`), an unconfirmed cancel revokes the lease: `job.cancelled` (and
+   * the robot's `robot.job_released`), written as leader (fenced in cluster mode). Only
+   * where deadlines are kept (`ownsDeadlines`); arming again replaces the job's timer.
+   */
+  armCancelGrace(jobId: string, leaseId: string, graceDeadline: string): void {
+    if (!this.ownsDeadlines) return;
+    const previous = this.#graces.get(jobId);
+    if (previous !== undefined) this.#core.clock.clearTimeout(previous);
+    const delay = Math.max(0, Date.parse(graceDeadline) - this.#core.clock.now());
     const handle = this.#core.clock.setTimeout(() => {
       this.#graces.delete(jobId);
       const job = this.#core.jobs.get(jobId)?.snapshot.context;
@@ -302,8 +334,8 @@ export class JobDispatcher {
       this.#end(jobId, job.robot_id, {
         type: "job.cancelled",
         data: { cancelled_at: this.#core.nowIso(), reason: "cancel not confirmed; lease revoked" },
-      }).catch((e) => console.error("cancel grace failed:", e));
-    }, this.#core.config.cancelGrace * 1000);
+      }, { asLeader: true }).catch((e) => console.error("cancel grace failed:", e));
+    }, Number.isNaN(delay) ? 0 : delay);
     this.#graces.set(jobId, handle);
   }
 

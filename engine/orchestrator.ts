@@ -8,7 +8,6 @@
  *
  * @module
  */
-import type { JobStatus } from "../actors/mod.ts";
 import {
   type RecordedEvent,
   type SqlEventStore,
@@ -117,6 +116,7 @@ export class Orchestrator {
       settled: (position) => this.settled(position),
       // The engine folds the org index before it hands events to listeners.
       orgOf: (streamId) => this.core.orgs.orgOf(streamId),
+      leaderFence: () => this.core.leaderFence,
     });
     this.core.onEvents((events) => this.alerts.apply(events));
     this.robotTokens = new RobotTokens({
@@ -167,6 +167,7 @@ export class Orchestrator {
       clock: this.core.clock,
       workflowExists: (id) => this.workflows.exists(id),
       settled: (position) => this.settled(position),
+      leaderFence: () => this.core.leaderFence,
       submitJob: async (input) => {
         // A schedule naming a stored workflow runs its published version.
         const stored = !input.workflow && input.workflow_id
@@ -187,7 +188,7 @@ export class Orchestrator {
           job_id: input.job_id,
           // A schedule's jobs belong to the schedule's org.
           org_id: this.core.orgs.orgOf(`schedule-${input.schedule_id}`),
-        });
+        }, { asLeader: true });
         return { job_id: job.job_id };
       },
       jobActive: (jobId) => {
@@ -202,7 +203,8 @@ export class Orchestrator {
     this.jobs = new JobCommands(this.core, {
       sendCancel: (robotId, jobId, leaseId, reason) =>
         this.sessions.send(robotId, "cancel_job", { job_id: jobId, lease_id: leaseId, reason }),
-      armCancelGrace: (jobId, leaseId) => this.dispatcher.armCancelGrace(jobId, leaseId),
+      armCancelGrace: (jobId, leaseId, graceDeadline) =>
+        this.dispatcher.armCancelGrace(jobId, leaseId, graceDeadline),
     });
     if (options.cluster) this.cluster = new ClusterNode(this, options.cluster);
   }
@@ -265,13 +267,7 @@ export class Orchestrator {
       }
     }
     // In cluster mode deadlines, seals, schedule ticks and absent robots are the leader's.
-    for (const [jobId, state] of this.cluster ? [] : this.core.jobs) {
-      const c = state.snapshot.context;
-      const status = state.snapshot.value as JobStatus;
-      if ((status === "dispatched" || status === "running") && c.lease_id && c.deadline) {
-        this.dispatcher.armDeadline(jobId, c.lease_id, c.deadline);
-      }
-    }
+    if (!this.cluster) this.dispatcher.armFromLog();
     // An exclusive store (PGlite) hands over its own appends; others are read back
     // gap-safely, since other processes may write too.
     const onEvents = (events: readonly RecordedEvent[]) => {
@@ -335,7 +331,9 @@ export class Orchestrator {
     const seconds = this.core.config.sealInterval;
     if (!(seconds > 0) || !this.#ready) return;
     const timer = this.core.clock.setTimeout(() => {
-      this.core.store.seal()
+      // Cluster mode: the leader's seal runs its fencing check in the seal's transaction.
+      const fence = this.core.leaderFence;
+      this.core.store.seal(fence ? { guard: (tx) => fence.check(tx) } : {})
         .catch((error) => console.error("periodic seal failed:", error))
         .finally(() => {
           if (this.#sealTimer === timer) this.#scheduleSeal();

@@ -120,9 +120,12 @@ export interface SqlEventStore extends EventStore {
    * Cost: one aggregate scan of the log. Call it periodically (the engine does) and on
    * demand.
    *
+   * @param options `guard` runs first in the seal's transaction, as in `append` (a
+   *   leader's fencing check: a former leader's periodic seal is refused).
    * @returns The seal; write its `hash` down outside the database to anchor the log.
+   * @throws What `options.guard` threw; nothing is written.
    */
-  seal(): Promise<Seal>;
+  seal(options?: Pick<AppendOptions, "guard">): Promise<Seal>;
   /**
    * Reads events with their stored chain hash and transaction id, in
    * `(stream_id, stream_version)` order: what an audit of the hash chains reads.
@@ -300,10 +303,11 @@ export function createSqlEventStore(
       return outcome.result;
     },
 
-    async seal() {
-      const { seal, result } = await client.transaction((tx) =>
-        sealInTx(tx, { newId, maxEventBytes, notify, lock })
-      );
+    async seal(options = {}) {
+      const { seal, result } = await client.transaction(async (tx) => {
+        if (options.guard) await options.guard(tx);
+        return await sealInTx(tx, { newId, maxEventBytes, notify, lock });
+      });
       if (result) announce(result);
       return seal;
     },

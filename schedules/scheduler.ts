@@ -290,13 +290,21 @@ export class Scheduler {
     type: string,
     data: Record<string, unknown>,
     eventId?: string,
+    tick = false,
   ): Promise<number> {
+    // A tick's events are the leader's (cluster mode): fenced, with the term in metadata.
+    const fence = tick ? this.#options.leaderFence?.() ?? null : null;
     const { events } = await this.#options.store.append([{
       streamId: SCHEDULE_STREAM_PREFIX + id,
       expectedVersion,
       // Schema version 1 of every schedule event (see actors/event_schemas.ts).
-      events: [{ type, data, metadata: { schema_version: 1 }, eventId }],
-    }]);
+      events: [{
+        type,
+        data,
+        metadata: { schema_version: 1, ...fence?.metadata() },
+        eventId,
+      }],
+    }], fence ? { guard: (tx) => fence.check(tx) } : {});
     for (const e of events) this.#apply(id, e);
     if (this.#stale.has(id)) await this.#refresh(id);
     return events[events.length - 1].globalPosition;
@@ -444,6 +452,7 @@ export class Scheduler {
       type,
       data,
       await uuidFromSha256(`${type}|${id}|${scheduledFor}`),
+      true,
     );
   }
 
@@ -477,6 +486,7 @@ export class Scheduler {
         ...(how.queued ? { queued: true } : {}),
       },
       await uuidFromSha256(`schedule.fired|${id}|${scheduledFor}`),
+      true,
     );
   }
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { EventStore } from "../events/mod.ts";
+import type { EventStore, SqlTx } from "../events/mod.ts";
 import type { Clock } from "../engine/clock.ts";
 import type { ScheduleDefinition } from "./schedule_input.ts";
 
@@ -36,12 +36,34 @@ export type ScheduleView = ScheduleDefinition & {
   updated_at: string;
 };
 
+/**
+ * A leader's fencing (cluster mode, `engine/cluster.ts`): `check` runs inside the append's
+ * transaction and throws (`FencedError`) once this node's term is over; `metadata` is
+ * recorded on each fenced event (`{leader_node, leader_token}`).
+ */
+export interface SchedulerLeaderFence {
+  check(tx: SqlTx): Promise<void>;
+  metadata(): Record<string, unknown>;
+}
+
 /** Options of {@linkcode Scheduler}. */
 export interface SchedulerOptions {
   store: Pick<EventStore, "append" | "readAll" | "readStream">;
   clock: Clock;
-  /** Submits the tick's job; must be idempotent on `job_id`. */
+  /**
+   * Submits the tick's job; must be idempotent on `job_id`. Called only for a tick, so in
+   * cluster mode it must be fenced like the tick's own events (the engine commits it
+   * `asLeader`).
+   */
   submitJob(input: ScheduledJobInput): Promise<{ job_id: string }>;
+  /**
+   * The leader's fence, or null on a single node. What a tick writes (`schedule.fired`,
+   * `schedule.skipped`, `schedule.queued`) runs its check in the append's transaction, so
+   * a former leader that comes back cannot record a tick. API commands (add, update,
+   * pause, resume, remove) run on any node and are not fenced.
+   * @default () => null
+   */
+  leaderFence?(): SchedulerLeaderFence | null;
   /**
    * Whether a job is still active (not yet completed, failed, cancelled or timed out): the
    * overlap policies `skip` and `queue_one` ask it about the schedule's previous run. A job
