@@ -34,6 +34,7 @@ import {
 } from "../events/mod.ts";
 import { DashboardProjection, QueueProjection } from "../projections/mod.ts";
 import type { Clock } from "./clock.ts";
+import { decodeActors, encodeActors, type EncodedActors } from "./startup_checkpoint.ts";
 import { DEFAULT_ORG, OrgIndex } from "./org_index.ts";
 import {
   DEFAULT_RETRY_POLICY,
@@ -578,8 +579,8 @@ export class EngineCore {
   checkpointState(): unknown {
     return {
       position: this.position,
-      jobs: this.jobs,
-      robots: this.robots,
+      jobs: encodeActors(this.jobs),
+      robots: encodeActors(this.robots),
       queue: this.queue.checkpointState(),
       dashboard: this.dashboard.checkpointState(),
       orgs: this.orgs.checkpointState(),
@@ -594,8 +595,8 @@ export class EngineCore {
   restoreState(state: unknown): void {
     const s = state as {
       position: number;
-      jobs: Map<string, JobState>;
-      robots: Map<string, RobotState>;
+      jobs: EncodedActors;
+      robots: EncodedActors;
       queue: unknown;
       dashboard: unknown;
       orgs: unknown;
@@ -607,8 +608,8 @@ export class EngineCore {
       for (const [k, v] of from) to.set(k, v);
     };
     this.position = s.position;
-    copy(this.jobs, s.jobs);
-    copy(this.robots, s.robots);
+    decodeActors(s.jobs, this.jobs);
+    decodeActors(s.robots, this.robots);
     this.queue.restoreState(s.queue);
     this.dashboard.restoreState(s.dashboard);
     this.orgs.restoreState(s.orgs);

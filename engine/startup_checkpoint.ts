@@ -19,7 +19,9 @@
  *
  * @module
  */
+import { promisify } from "node:util";
 import { deserialize, serialize } from "node:v8";
+import { gunzip, gzip } from "node:zlib";
 
 /** A component whose folded state goes into a checkpoint. */
 export interface CheckpointPart {
@@ -80,6 +82,72 @@ export async function checkpointCodeVersion(configuration: unknown): Promise<str
   );
 }
 
+/** Actors in the compact form of {@linkcode encodeActors}. */
+export interface EncodedActors {
+  /** Key lists of the contexts, each once. */
+  shapes: string[][];
+  /** Per actor: id, state value, status, version, shape index, context values in shape order. */
+  rows: [string, unknown, unknown, number, number, unknown[]][];
+}
+
+/**
+ * Actor states (`{snapshot: {value, context, status}, version}` by id) in a compact form
+ * for a checkpoint: each context's key list is written once per distinct list (a
+ * serialiser writes every object's keys, and reads them back one string at a time), and
+ * object values of a context that are equal as JSON (a job's workflow, retry policy,
+ * empty lists…) are written once and shared on restore. Contexts are immutable (the
+ * machines' `assign` copies them), so sharing equal values changes nothing.
+ */
+export function encodeActors(
+  actors: ReadonlyMap<
+    string,
+    { snapshot: { value: unknown; context: unknown; status: unknown }; version: number }
+  >,
+): EncodedActors {
+  const shapes: string[][] = [];
+  const shapeIndex = new Map<string, number>();
+  const shared = new Map<string, unknown>();
+  const rows: EncodedActors["rows"] = [];
+  for (const [id, state] of actors) {
+    const context = state.snapshot.context as Record<string, unknown>;
+    const keys = Object.keys(context);
+    const shapeKey = keys.join("\0");
+    let index = shapeIndex.get(shapeKey);
+    if (index === undefined) {
+      index = shapes.length;
+      shapes.push(keys);
+      shapeIndex.set(shapeKey, index);
+    }
+    const values = new Array<unknown>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const value = context[keys[i]];
+      if (value !== null && typeof value === "object") {
+        const json = JSON.stringify(value);
+        const same = shared.get(json);
+        if (same === undefined) shared.set(json, value);
+        values[i] = same ?? value;
+      } else {
+        values[i] = value;
+      }
+    }
+    rows.push([id, state.snapshot.value, state.snapshot.status, state.version, index, values]);
+  }
+  return { shapes, rows };
+}
+
+/** The actor states of {@linkcode encodeActors}, into `into` (cleared first). */
+export function decodeActors<S>(encoded: EncodedActors, into: Map<string, S>): void {
+  into.clear();
+  const { shapes, rows } = encoded;
+  for (let r = 0; r < rows.length; r++) {
+    const [id, value, status, version, index, values] = rows[r];
+    const keys = shapes[index];
+    const context: Record<string, unknown> = {};
+    for (let i = 0; i < keys.length; i++) context[keys[i]] = values[i];
+    into.set(id, { snapshot: { value, context, status }, version } as S);
+  }
+}
+
 /** Serialises every part's state, synchronously (the state cannot change meanwhile). */
 export function captureCheckpoint(parts: Record<string, CheckpointPart>): Uint8Array {
   const state: Record<string, unknown> = {};
@@ -87,24 +155,18 @@ export function captureCheckpoint(parts: Record<string, CheckpointPart>): Uint8A
   return serialize(state);
 }
 
-async function pipe(data: Uint8Array, transform: CompressionStream | DecompressionStream) {
-  const out = new Response(
-    new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(transform),
-  );
-  return new Uint8Array(await out.arrayBuffer());
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** Gzips a captured checkpoint for storage (level 1: fast; the serialised state compresses well). */
+export async function compressCheckpoint(data: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await gzipAsync(data, { level: 1 }));
 }
 
-/** Gzips a captured checkpoint for storage (the serialised state compresses ~8×). */
-export function compressCheckpoint(data: Uint8Array): Promise<Uint8Array> {
-  return pipe(data, new CompressionStream("gzip"));
-}
-
-/**
- * Gunzips a stored checkpoint; null when the bytes are not a whole gzip stream.
- */
+/** Gunzips a stored checkpoint; null when the bytes are not a whole gzip stream. */
 export async function decompressCheckpoint(data: Uint8Array): Promise<Uint8Array | null> {
   try {
-    return await pipe(data, new DecompressionStream("gzip"));
+    return new Uint8Array(await gunzipAsync(data));
   } catch {
     return null;
   }

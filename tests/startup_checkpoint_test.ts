@@ -20,9 +20,13 @@ import { WORKFLOWS_DIR } from "./workflow_expectations.ts";
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
-/** Every folded part of the orchestrator's state, as a checkpoint would hold it. */
+/** Every folded part of the orchestrator's state, as a checkpoint holds it, and the actors. */
 function foldedState(orchestrator: Orchestrator): unknown {
-  return deserialize(captureCheckpoint(orchestrator.checkpointParts()));
+  return {
+    checkpoint: deserialize(captureCheckpoint(orchestrator.checkpointParts())),
+    jobs: new Map(orchestrator.core.jobs),
+    robots: new Map(orchestrator.core.robots),
+  };
 }
 
 /** Starts an orchestrator on `store` without serving; returns it and its folded state. */
