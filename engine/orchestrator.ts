@@ -1,7 +1,8 @@
 /**
  * The orchestrator: the engine's parts wired together, started from the log.
  *
- * Start-up rebuilds every actor and projection by reading the whole log, re-arms the
+ * Start-up rebuilds every actor and projection from the log (from the latest usable start-up
+ * checkpoint plus the events after it, see `startup_checkpoint.ts`), re-arms the
  * deadlines of jobs that were dispatched or running, then follows the log live. Robots the
  * log says were connected get one heartbeat timeout plus the reconnect grace to reconnect
  * before they are declared lost and their jobs requeued.
