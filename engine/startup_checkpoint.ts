@@ -17,6 +17,11 @@
  * The state is serialised with V8's structured clone (`node:v8`), which keeps `Map`s,
  * `Set`s, `Date`s and shared references.
  *
+ * A component that folds the log must put every field it folds into its
+ * `checkpointState()` (and be listed in `Orchestrator.checkpointParts`): the code version
+ * cannot tell a field that was left out. `tests/startup_checkpoint_test.ts` compares what
+ * the read API serves (listings, `/metrics`) after a restore and after a full replay.
+ *
  * @module
  */
 import { promisify } from "node:util";
