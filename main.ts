@@ -81,9 +81,14 @@ async function main(): Promise<void> {
   });
   // Serve first (/healthz answers 503 meanwhile), then replay the log.
   await orchestrator.start();
+  const report = orchestrator.startReport;
   console.log(
     `log replayed to position ${orchestrator.core.position} in ` +
-      `${Math.round(performance.now() - started)} ms; ready`,
+      `${Math.round(performance.now() - started)} ms (${report.eventsFolded} events folded` +
+      (report.restoredPosition > 0
+        ? ` after the start-up checkpoint at ${report.restoredPosition})`
+        : ")") +
+      "; ready",
   );
   // SIGTERM or SIGINT: drain (running jobs get DRAIN_TIMEOUT seconds to finish, the rest
   // are requeued), then close; a second signal ends the wait at once.

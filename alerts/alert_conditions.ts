@@ -211,6 +211,50 @@ export class AlertConditions {
   }
 
   /** Applies one event; returns the conditions it started or ended. */
+  /**
+   * The conditions folded from the log, for a start-up checkpoint
+   * (`engine/startup_checkpoint.ts`; live references, serialised at once).
+   */
+  checkpointState(): unknown {
+    return {
+      offline: this.#offline,
+      ended: this.#ended,
+      head: this.#head,
+      inWindow: this.#inWindow,
+      failedInWindow: this.#failedInWindow,
+      errorRate: this.#errorRate,
+      queued: this.#queued,
+      backlog: this.#backlog,
+      backlogMax: this.#backlogMax,
+    };
+  }
+
+  /** Replaces the folded conditions with those of {@linkcode AlertConditions.checkpointState}. */
+  restoreState(state: unknown): void {
+    const s = state as {
+      offline: Map<string, ConditionInstance>;
+      ended: { t: number; failed: boolean }[];
+      head: number;
+      inWindow: number;
+      failedInWindow: number;
+      errorRate: ConditionInstance | null;
+      queued: Set<string>;
+      backlog: ConditionInstance | null;
+      backlogMax: number;
+    };
+    this.#offline.clear();
+    for (const [k, v] of s.offline) this.#offline.set(k, v);
+    this.#ended = s.ended;
+    this.#head = s.head;
+    this.#inWindow = s.inWindow;
+    this.#failedInWindow = s.failedInWindow;
+    this.#errorRate = s.errorRate;
+    this.#queued.clear();
+    for (const id of s.queued) this.#queued.add(id);
+    this.#backlog = s.backlog;
+    this.#backlogMax = s.backlogMax;
+  }
+
   apply(event: RecordedEvent): readonly ConditionChange[] {
     this.#ownOrgs?.apply(event);
     const type = event.type;

@@ -196,6 +196,37 @@ export class AlertMonitor {
     this.#reconcile();
   }
 
+  /**
+   * The alerts and conditions folded from the log (before `start`), for a start-up
+   * checkpoint (`engine/startup_checkpoint.ts`; live references, serialised at once).
+   */
+  checkpointState(): unknown {
+    return {
+      alerts: this.#alerts,
+      pending: this.#pending,
+      toResolve: this.#toResolve,
+      conditions: this.#conditions.checkpointState(),
+    };
+  }
+
+  /** Replaces the folded state with one from {@linkcode AlertMonitor.checkpointState}. */
+  restoreState(state: unknown): void {
+    const s = state as {
+      alerts: Map<string, AlertView>;
+      pending: Map<string, ConditionInstance>;
+      toResolve: Map<string, { reason: string; evidence: Record<string, unknown> }>;
+      conditions: unknown;
+    };
+    const copy = <V>(to: Map<string, V>, from: Map<string, V>) => {
+      to.clear();
+      for (const [k, v] of from) to.set(k, v);
+    };
+    copy(this.#alerts, s.alerts);
+    copy(this.#pending, s.pending);
+    copy(this.#toResolve, s.toResolve);
+    this.#conditions.restoreState(s.conditions);
+  }
+
   /** Stops timers and deliveries; resolves once the work in flight has ended. */
   async stop(): Promise<void> {
     this.#live = false;

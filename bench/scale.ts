@@ -4,7 +4,7 @@
  *
  *   deno task bench:scale idle-robots [--robots 10000] [--processes 4]
  *   deno task bench:scale queue [--lengths 1000,100000,1000000] [--batch 100] [--rounds 5]
- *   deno task bench:scale cold-start [--events 1000000]
+ *   deno task bench:scale cold-start [--events 1000000] [--runs 1] [--schema S] [--main PATH]
  *
  * - idle-robots: N `RobotClient`s in P load processes (`bench/fleet_load.ts`) connect in
  *   waves and stay idle (default heartbeat every 5 s); the orchestrator's RSS before and
@@ -15,7 +15,10 @@
  *   slots registers and the time from `robot_registered` to its `batch`-th
  *   `job_assignment` is the dispatch cost of the batch. Per-job cost should not grow with L.
  * - cold-start: a log of about E events (completed jobs of 20 robots, 7 events each), then
- *   the time from spawning `main.ts` until `/healthz` answers 200.
+ *   the time from spawning `main.ts` until `/healthz` answers 200, `runs` times in a row
+ *   (stopping it with SIGTERM in between). `--schema S` keeps the log in schema S (filled
+ *   when empty, never dropped) for later runs; `--main PATH` starts another `main.ts`
+ *   (e.g. an older commit's copy, for before/after figures on the same log).
  *
  * Prints the figures and writes them to `bench/results/scale-<run>-<date>.json`.
  *
@@ -87,6 +90,9 @@ interface OrchestratorProcess {
 /** Extra flags of the orchestrator's `deno run` (`--profile DIR`: a V8 CPU profile there). */
 const orchestratorFlags: string[] = [];
 
+/** The `main.ts` the scale runs start (`--main PATH`: e.g. a copy of an older commit). */
+let mainPath = new URL("../main.ts", import.meta.url).pathname;
+
 async function spawnOrchestrator(schema: string): Promise<OrchestratorProcess> {
   const dataDir = await Deno.makeTempDir({ prefix: "orch-scale-" });
   const started = performance.now();
@@ -98,7 +104,7 @@ async function spawnOrchestrator(schema: string): Promise<OrchestratorProcess> {
     "--allow-write",
     "--allow-sys",
     ...orchestratorFlags,
-    new URL("../main.ts", import.meta.url).pathname,
+    mainPath,
   ], {
     env: {
       DATABASE_URL: TEST_DATABASE_URL,
@@ -285,28 +291,67 @@ async function queueRun(length: number, batch: number, rounds: number) {
   };
 }
 
-async function coldStart(events: number) {
-  const schema = newSchema("cold");
+/** Events in `schema`'s `events` table (0 when there is none). */
+async function eventsIn(schema: string): Promise<number> {
+  const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  try {
+    const [{ table }] = await sql.unsafe(`select to_regclass('${schema}.events')::text as table`);
+    if (table === null) return 0;
+    const [{ n }] = await sql.unsafe(`select count(*)::int8 as n from ${schema}.events`);
+    return Number(n);
+  } finally {
+    await sql.end();
+  }
+}
+
+/**
+ * Cold start: fills a log of about `events` events (unless `keepSchema` names a schema
+ * that holds one already), then starts `main.ts` `runs` times in a row on it and measures
+ * each start until `/healthz` is 200. The first start of a fresh log finds no start-up
+ * snapshot; each start writes one when it stops, so later starts measure a restart.
+ */
+async function coldStart(events: number, runs: number, keepSchema: string | undefined) {
+  const schema = keepSchema ?? newSchema("cold");
   const t0 = performance.now();
-  const log = await BulkLog.open(TEST_DATABASE_URL, schema);
-  const jobs = await addCompletedHistory(log, events);
-  await log.close();
+  let written = await eventsIn(schema);
+  let jobs: number | null = null;
+  if (written === 0) {
+    const log = await BulkLog.open(TEST_DATABASE_URL, schema);
+    jobs = await addCompletedHistory(log, events);
+    await log.close();
+    written = log.written;
+  }
   const fillSeconds = (performance.now() - t0) / 1000;
-  const orch = await spawnOrchestrator(schema);
-  const rss = await rssOf(orch.pid);
-  const cpu = await cpuOf(orch.pid);
-  await orch.stop();
-  await dropSchema(schema);
+  const starts = [];
+  for (let r = 0; r < runs; r++) {
+    const load = Deno.loadavg()[0];
+    const orch = await spawnOrchestrator(schema);
+    const rss = await rssOf(orch.pid);
+    const cpu = await cpuOf(orch.pid);
+    await orch.stop();
+    const start = {
+      healthz_200_seconds: Number((orch.readyMs / 1000).toFixed(2)),
+      listening_ms: Math.round(orch.listeningMs),
+      replay_events_per_second: Math.round(written / (orch.readyMs / 1000)),
+      orchestrator_rss_mib: Math.round(rss.rss / MIB),
+      orchestrator_peak_rss_mib: Math.round(rss.peak / MIB),
+      orchestrator_cpu_seconds: cpu,
+      load_average_1min_before: load,
+    };
+    console.log(JSON.stringify(start));
+    starts.push(start);
+  }
+  if (!keepSchema) await dropSchema(schema);
+  const sorted = starts.map((s) => s.healthz_200_seconds).sort((a, b) => a - b);
   return {
-    events_in_log: log.written,
+    events_in_log: written,
     jobs,
+    schema: keepSchema ?? null,
+    main: mainPath,
     fill_seconds: Number(fillSeconds.toFixed(1)),
-    listening_ms: Math.round(orch.listeningMs),
-    healthz_200_seconds: Number((orch.readyMs / 1000).toFixed(2)),
-    replay_events_per_second: Math.round(log.written / (orch.readyMs / 1000)),
-    orchestrator_rss_mib: Math.round(rss.rss / MIB),
-    orchestrator_peak_rss_mib: Math.round(rss.peak / MIB),
-    orchestrator_cpu_seconds: cpu,
+    ...starts[0],
+    healthz_200_seconds_median: sorted.length ? percentile(sorted, 50) : null,
+    starts,
   };
 }
 
@@ -322,8 +367,12 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "5" },
       events: { type: "string", default: "1000000" },
       profile: { type: "string" },
+      runs: { type: "string", default: "1" },
+      schema: { type: "string" },
+      main: { type: "string" },
     },
   });
+  if (values.main) mainPath = await Deno.realPath(values.main);
   if (values.profile) orchestratorFlags.push("--cpu-prof", `--cpu-prof-dir=${values.profile}`);
   const run = positionals[0];
   let result: unknown;
@@ -339,7 +388,7 @@ async function main(): Promise<void> {
     }
     result = rows;
   } else if (run === "cold-start") {
-    result = await coldStart(Number(values.events));
+    result = await coldStart(Number(values.events), Number(values.runs), values.schema);
   } else {
     console.error("usage: deno task bench:scale idle-robots|queue|cold-start [options]");
     Deno.exit(2);

@@ -174,6 +174,51 @@ export class FleetMetrics {
     }
   }
 
+  /**
+   * What {@linkcode FleetMetrics.apply} folded from the log, for a start-up checkpoint
+   * (`engine/startup_checkpoint.ts`; live references, serialised at once). The append
+   * observations are this process's own and are not included.
+   */
+  checkpointState(): unknown {
+    const histogram = (h: Histogram) => ({ counts: h.counts, sum: h.sum, count: h.count });
+    return {
+      eventsByCategory: this.eventsByCategory,
+      dispatchLatency: histogram(this.dispatchLatency),
+      jobDuration: histogram(this.jobDuration),
+      attemptsEnded: this.attemptsEnded,
+      waitingSince: this.#waitingSince,
+      startedAt: this.#startedAt,
+    };
+  }
+
+  /** Replaces the folded state with one from {@linkcode FleetMetrics.checkpointState}. */
+  restoreState(state: unknown): void {
+    type H = { counts: number[]; sum: number; count: number };
+    const s = state as {
+      eventsByCategory: Map<string, number>;
+      dispatchLatency: H;
+      jobDuration: H;
+      attemptsEnded: Map<string, number>;
+      waitingSince: Map<string, number>;
+      startedAt: Map<string, number>;
+    };
+    const copy = <K, V>(to: Map<K, V>, from: Map<K, V>) => {
+      to.clear();
+      for (const [k, v] of from) to.set(k, v);
+    };
+    const restore = (to: Histogram, from: H) => {
+      to.counts.splice(0, to.counts.length, ...from.counts);
+      to.sum = from.sum;
+      to.count = from.count;
+    };
+    copy(this.eventsByCategory, s.eventsByCategory);
+    restore(this.dispatchLatency, s.dispatchLatency);
+    restore(this.jobDuration, s.jobDuration);
+    copy(this.attemptsEnded, s.attemptsEnded);
+    this.#waitingSince = s.waitingSince;
+    this.#startedAt = s.startedAt;
+  }
+
   #ended(status: string): void {
     this.attemptsEnded.set(status, (this.attemptsEnded.get(status) ?? 0) + 1);
   }

@@ -31,3 +31,4 @@ export * from "./logger.ts";
 export * from "./cluster.ts";
 export * from "./node_registry.ts";
 export { ROBOT_ID_PATTERN } from "./robot_messages.ts";
+export * from "./startup_checkpoint.ts";

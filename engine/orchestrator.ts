@@ -1,7 +1,8 @@
 /**
  * The orchestrator: the engine's parts wired together, started from the log.
  *
- * Start-up rebuilds every actor and projection by reading the whole log, re-arms the
+ * Start-up rebuilds every actor and projection from the log (from the latest usable start-up
+ * checkpoint plus the events after it, see `startup_checkpoint.ts`), re-arms the
  * deadlines of jobs that were dispatched or running, then follows the log live. Robots the
  * log says were connected get one heartbeat timeout plus the reconnect grace to reconnect
  * before they are declared lost and their jobs requeued.
@@ -32,6 +33,13 @@ import { type AlertConfig, AlertMonitor } from "../alerts/mod.ts";
 import { API_TOKEN_STREAM_PREFIX, ApiTokens } from "./api_tokens.ts";
 import { DEFAULT_ORG } from "./org_index.ts";
 import { ClusterNode, type ClusterOptions, type LeaderHook } from "./cluster.ts";
+import {
+  captureCheckpoint,
+  checkpointCodeVersion,
+  type CheckpointPart,
+  compressCheckpoint,
+  decodeCheckpoint,
+} from "./startup_checkpoint.ts";
 
 /** Options of {@linkcode Orchestrator}. */
 export interface OrchestratorOptions {
@@ -253,18 +261,110 @@ export class Orchestrator {
     return this.#failure;
   }
 
+  /** What a start-up checkpoint holds: every component that folds the log, by name. */
+  checkpointParts(): Record<string, CheckpointPart> {
+    return {
+      core: this.core,
+      workflows: this.workflows,
+      metrics: this.metrics,
+      alerts: this.alerts,
+      robotTokens: this.robotTokens,
+      apiTokens: this.apiTokens,
+      scheduler: this.scheduler,
+      sessions: this.sessions,
+    };
+  }
+
+  #checkpointWrite: Promise<void> = Promise.resolve();
+
+  /**
+   * How the last start used start-up checkpoints: the position it started folding after
+   * (0: the whole log), the events it folded, and whether it wrote a checkpoint.
+   */
+  startReport: { restoredPosition: number; eventsFolded: number; checkpointWritten: boolean } = {
+    restoredPosition: 0,
+    eventsFolded: 0,
+    checkpointWritten: false,
+  };
+
+  /** Resolves once the checkpoint the last start began to write is stored (or failed). */
+  checkpointWritten(): Promise<void> {
+    return this.#checkpointWrite;
+  }
+
+  /**
+   * Restores the latest usable start-up checkpoint (single node, checkpoints enabled, state
+   * not folded yet). Returns the code version checkpoints are keyed by, or null when they
+   * are off.
+   */
+  async #restoreCheckpoint(): Promise<string | null> {
+    if (this.cluster || !(this.core.config.checkpointEvery > 0)) return null;
+    const version = await checkpointCodeVersion({ alerts: this.alerts.config });
+    if (version === null || this.core.position !== 0) return version;
+    let checkpoint = null;
+    try {
+      checkpoint = await this.core.store.snapshots.loadCheckpoint(version);
+    } catch (error) {
+      console.error("start-up checkpoint not readable, folding the whole log:", error);
+    }
+    if (!checkpoint) return version;
+    const parts = this.checkpointParts();
+    const state = await decodeCheckpoint(checkpoint.data, parts);
+    if (!state) {
+      console.error("start-up checkpoint does not decode, folding the whole log");
+      return version;
+    }
+    for (const [name, part] of Object.entries(parts)) part.restoreState(state[name]);
+    if (this.core.position !== checkpoint.position) {
+      throw new Error(
+        `start-up checkpoint at ${checkpoint.position} restored position ${this.core.position}`,
+      );
+    }
+    this.startReport.restoredPosition = checkpoint.position;
+    return version;
+  }
+
   /** Rebuilds state from the log and starts following it. */
   async start(): Promise<void> {
     const store = this.core.store;
+    const checkpointVersion = await this.#restoreCheckpoint();
     let yielded = performance.now();
+    let folded = 0;
+    let lastEventId: string | null = null;
     for await (const page of store.scanAll({ after: this.core.position })) {
       this.core.applyFromLog(page);
+      folded += page.length;
+      lastEventId = page[page.length - 1].eventId;
       // Let the server answer (/healthz: 503 "starting") during a long replay, every 50 ms
       // (a timer per page would cost its 4 ms clamp a thousand times per million events).
       if (performance.now() - yielded > 50) {
         await new Promise((resolve) => setTimeout(resolve, 0));
         yielded = performance.now();
       }
+    }
+    this.startReport.eventsFolded = folded;
+    if (
+      checkpointVersion !== null && lastEventId !== null &&
+      folded >= this.core.config.checkpointEvery
+    ) {
+      // The state is exactly the fold of the log up to the position now (no command has
+      // run yet): serialised at once, written in the background.
+      const raw = captureCheckpoint(this.checkpointParts());
+      const position = this.core.position;
+      const eventId = lastEventId;
+      this.#checkpointWrite = compressCheckpoint(raw)
+        .then((data) =>
+          store.snapshots.saveCheckpoint({
+            codeVersion: checkpointVersion,
+            position,
+            eventId,
+            data,
+          })
+        )
+        .then(() => {
+          this.startReport.checkpointWritten = true;
+        })
+        .catch((error) => console.error("start-up checkpoint not written:", error));
     }
     // In cluster mode deadlines, seals, schedule ticks and absent robots are the leader's.
     if (!this.cluster) this.dispatcher.armFromLog();
@@ -394,6 +494,7 @@ export class Orchestrator {
     await this.#subscription?.close();
     this.#subscription = null;
     this.#offAppends();
+    await this.#checkpointWrite;
   }
 
   /**

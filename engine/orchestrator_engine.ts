@@ -34,6 +34,7 @@ import {
 } from "../events/mod.ts";
 import { DashboardProjection, QueueProjection } from "../projections/mod.ts";
 import type { Clock } from "./clock.ts";
+import { decodeActors, encodeActors, type EncodedActors } from "./startup_checkpoint.ts";
 import { DEFAULT_ORG, OrgIndex } from "./org_index.ts";
 import {
   DEFAULT_RETRY_POLICY,
@@ -71,6 +72,12 @@ export interface EngineConfig {
    */
   snapshotEvery: number;
   /**
+   * A start-up that folded at least this many events from the log writes a start-up
+   * checkpoint of the whole folded state (`startup_checkpoint.ts`), so that the next start
+   * folds only what came after; 0 = never write or read one.
+   */
+  checkpointEvery: number;
+  /**
    * Messages per second one robot connection may send on average (bursts of twice that);
    * frames beyond it are refused with `error {code: "rate_limited"}`.
    */
@@ -97,6 +104,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   retryableErrors: DEFAULT_RETRYABLE_ERRORS,
   retry: DEFAULT_RETRY_POLICY,
   snapshotEvery: 1000,
+  checkpointEvery: 100_000,
   robotMessageRate: 500,
   pingTimeout: 20,
   drainTimeout: 30,
@@ -561,6 +569,57 @@ export class EngineCore {
         console.error("event listener failed:", error);
       }
     }
+  }
+
+  /**
+   * The state folded from the log (actors, projections, org index, position), for a
+   * start-up checkpoint (`engine/startup_checkpoint.ts`): live references, to be serialised
+   * at once, when no command is being decided.
+   */
+  checkpointState(): unknown {
+    return {
+      position: this.position,
+      jobs: encodeActors(this.jobs),
+      robots: encodeActors(this.robots),
+      queue: this.queue.checkpointState(),
+      dashboard: this.dashboard.checkpointState(),
+      orgs: this.orgs.checkpointState(),
+      orgDashboards: new Map(
+        [...this.orgDashboards].map(([org, d]) => [org, d.checkpointState()]),
+      ),
+      lastRobotOfWorkflow: this.lastRobotOfWorkflow,
+    };
+  }
+
+  /** Replaces the folded state with one from {@linkcode EngineCore.checkpointState}. */
+  restoreState(state: unknown): void {
+    const s = state as {
+      position: number;
+      jobs: EncodedActors;
+      robots: EncodedActors;
+      queue: unknown;
+      dashboard: unknown;
+      orgs: unknown;
+      orgDashboards: Map<string, unknown>;
+      lastRobotOfWorkflow: Map<string, string>;
+    };
+    const copy = <V>(to: Map<string, V>, from: Map<string, V>) => {
+      to.clear();
+      for (const [k, v] of from) to.set(k, v);
+    };
+    this.position = s.position;
+    decodeActors(s.jobs, this.jobs);
+    decodeActors(s.robots, this.robots);
+    this.queue.restoreState(s.queue);
+    this.dashboard.restoreState(s.dashboard);
+    this.orgs.restoreState(s.orgs);
+    this.orgDashboards.clear();
+    for (const [org, d] of s.orgDashboards) {
+      const projection = new DashboardProjection();
+      projection.restoreState(d);
+      this.orgDashboards.set(org, projection);
+    }
+    copy(this.lastRobotOfWorkflow, s.lastRobotOfWorkflow);
   }
 
   /** Whether a job is finished for good. */

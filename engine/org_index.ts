@@ -60,4 +60,14 @@ export class OrgIndex {
   orgs(): Set<string> {
     return new Set(this.#orgs.values());
   }
+
+  /** The index for a start-up checkpoint (`engine/startup_checkpoint.ts`): a live reference. */
+  checkpointState(): unknown {
+    return this.#orgs;
+  }
+
+  /** Replaces the index with one from {@linkcode OrgIndex.checkpointState}. */
+  restoreState(state: unknown): void {
+    this.#orgs = state as Map<string, string>;
+  }
 }

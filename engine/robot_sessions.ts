@@ -152,6 +152,26 @@ export class RobotSessions {
     });
   }
 
+  /**
+   * The in-flight assignments folded from the log, for a start-up checkpoint
+   * (`engine/startup_checkpoint.ts`): job id → lease id.
+   */
+  checkpointState(): unknown {
+    return new Map([...this.#assignedSince].map(([jobId, a]) => [jobId, a.leaseId]));
+  }
+
+  /**
+   * Restores {@linkcode RobotSessions.checkpointState}; each assignment is known since now,
+   * as when the `job.dispatched` is replayed at start.
+   */
+  restoreState(state: unknown): void {
+    const now = this.#core.clock.now();
+    this.#assignedSince.clear();
+    for (const [jobId, leaseId] of state as Map<string, string>) {
+      this.#assignedSince.set(jobId, { leaseId, at: now });
+    }
+  }
+
   /** Wires the dispatcher (they depend on each other). Starts the heartbeat sweep. */
   attach(dispatcher: JobDispatcher): void {
     this.#dispatcher = dispatcher;

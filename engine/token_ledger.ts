@@ -184,6 +184,22 @@ export class TokenLedger {
     });
   }
 
+  /**
+   * The ledger folded from the log, for a start-up checkpoint
+   * (`engine/startup_checkpoint.ts`; live references, serialised at once).
+   */
+  checkpointState(): unknown {
+    return { credentials: this.credentials, byHash: this.#byHash };
+  }
+
+  /** Replaces the ledger with one from {@linkcode TokenLedger.checkpointState}. */
+  restoreState(state: unknown): void {
+    const s = state as { credentials: Map<string, Credential>; byHash: Map<string, string> };
+    this.credentials.clear();
+    for (const [k, v] of s.credentials) this.credentials.set(k, v);
+    this.#byHash = s.byHash;
+  }
+
   #now(): string {
     return new Date(this.options.clock.now()).toISOString();
   }

@@ -89,6 +89,19 @@ export class WorkflowRegistry {
   }
 
   /**
+   * The catalogue folded from the log, for a start-up checkpoint
+   * (`engine/startup_checkpoint.ts`; a live reference, serialised at once).
+   */
+  checkpointState(): unknown {
+    return this.#states;
+  }
+
+  /** Replaces the catalogue with one from {@linkcode WorkflowRegistry.checkpointState}. */
+  restoreState(state: unknown): void {
+    this.#states = state as Map<string, WorkflowState>;
+  }
+
+  /**
    * Applies events read from the log (any stream; others are ignored). An event already
    * applied (its stream version is not the next one) is skipped.
    */

@@ -58,6 +58,7 @@ export { subscribeDirect } from "./direct_subscription.ts";
 export type { ScanFormat, ScanLogOptions } from "./_scan_log.ts";
 export {
   createSnapshotStore,
+  type ReplayCheckpoint,
   SNAPSHOT_SCHEMA_STATEMENTS,
   type SnapshotStore,
   type StreamSnapshot,

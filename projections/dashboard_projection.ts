@@ -152,6 +152,36 @@ export class DashboardProjection {
   }
 
   /** The metrics as of `now` (ms since epoch; decides which UTC day is "today"). */
+  /**
+   * The projection's state for a start-up checkpoint (`engine/startup_checkpoint.ts`):
+   * live references, to be serialised at once (structured clone).
+   */
+  checkpointState(): unknown {
+    return {
+      days: this.#days,
+      jobStatus: this.#jobStatus,
+      pending: this.#pending,
+      running: this.#running,
+      robotOnline: this.#robotOnline,
+    };
+  }
+
+  /** Replaces the state with one from {@linkcode DashboardProjection.checkpointState}. */
+  restoreState(state: unknown): void {
+    const s = state as {
+      days: Map<string, DayCounters>;
+      jobStatus: Map<string, "pending" | "running" | "done">;
+      pending: number;
+      running: number;
+      robotOnline: Map<string, boolean>;
+    };
+    this.#days = s.days;
+    this.#jobStatus = s.jobStatus;
+    this.#pending = s.pending;
+    this.#running = s.running;
+    this.#robotOnline = s.robotOnline;
+  }
+
   metrics(now: number): DashboardMetrics {
     const today = this.#days.get(new Date(now).toISOString().slice(0, 10)) ?? EMPTY_DAY;
     const online = [...this.#robotOnline.values()].filter(Boolean).length;

@@ -85,4 +85,19 @@ export class QueueProjection {
   peek(): QueueEntry | undefined {
     return this.ordered().next().value;
   }
+
+  /**
+   * The projection's state for a start-up checkpoint (`engine/startup_checkpoint.ts`):
+   * live references, to be serialised at once (structured clone).
+   */
+  checkpointState(): unknown {
+    return { byPriority: this.#byPriority, priorityOf: this.#priorityOf };
+  }
+
+  /** Replaces the state with one from {@linkcode QueueProjection.checkpointState}. */
+  restoreState(state: unknown): void {
+    const s = state as { byPriority: Map<string, QueueEntry>[]; priorityOf: Map<string, number> };
+    this.#byPriority = s.byPriority;
+    this.#priorityOf = s.priorityOf;
+  }
 }

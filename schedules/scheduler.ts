@@ -65,6 +65,26 @@ export class Scheduler {
   }
 
   /**
+   * The schedules folded from the log (before `start`), for a start-up checkpoint
+   * (`engine/startup_checkpoint.ts`; live references, serialised at once).
+   */
+  checkpointState(): unknown {
+    return { states: this.#states, runOf: this.#runOf, stale: this.#stale };
+  }
+
+  /** Replaces the folded schedules with those of {@linkcode Scheduler.checkpointState}. */
+  restoreState(state: unknown): void {
+    const s = state as {
+      states: Map<string, ScheduleState>;
+      runOf: Map<string, string>;
+      stale: Set<string>;
+    };
+    this.#states = s.states;
+    this.#runOf = s.runOf;
+    this.#stale = s.stale;
+  }
+
+  /**
    * Folds every `schedule-*` stream from the log, handles misfires and held ticks, and arms
    * timers.
    * @param options `readLog: false` when the log was already passed to
