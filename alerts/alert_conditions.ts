@@ -210,7 +210,6 @@ export class AlertConditions {
     return figures;
   }
 
-  /** Applies one event; returns the conditions it started or ended. */
   /**
    * The conditions folded from the log, for a start-up checkpoint
    * (`engine/startup_checkpoint.ts`; live references, serialised at once).
@@ -218,14 +217,8 @@ export class AlertConditions {
   checkpointState(): unknown {
     return {
       offline: this.#offline,
-      ended: this.#ended,
-      head: this.#head,
-      inWindow: this.#inWindow,
-      failedInWindow: this.#failedInWindow,
-      errorRate: this.#errorRate,
-      queued: this.#queued,
-      backlog: this.#backlog,
-      backlogMax: this.#backlogMax,
+      orgs: this.#orgs,
+      ownOrgs: this.#ownOrgs?.checkpointState() ?? null,
     };
   }
 
@@ -233,28 +226,18 @@ export class AlertConditions {
   restoreState(state: unknown): void {
     const s = state as {
       offline: Map<string, ConditionInstance>;
-      ended: { t: number; failed: boolean }[];
-      head: number;
-      inWindow: number;
-      failedInWindow: number;
-      errorRate: ConditionInstance | null;
-      queued: Set<string>;
-      backlog: ConditionInstance | null;
-      backlogMax: number;
+      orgs: Map<string, OrgFigures>;
+      ownOrgs: unknown;
     };
     this.#offline.clear();
     for (const [k, v] of s.offline) this.#offline.set(k, v);
-    this.#ended = s.ended;
-    this.#head = s.head;
-    this.#inWindow = s.inWindow;
-    this.#failedInWindow = s.failedInWindow;
-    this.#errorRate = s.errorRate;
-    this.#queued.clear();
-    for (const id of s.queued) this.#queued.add(id);
-    this.#backlog = s.backlog;
-    this.#backlogMax = s.backlogMax;
+    this.#orgs.clear();
+    for (const [k, v] of s.orgs) this.#orgs.set(k, v);
+    this.#last = null;
+    if (this.#ownOrgs && s.ownOrgs !== null) this.#ownOrgs.restoreState(s.ownOrgs);
   }
 
+  /** Applies one event; returns the conditions it started or ended. */
   apply(event: RecordedEvent): readonly ConditionChange[] {
     this.#ownOrgs?.apply(event);
     const type = event.type;
