@@ -160,19 +160,6 @@ export async function createPostgresClient(
       });
     }) as Promise<T>);
 
-  // The statements are sent together inside postgres.js's transaction (it waits for the
-  // BEGIN, then pipelines them, then COMMITs), which fails them when the connection drops.
-  // (A reserved connection would spare the BEGIN's round trip, but its queued queries are
-  // never settled when the server cuts the connection: an append waited forever.)
-  const pipeline = (statements: readonly [string, unknown[]][]) =>
-    track(
-      sql.begin((tx) =>
-        statements.map(([text, params]) =>
-          tx.unsafe(text, params as postgres.ParameterOrJSON<never>[])
-        )
-      ) as unknown as Promise<unknown[][]>,
-    );
-
   const client: SqlClient = {
     query: <T>(text: string, params?: unknown[]) =>
       pooled ? transaction((tx) => tx.query<T>(text, params)) : track(query<T>(sql, text, params)),
@@ -202,8 +189,6 @@ export async function createPostgresClient(
     },
   };
   if (pooled) delete client.listen; // no session for LISTEN behind a transaction pooler
-  // Behind a transaction pooler each transaction would also set its search_path first.
-  if (!pooled) client.pipeline = pipeline;
   return client;
 }
 
