@@ -1,40 +1,40 @@
 /**
- * The fast path of `append()`: when the heads are known, fewer round trips.
+ * The fast path of `append()`: one statement, one round trip, when the heads are known.
  *
  * The transaction of `appendInTx` waits for four answers in turn (BEGIN; locks, replay
- * lookup and heads; INSERT; COMMIT), and the engine's appends of one set of streams are
- * written one after the other, so each round trip delays the commands queued behind it.
- * When the writer already knows the head (version and chain hash) of every stream it
- * appends to — a new stream (version 0), or one whose head this store wrote last — the new
- * rows and their hashes are computed before the database is asked, and the statements are
- * sent together (`SqlClient.pipeline`): BEGIN, then the streams' advisory locks (the same
- * as `appendInTx` takes, so the two paths exclude each other per stream) and one statement
- * that checks the heads and inserts, then COMMIT: three round trips. On an exclusive client
- * (PGlite) the statement runs alone: it is its own transaction and nothing runs beside it.
+ * lookup and heads; INSERT; COMMIT), and under load each answer also waits for the
+ * processes to be scheduled; the engine's appends of one set of streams are written one
+ * after the other, so each round trip delays the commands queued behind it. When the
+ * writer already knows the head (version and chain hash) of every stream it appends to —
+ * a new stream (version 0), or one whose head this store wrote last — the new rows and
+ * their hashes are computed before the database is asked, and one statement (its own
+ * transaction) checks and inserts:
  *
- * The statement starts after the locks are held, so its snapshot sees every earlier
- * writer of those streams committed, and it inserts nothing (taking no sequence value)
- * when a head differs from the one expected (another writer got there first, the cached
- * hash is not the head's) or when one of the event ids is recorded (an idempotent retry):
- * the caller then runs the full transaction, which reports the conflict exactly, or
- * replays. The order of the log is that of `appendInTx`: the locks are taken before the
- * transaction id is assigned (at the first inserted row).
+ * - on PostgreSQL, `events_append_check` (a PL/pgSQL function of the schema, see
+ *   `schema.ts`) first takes the streams' advisory locks (those of `appendInTx`, so the
+ *   two paths exclude each other per stream), then checks the heads and the event ids in
+ *   a fresh snapshot (a VOLATILE function's statements each take one), which sees every
+ *   writer that held those locks before committed; the rows are inserted only if it
+ *   answers true;
+ * - on an exclusive client (PGlite) nothing runs beside the statement, and it checks in
+ *   its own snapshot.
+ *
+ * Nothing is inserted (no sequence value is taken) when a head differs from the one
+ * expected (another writer got there first, the cached hash is not the head's) or when an
+ * event id is recorded (an idempotent retry): the caller then runs the full transaction,
+ * which reports the conflict exactly, or replays. The order of the log is that of
+ * `appendInTx`: the locks are taken before the transaction id is assigned (at the first
+ * inserted row).
  *
  * @module
  */
 
 import type { AppendResult, StreamAppend } from "./event_store.ts";
-import type { SqlClient } from "./sql_client.ts";
+import type { SqlTx } from "./sql_client.ts";
 import type { EventRow } from "./_validate_append.ts";
 import { COLUMNS, type EventRecordRow, inOrder } from "./_event_rows.ts";
 import { GENESIS_HASH } from "./hash_chain.ts";
-import {
-  chainRows,
-  EVENTS_CHANNEL,
-  INSERT_CHUNK,
-  INSERT_ROWS,
-  LOCK_STREAMS,
-} from "./_append_in_tx.ts";
+import { chainRows, EVENTS_CHANNEL, INSERT_CHUNK, INSERT_ROWS } from "./_append_in_tx.ts";
 
 /** A stream's last event as this store last saw it. */
 export interface KnownHead {
@@ -101,30 +101,39 @@ export function knownHeads(
 /**
  * The statement: `$1`–`$7` the rows (as `INSERT_ROWS`), `$8`–`$10` the expected heads
  * (stream, version, hash in hex; version 0 means no event), `$11` the NOTIFY channel or
- * null. Returns the inserted rows, or none when a head differs or an event id is recorded.
+ * null. `ok` decides whether the rows are inserted: `CHECK_HEADS` (the statement's own
+ * snapshot; enough when nothing runs beside it) or `CHECK_LOCKED` (locks, then a fresh
+ * snapshot). Returns the inserted rows, or none when a head differs or an event id is
+ * recorded.
  */
-const APPEND_CHECKED = `with expected as (
-    select * from unnest($8::text[], $9::int8[], $10::text[]) as x(stream_id, version, hash)
-  ),
-  differs as (
-    select 1 from expected x
-    left join lateral (
-      select e.stream_version, e.hash from events e where e.stream_id = x.stream_id
-      order by e.stream_version desc limit 1
-    ) as h on true
-    where coalesce(h.stream_version, 0) <> x.version
-      or (x.version > 0 and h.hash <> decode(x.hash, 'hex'))
-    union all
-    select 1 from events where event_id = any($3::uuid[])
-  ),
+const appendChecked = (ok: string) =>
+  `with ok as materialized (${ok}),
   inserted as (
-    ${INSERT_ROWS.replace("order by r.n", "where not exists (select 1 from differs) order by r.n")}
+    ${INSERT_ROWS.replace("order by r.n", "where (select ok.ok from ok) order by r.n")}
   ),
   notified as (
     select pg_notify($11, max(global_position)::text) from inserted
     where $11::text is not null having count(*) > 0
   )
   select ${COLUMNS} from inserted, (select count(*) from notified) as n`;
+
+/** The heads and event ids checked in the statement's snapshot. */
+const CHECK_HEADS = `select not exists (
+      select 1 from unnest($8::text[], $9::int8[], $10::text[]) as x(stream_id, version, hash)
+      left join lateral (
+        select e.stream_version, e.hash from events e where e.stream_id = x.stream_id
+        order by e.stream_version desc limit 1
+      ) as h on true
+      where coalesce(h.stream_version, 0) <> x.version
+        or (x.version > 0 and h.hash <> decode(x.hash, 'hex'))
+    ) and not exists (select 1 from events where event_id = any($3::uuid[])) as ok`;
+
+/** The streams' locks, then the same check in a fresh snapshot (see `schema.ts`). */
+const CHECK_LOCKED =
+  `select events_append_check($8::text[], $9::int8[], $10::text[], $3::uuid[]) as ok`;
+
+const APPEND_CHECKED = appendChecked(CHECK_HEADS);
+const APPEND_CHECKED_LOCKED = appendChecked(CHECK_LOCKED);
 
 /** Whether an error is PostgreSQL's unique violation (SQLSTATE 23505). */
 export function isUniqueViolation(error: unknown): boolean {
@@ -133,8 +142,8 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
- * Appends chaining from `heads`: the checked statement alone when `lock` is false
- * (exclusive client), else in a pipelined transaction after the streams' locks.
+ * Appends in one statement chaining from `heads`, checked in the statement's snapshot
+ * when `lock` is false (exclusive client), else after the streams' locks.
  *
  * @returns The result and each written stream's new head hash; undefined when nothing was
  *   written because a head differed or an event id is recorded (run the full transaction).
@@ -143,7 +152,7 @@ export function isUniqueViolation(error: unknown): boolean {
  *   answered with undefined, as nothing was written.
  */
 export async function appendFromKnownHeads(
-  client: SqlClient,
+  client: SqlTx,
   writes: StreamAppend[],
   rows: EventRow[],
   heads: Map<string, KnownHead>,
@@ -166,15 +175,10 @@ export async function appendFromKnownHeads(
   ];
   let inserted: EventRecordRow[];
   try {
-    if (lock) {
-      const [, rows] = await client.pipeline!([
-        [LOCK_STREAMS, [streamIds]],
-        [APPEND_CHECKED, params],
-      ]);
-      inserted = rows as EventRecordRow[];
-    } else {
-      inserted = await client.query<EventRecordRow>(APPEND_CHECKED, params);
-    }
+    inserted = await client.query<EventRecordRow>(
+      lock ? APPEND_CHECKED_LOCKED : APPEND_CHECKED,
+      params,
+    );
   } catch (error) {
     if (isUniqueViolation(error)) return undefined;
     throw error;

@@ -107,7 +107,9 @@ export async function createPostgresClient(
 
   // postgres.js 3.4.9 defers small writes with setImmediate; when the server closes the
   // connection first, the deferred write runs on a null socket and throws where no caller
-  // can catch it (porsager/postgres#1154, #1208; denoland/deno#34667), which would end the
+  // can catch it (porsager/postgres#1154, #1208; denoland/deno#34667), or on a socket the
+  // server ended, whose EPIPE error Deno's node:net raises as an unhandled rejection (seen
+  // when the server crashed under load, `pg_ctl stop -m immediate`); either would end the
   // process, and leaves that connection unable to write again. Such an error is stopped
   // here and the whole pool is replaced: the queries of the old one fail with
   // CONNECTION_ENDED (callers see an unreachable store and retry), LISTENs move over.
@@ -120,11 +122,12 @@ export async function createPostgresClient(
     );
     entry.stop = unlisten;
   };
-  const onUncaught = (event: ErrorEvent) => {
-    if (!isClosedSocketWrite(event.error)) return;
+  const onUncaught = (event: ErrorEvent | PromiseRejectionEvent) => {
+    if (!isClosedSocketWrite(event instanceof ErrorEvent ? event.error : event.reason)) return;
     event.preventDefault();
     console.error(
-      "postgres.js wrote to a closed connection (porsager/postgres#1154); replacing the pool",
+      "postgres.js wrote to a closed or ended connection (porsager/postgres#1154); " +
+        "replacing the pool",
     );
     const old = sql;
     sql = connect();
@@ -132,12 +135,22 @@ export async function createPostgresClient(
     for (const entry of listens) listenOn(sql, entry).catch(() => {});
   };
   globalThis.addEventListener("error", onUncaught);
+  globalThis.addEventListener("unhandledrejection", onUncaught);
+
+  // What runs on the pool now, to let it finish before `close()` ends the connections.
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(promise: Promise<T>): Promise<T> => {
+    inFlight.add(promise);
+    const settled = () => inFlight.delete(promise);
+    promise.then(settled, settled);
+    return promise;
+  };
 
   const query = async <T>(tx: Sql, text: string, params: unknown[] = []) =>
     (await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[];
 
   const transaction = <T>(fn: (tx: SqlTx) => Promise<T>) =>
-    sql.begin(async (tx) => {
+    track(sql.begin(async (tx) => {
       if (pooled && schema !== undefined) {
         await tx.unsafe("select set_config('search_path', $1, true)", [schema]);
       }
@@ -145,22 +158,11 @@ export async function createPostgresClient(
         query: <R>(text: string, params?: unknown[]) =>
           query<R>(tx as unknown as Sql, text, params),
       });
-    }) as Promise<T>;
-
-  // The statements are sent together inside postgres.js's transaction (it waits for the
-  // BEGIN, then pipelines them, then COMMITs), which fails them when the connection drops.
-  // (A reserved connection would spare the BEGIN's round trip, but its queued queries are
-  // never settled when the server cuts the connection: an append waited forever.)
-  const pipeline = (statements: readonly [string, unknown[]][]) =>
-    sql.begin((tx) =>
-      statements.map(([text, params]) =>
-        tx.unsafe(text, params as postgres.ParameterOrJSON<never>[])
-      )
-    ) as unknown as Promise<unknown[][]>;
+    }) as Promise<T>);
 
   const client: SqlClient = {
     query: <T>(text: string, params?: unknown[]) =>
-      pooled ? transaction((tx) => tx.query<T>(text, params)) : query<T>(sql, text, params),
+      pooled ? transaction((tx) => tx.query<T>(text, params)) : track(query<T>(sql, text, params)),
     transaction,
     async listen(channel: string, onNotify: (payload: string) => void, opts?: ListenOptions) {
       // postgres.js keeps one dedicated LISTEN connection; when it is lost it reconnects,
@@ -173,19 +175,37 @@ export async function createPostgresClient(
         await entry.stop?.();
       };
     },
-    close: () => {
+    // postgres.js's end() waits for each connection's current query, but a connection
+    // that died in the middle of one (the server restarted or crashed) keeps that query as
+    // its current one until it is used again, so end() would wait forever, with nothing
+    // left to wake it (a process's event loop ran dry in the middle of `close()`). The
+    // pool's queries are awaited here instead, then end() gets a second to close the
+    // connections before it drops them.
+    async close() {
       globalThis.removeEventListener("error", onUncaught);
-      return sql.end();
+      globalThis.removeEventListener("unhandledrejection", onUncaught);
+      await Promise.allSettled([...inFlight]);
+      await sql.end({ timeout: CLOSE_TIMEOUT_SECONDS });
     },
   };
   if (pooled) delete client.listen; // no session for LISTEN behind a transaction pooler
-  // Behind a transaction pooler each transaction would also set its search_path first.
-  if (!pooled) client.pipeline = pipeline;
   return client;
 }
 
-/** The uncatchable TypeError of postgres.js's deferred write on a closed socket. */
+/**
+ * Seconds `close()` lets postgres.js close idle connections before it drops them (after
+ * every query of the pool has settled).
+ */
+const CLOSE_TIMEOUT_SECONDS = 1;
+
+/**
+ * The uncatchable errors of postgres.js's deferred write on a closed socket (a TypeError)
+ * or on one the server ended (EPIPE).
+ */
 function isClosedSocketWrite(error: unknown): boolean {
-  return error instanceof TypeError && /reading 'write'/.test(error.message) &&
-    /postgres[\\/].*connection\.js/.test(error.stack ?? "") && /nextWrite/.test(error.stack ?? "");
+  if (!(error instanceof Error)) return false;
+  const closed = error instanceof TypeError && /reading 'write'/.test(error.message);
+  const ended = /ended by the other party/.test(error.message);
+  return (closed || ended) && /postgres[\\/].*connection\.js/.test(error.stack ?? "") &&
+    /nextWrite/.test(error.stack ?? "");
 }

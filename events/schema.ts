@@ -35,6 +35,29 @@ export const EVENTS_SCHEMA_STATEMENTS: readonly string[] = [
   `alter table events add column if not exists hash bytea check (octet_length(hash) = 32)`,
   `create index if not exists events_transaction_order_idx
     on events (transaction_id, global_position)`,
+  // The check of an append whose heads the writer knows (events/_append_known_heads.ts),
+  // run inside its INSERT statement: takes the streams' advisory locks (those of
+  // appendInTx, in key order), then — each statement of a VOLATILE function reads with a
+  // fresh snapshot — checks every head and that no event id is recorded, seeing every
+  // writer that held those locks before committed.
+  `create or replace function events_append_check(
+     stream_ids text[], versions int8[], hashes text[], event_ids uuid[]
+   ) returns boolean language plpgsql volatile set search_path from current as $$
+   begin
+     perform pg_advisory_xact_lock(key) from (
+       select distinct hashtextextended(s.stream_id, 0) as key
+       from unnest(stream_ids) as s(stream_id) order by key
+     ) as keys;
+     return not exists (
+       select 1 from unnest(stream_ids, versions, hashes) as x(stream_id, version, hash)
+       left join lateral (
+         select e.stream_version, e.hash from events e where e.stream_id = x.stream_id
+         order by e.stream_version desc limit 1
+       ) as h on true
+       where coalesce(h.stream_version, 0) <> x.version
+         or (x.version > 0 and h.hash <> decode(x.hash, 'hex'))
+     ) and not exists (select 1 from events where event_id = any(event_ids));
+   end $$`,
   `comment on table events is
     'Append-only log of domain events: the only source of truth of the orchestrator. '
     'Never update or delete rows. Read in global order with '

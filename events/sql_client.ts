@@ -48,19 +48,6 @@ export interface SqlClient extends SqlTx {
    */
   transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>;
   /**
-   * Runs statements in one transaction (READ COMMITTED), in order, sent together without
-   * waiting for each other's answers (pipelined). Each statement takes
-   * its own snapshot when it starts, as in {@linkcode SqlClient.transaction}. When one
-   * fails, the rest fail too and nothing is committed. Absent when the adapter cannot
-   * pipeline.
-   *
-   * @param statements `[text, params]` of each statement, as for {@linkcode SqlTx.query}.
-   * @returns The rows of each statement, in order.
-   * @throws {Error} The first statement's error (nothing was committed), or the driver's
-   *   error when the connection was lost (then the commit may or may not have happened).
-   */
-  pipeline?(statements: readonly [text: string, params: unknown[]][]): Promise<unknown[][]>;
-  /**
    * Subscribes to `NOTIFY` on a channel. Absent when the backend cannot listen.
    * Adapters re-listen by themselves after a lost connection.
    *

@@ -242,7 +242,7 @@ export function createSqlEventStore(
     const guard = options.guard;
     // A guarded append (a leader's fenced write) runs its guard in the append's transaction:
     // never the fast path.
-    const known = !guard && (client.pipeline || !lock) && knownHeads(writes, rows, heads);
+    const known = !guard && knownHeads(writes, rows, heads);
     if (known) {
       const fast = await appendFromKnownHeads(client, writes, rows, known, { notify, lock });
       if (fast) {
@@ -272,9 +272,9 @@ export function createSqlEventStore(
     exclusive: client.exclusive === true,
     snapshots: createSnapshotStore(client),
     /**
-     * Fewer round trips when every stream's head is known (new streams, or heads this store
-     * wrote last: see `_append_known_heads.ts`) and the client can send a transaction
-     * at once; else, or when that meets a conflict or a recorded event id, the full
+     * One statement when every stream's head is known (new streams, or heads this store
+     * wrote last: see `_append_known_heads.ts`); else, or when that meets a conflict or a
+     * recorded event id, the full
      * transaction of `appendInTx`, which reports the conflict or replays. That transaction
      * is tried again (at most {@linkcode UNIQUE_RETRIES} times) on a unique violation (an
      * event id recorded by a concurrent retry of the same append).

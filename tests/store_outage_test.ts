@@ -96,3 +96,66 @@ Deno.test("[postgres] postgres.js's uncatchable write on a closed socket replace
     await client.close();
   }
 });
+
+Deno.test("[postgres] postgres.js's write after the server's FIN (EPIPE, from a deferred write) replaces the pool too", async () => {
+  const client = await createPostgresClient({ url: TEST_DATABASE_URL, max: 2 });
+  try {
+    // What Deno's node:net raises when postgres.js's deferred write meets a socket the
+    // server ended (a crash of the server under load): a rejection nobody can catch.
+    const error = Object.assign(new Error("This socket has been ended by the other party"), {
+      code: "EPIPE",
+    });
+    error.stack = `Error: ${error.message}\n    at Socket._writeAfterFIN [as write] ` +
+      "(ext:deno_node/net.ts:1:10175)\n    at Immediate.nextWrite " +
+      "(file:///cache/npm/registry.npmjs.org/postgres/3.4.9/src/connection.js:255:22)";
+    const rejection = new PromiseRejectionEvent("unhandledrejection", {
+      promise: Promise.resolve(),
+      reason: error,
+      cancelable: true,
+    });
+    globalThis.dispatchEvent(rejection);
+    assert.equal(rejection.defaultPrevented, true, "the process would have ended");
+    const asError = new ErrorEvent("error", { error, cancelable: true });
+    globalThis.dispatchEvent(asError);
+    assert.equal(asError.defaultPrevented, true, "the process would have ended");
+    const other = new PromiseRejectionEvent("unhandledrejection", {
+      promise: Promise.resolve(),
+      reason: new Error("This socket has been ended by the other party"),
+      cancelable: true,
+    });
+    globalThis.dispatchEvent(other);
+    assert.equal(other.defaultPrevented, false, "other rejections are not hidden");
+    const [row] = await client.query<{ n: number }>("select 8::int8 as n"); // the new pool
+    assert.equal(row.n, 8);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("[postgres] close() ends even when a connection died in the middle of a query and was not used again", async () => {
+  const applicationName = `close-after-kill-${crypto.randomUUID().slice(0, 8)}`;
+  const client = await createPostgresClient({ url: TEST_DATABASE_URL, max: 2, applicationName });
+  const admin = await createPostgresClient({ url: TEST_DATABASE_URL, max: 1 });
+  try {
+    const sleeping = client.query("select pg_sleep(30)");
+    const failed = sleeping.then(() => null, (error: unknown) => error);
+    let killed: { pg_terminate_backend: boolean }[] = [];
+    while (killed.length === 0) {
+      // The backend running the sleep (it shows up once the statement has started).
+      killed = await admin.query<{ pg_terminate_backend: boolean }>(
+        `select pg_terminate_backend(pid) from pg_stat_activity
+         where application_name = $1 and query like 'select pg_sleep%'`,
+        [applicationName],
+      );
+    }
+    assert.deepEqual(killed.map((row) => row.pg_terminate_backend), [true]);
+    const error = await failed;
+    assert.ok(error instanceof Error, "the query failed with the connection");
+    // postgres.js 3.4.9 keeps the dead connection's query as current until the connection
+    // is used again, and its end() waited for it forever (the test process's event loop
+    // then ran dry: "Promise resolution is still pending").
+  } finally {
+    await admin.close();
+    await client.close();
+  }
+});
