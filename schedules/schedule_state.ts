@@ -121,8 +121,12 @@ export function applyScheduleEvent(
         pending_run: state.pending_run === at ? null : state.pending_run,
       };
     }
-    case "schedule.skipped":
-      return { ...next, cursor: later(state.cursor, d.scheduled_for as string) };
+    case "schedule.skipped": {
+      const at = d.scheduled_for as string;
+      // A held tick that could not run (workflow gone) is no longer held.
+      const pending_run = state.pending_run === at ? null : state.pending_run;
+      return { ...next, cursor: later(state.cursor, at), pending_run };
+    }
     case "schedule.queued": {
       const at = d.scheduled_for as string;
       return { ...next, cursor: later(state.cursor, at), pending_run: state.pending_run ?? at };
