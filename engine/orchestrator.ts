@@ -110,6 +110,7 @@ export class Orchestrator {
         (orgId === undefined || this.core.orgs.orgOf(`robot-${id}`) === orgId),
       orgOf: (streamId) => this.core.orgs.orgOf(streamId),
       settled: (position) => this.settled(position),
+      usedBy: (workflowId) => this.scheduler.usedBy(workflowId),
     });
     this.core.onEvents((events) => this.workflows.apply(events));
     this.core.onEvents((events) => this.metrics.apply(events));

@@ -17,6 +17,26 @@ export class WorkflowNotFoundError extends Error {
 }
 
 /**
+ * Thrown when deleting a workflow that schedules still run by `workflow_id` (the API answers
+ * 409 `workflow_in_use` with their ids): remove them or point them at another workflow first.
+ */
+export class WorkflowInUseError extends Error {
+  override name = "WorkflowInUseError";
+  readonly workflowId: string;
+  /** The schedules (not removed) whose `workflow_id` is this workflow. */
+  readonly scheduleIds: string[];
+  constructor(workflowId: string, scheduleIds: string[]) {
+    super(
+      `Workflow ${workflowId} is used by schedule${scheduleIds.length > 1 ? "s" : ""} ${
+        scheduleIds.join(", ")
+      }; delete them or change their workflow_id first`,
+    );
+    this.workflowId = workflowId;
+    this.scheduleIds = scheduleIds;
+  }
+}
+
+/**
  * Thrown when creating a workflow whose id is taken (the API answers 409): by a workflow of
  * any org, live or deleted (ids are global and stay taken). The message is the same in every
  * case, so it does not tell another org's workflow from one's own deleted one.

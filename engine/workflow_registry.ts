@@ -19,6 +19,7 @@ import {
 } from "./workflow_state.ts";
 import {
   WorkflowExistsError,
+  WorkflowInUseError,
   WorkflowNotFoundError,
   WorkflowNotPublishedError,
   WorkflowVersionConflictError,
@@ -77,6 +78,11 @@ export interface WorkflowRegistryOptions {
    * answers once every read model shows it (read your writes).
    */
   settled?(position: number): Promise<void>;
+  /**
+   * The schedules (not removed) that run workflow `workflowId` by id; a workflow they use is
+   * not deleted. @default none
+   */
+  usedBy?(workflowId: string): string[];
 }
 
 /** The catalogue; see the module doc. */
@@ -191,9 +197,14 @@ export class WorkflowRegistry {
     return this.get(id, { content: true });
   }
 
-  /** Deletes a workflow (`workflow.deleted`); its id stays taken. @throws {WorkflowNotFoundError} */
+  /**
+   * Deletes a workflow (`workflow.deleted`); its id stays taken.
+   * @throws {WorkflowNotFoundError} | {WorkflowInUseError} when schedules run it by id.
+   */
   async remove(id: string): Promise<void> {
     const state = this.#get(id);
+    const users = this.#options.usedBy?.(id) ?? [];
+    if (users.length > 0) throw new WorkflowInUseError(id, users);
     await this.#appendOrConflict(id, state, "workflow.deleted", { deleted_at: this.#now() });
   }
 

@@ -66,7 +66,7 @@ export const EventsQuery = z.object({
   after: intQuery("after", 0, Number.MAX_SAFE_INTEGER).optional().meta({
     description: "global position",
   }),
-  limit: intQuery("limit", 0, 1000).optional().meta({ description: "0-1000, default 100" }),
+  limit: intQuery("limit", 1, 1000).optional().meta({ description: "1-1000, default 100" }),
   stream: z.string().regex(
     /^[\w.:@-]{1,300}$/,
     must("stream", "a stream id such as job-<id>"),

@@ -292,12 +292,18 @@ export function createApp(options: AppOptions): Hono {
       });
     const mine = orgFilter(orch, principal(c).org_id);
     let events = await read();
-    if (events.length === 0 && waitSeconds > 0) {
+    // With a stream filter, another org's stream answers as an unknown one: no events,
+    // `next_after` not moved, and a long poll that waits the same (a stream has one org, so
+    // its events are either all the caller's or none).
+    const empty = () => (stream === undefined ? events : events.filter(mine)).length === 0;
+    if (empty() && waitSeconds > 0) {
       // Long poll: wait for the next events this node applies, or the time limit.
       await orch.nextEvents(AbortSignal.timeout(waitSeconds * 1000));
       events = await read();
     }
-    // The position read up to, even when the caller's org had no event in the page.
+    if (stream !== undefined) events = events.filter(mine);
+    // The position read up to, even when the caller's org had no event in the page (without
+    // a stream filter: other orgs' events move it, never naming their streams).
     const next = events.length ? events[events.length - 1].globalPosition : after;
     if (events.length) await orch.settled(next);
     return c.json({ events: events.filter(mine).map(eventJson), next_after: next });

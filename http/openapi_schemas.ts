@@ -49,6 +49,11 @@ export const SCHEMAS: Record<string, Schema> = {
       message: str("what was wrong, in a sentence"),
       field: str("the offending field (JSON path) of a 400"),
       node_id: str("the workflow node at fault, when one is"),
+      schedule_ids: {
+        type: "array",
+        items: str(),
+        description: "the schedules using a workflow (409 workflow_in_use)",
+      },
     }, ["code", "message"]),
   }, ["error"]),
   JobCreated: obj({ job_id: str(), status: str(), retry_of: nullable(str()) }, [

@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import {
   InvalidWorkflowError,
   WorkflowExistsError,
+  WorkflowInUseError,
   WorkflowNotFoundError,
   WorkflowNotPublishedError,
   WorkflowVersionConflictError,
@@ -15,7 +16,8 @@ import {
 /**
  * The response for a workflow error, or null for other errors:
  * 400 `invalid_request` with `field` (and `node_id` when a node is at fault), 404
- * `not_found`, 409 `conflict` / `workflow_not_published` / `version_conflict`.
+ * `not_found`, 409 `conflict` / `workflow_not_published` / `version_conflict` /
+ * `workflow_in_use` (with `schedule_ids`).
  */
 export function workflowErrorResponse(error: Error, c: Context): Response | null {
   if (error instanceof InvalidWorkflowError) {
@@ -35,6 +37,16 @@ export function workflowErrorResponse(error: Error, c: Context): Response | null
       { error: { code: "conflict", field: "workflow_id", message: error.message } },
       409,
     );
+  }
+  if (error instanceof WorkflowInUseError) {
+    return c.json({
+      error: {
+        code: "workflow_in_use",
+        field: "workflow_id",
+        message: error.message,
+        schedule_ids: error.scheduleIds,
+      },
+    }, 409);
   }
   if (error instanceof WorkflowNotPublishedError) {
     return c.json({

@@ -36,7 +36,8 @@ export interface ScheduleState extends ScheduleDefinition {
   removed: boolean;
   /**
    * Ticks at or before this instant are settled (fired, or before the schedule existed or
-   * was last redefined); later ones are due. Ticks missed while down or paused lie between
+   * was last redefined, but for a `once` schedule's own tick: see `definedCursor`); later
+   * ones are due. Ticks missed while down or paused lie between
    * it and now.
    */
   cursor: string;
@@ -50,6 +51,20 @@ export interface ScheduleState extends ScheduleDefinition {
 
 const later = (a: string, b: string): string =>
   Temporal.Instant.compare(Temporal.Instant.from(a), Temporal.Instant.from(b)) >= 0 ? a : b;
+
+/**
+ * The cursor a schedule (re)defined at `at` starts from: `at` (ticks before its definition are
+ * not owed), except for a `once` schedule whose `start_at` is at or before `at` (the default
+ * start_at is the creation time): its single tick is owed, so the cursor starts just before
+ * it. The scheduler then fires it at once when it is at most the misfire grace late, else
+ * treats it as a missed tick (misfire policy).
+ */
+function definedCursor(def: Partial<ScheduleDefinition>, at: string): string {
+  if (def.frequency !== "once" || !def.start_at) return at;
+  const start = Temporal.Instant.from(def.start_at);
+  if (Temporal.Instant.compare(start, Temporal.Instant.from(at)) > 0) return at;
+  return start.subtract({ nanoseconds: 1 }).toString();
+}
 
 /**
  * Applies one event of a `schedule-<id>` stream.
@@ -69,7 +84,7 @@ export function applyScheduleEvent(
       created_at: at,
       updated_at: at,
       removed: false,
-      cursor: at,
+      cursor: definedCursor(d.definition as ScheduleDefinition, at),
       version: event.streamVersion,
       last_job_id: null,
       pending_run: null,
@@ -80,8 +95,15 @@ export function applyScheduleEvent(
   switch (event.type) {
     case "schedule.updated": {
       const at = d.updated_at as string;
-      // Ticks of the new definition before the change are not owed.
-      return { ...next, ...(d.changes as object), updated_at: at, cursor: later(state.cursor, at) };
+      // Ticks of the new definition before the change are not owed (but a `once` schedule
+      // moved to a start_at not after the change owes its tick, unless it already ran).
+      const changed = { ...next, ...(d.changes as object) } as ScheduleState;
+      const moved = "start_at" in (d.changes as object) || "frequency" in (d.changes as object);
+      const owed = definedCursor(changed, at);
+      const cursor = moved && owed !== at && changed.last_run !== changed.start_at
+        ? owed
+        : later(state.cursor, at);
+      return { ...changed, updated_at: at, cursor };
     }
     case "schedule.paused":
       return { ...next, enabled: false, updated_at: d.paused_at as string };
@@ -99,8 +121,12 @@ export function applyScheduleEvent(
         pending_run: state.pending_run === at ? null : state.pending_run,
       };
     }
-    case "schedule.skipped":
-      return { ...next, cursor: later(state.cursor, d.scheduled_for as string) };
+    case "schedule.skipped": {
+      const at = d.scheduled_for as string;
+      // A held tick that could not run (workflow gone) is no longer held.
+      const pending_run = state.pending_run === at ? null : state.pending_run;
+      return { ...next, cursor: later(state.cursor, at), pending_run };
+    }
     case "schedule.queued": {
       const at = d.scheduled_for as string;
       return { ...next, cursor: later(state.cursor, at), pending_run: state.pending_run ?? at };

@@ -240,6 +240,13 @@ export class Scheduler {
     };
   }
 
+  /** Ids of the schedules (not removed) that run workflow `workflowId` by id, oldest first. */
+  usedBy(workflowId: string): string[] {
+    return [...this.#states.values()]
+      .filter((s) => !s.removed && s.workflow === null && s.workflow_id === workflowId)
+      .map((s) => s.schedule_id);
+  }
+
   /** Every schedule not removed, oldest first. */
   list(): ScheduleView[] {
     return [...this.#states.values()].filter((s) => !s.removed).map((s) => this.get(s.schedule_id));
@@ -485,16 +492,33 @@ export class Scheduler {
     const s = this.#states.get(id)!;
     const scheduledFor = tick.toString();
     const jobId = await uuidFromSha256(`${id}|${scheduledFor}`);
-    await this.#options.submitJob({
-      job_id: jobId,
-      schedule_id: id,
-      scheduled_for: scheduledFor,
-      workflow: s.workflow,
-      workflow_id: s.workflow_id,
-      variables: s.variables,
-      priority: s.priority,
-      robot_id: s.robot_id,
-    });
+    try {
+      await this.#options.submitJob({
+        job_id: jobId,
+        schedule_id: id,
+        scheduled_for: scheduledFor,
+        workflow: s.workflow,
+        workflow_id: s.workflow_id,
+        variables: s.variables,
+        priority: s.priority,
+        robot_id: s.robot_id,
+      });
+    } catch (error) {
+      // The stored workflow was deleted (by a node that did not yet know the schedule, or
+      // before deletes were refused) or has no published version: the tick is recorded as
+      // skipped, so the schedule's history shows why no job ran, and the next tick tries again.
+      const reason = WORKFLOW_GONE[(error as Error)?.name];
+      if (s.workflow !== null || reason === undefined) throw error;
+      await this.#append(
+        id,
+        "any",
+        "schedule.skipped",
+        { scheduled_for: scheduledFor, reason, workflow_id: s.workflow_id, active_job_id: null },
+        await uuidFromSha256(`schedule.skipped|${id}|${scheduledFor}`),
+        true,
+      );
+      return;
+    }
     await this.#append(
       id,
       "any",
@@ -510,6 +534,12 @@ export class Scheduler {
     );
   }
 }
+
+/** Skip reasons of `schedule.skipped` for a stored workflow a tick cannot run, by error name. */
+const WORKFLOW_GONE: Record<string, string> = {
+  WorkflowNotFoundError: "workflow_not_found",
+  WorkflowNotPublishedError: "workflow_not_published",
+};
 
 function latest(a: Temporal.Instant, b: Temporal.Instant): Temporal.Instant {
   return Temporal.Instant.compare(a, b) >= 0 ? a : b;
