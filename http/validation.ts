@@ -97,10 +97,69 @@ export async function readJson(
 ): Promise<unknown> {
   const text = await c.req.text();
   if (options.allowEmpty && text.trim() === "") return {};
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (error) {
     throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
+  }
+  refuseUnstorableText(json);
+  return json;
+}
+
+/** NUL and lone UTF-16 surrogates (code units, so a valid pair is left alone). */
+const UNSTORABLE_CHARS =
+  // deno-lint-ignore no-control-regex
+  /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Why `s` cannot be stored (Postgres `text`/`jsonb` and canonical JSON refuse it), or null. */
+function unstorable(s: string): string | null {
+  if (s.includes("\u0000")) return "contains \\u0000 (NUL), which cannot be stored";
+  if (!s.isWellFormed()) return "contains a lone UTF-16 surrogate, which cannot be stored";
+  return null;
+}
+
+/**
+ * Refuses a NUL (`\u0000`) or a lone UTF-16 surrogate anywhere in a parsed JSON body, in a
+ * value or a key: Postgres `text`/`jsonb` reject the first and the audit log's canonical
+ * JSON the second, so every request body is checked here once, before any route sees it.
+ * Walks iteratively (a body may nest deeper than the call stack allows).
+ * @throws {ValidationError} naming the JSON path of the offending value (`variables.a`,
+ *   `nodes.n1.config.url`); for a key, the path with the offending characters removed.
+ */
+export function refuseUnstorableText(json: unknown): void {
+  // Paths as parent links, built into a field name only on error: copying the path per
+  // value would be quadratic in the depth.
+  type At = { parent: At | null; seg: PropertyKey } | null;
+  const pathOf = (at: At): PropertyKey[] => {
+    const out: PropertyKey[] = [];
+    for (let a = at; a !== null; a = a.parent) out.unshift(a.seg);
+    return out;
+  };
+  const stack: [unknown, At][] = [[json, null]];
+  while (stack.length > 0) {
+    const [value, at] = stack.pop()!;
+    if (typeof value === "string") {
+      const why = unstorable(value);
+      if (why !== null) {
+        const field = fieldOf(pathOf(at)) || "body";
+        throw new ValidationError(field, `${field} ${why}`);
+      }
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], { parent: at, seg: i }]);
+    } else if (typeof value === "object" && value !== null) {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, item] = entries[i];
+        const why = unstorable(key);
+        if (why !== null) {
+          const printable = key.replace(UNSTORABLE_CHARS, "");
+          const field = fieldOf([...pathOf(at), printable]) || "body";
+          throw new ValidationError(field, `${field}: the key ${JSON.stringify(key)} ${why}`);
+        }
+        stack.push([item, { parent: at, seg: key }]);
+      }
+    }
   }
 }
 
@@ -151,6 +210,7 @@ export function validQuery<S extends z.ZodType>(c: Context, schema: S): z.output
   const query = Object.fromEntries(
     Object.entries(c.req.query()).filter(([, v]) => v !== ""),
   );
+  refuseUnstorableText(query);
   return parseWith(schema, query);
 }
 
@@ -166,7 +226,9 @@ export function validParams<S extends z.ZodType>(c: Context, schema: S): z.outpu
       `${c.req.method} ${c.req.path} validates path parameters it does not document`,
     );
   }
-  return parseWith(schema, c.req.param());
+  const params = c.req.param();
+  refuseUnstorableText(params);
+  return parseWith(schema, params);
 }
 
 /** An `error` option saying `<field> must be <what>, got <input>` (or `is required`). */
