@@ -169,7 +169,7 @@ export const JobListQuery = z.object({
   order: z.enum(["asc", "desc"], must("order", "asc or desc")).optional().meta({
     description: "asc or desc (default)",
   }),
-  limit: intQuery("limit", 0, 1000).optional().meta({ description: "0-1000, default 100" }),
+  limit: intQuery("limit", 1, 1000).optional().meta({ description: "1-1000, default 100" }),
   cursor: z.string().refine((v) => {
     const [created, jobId, ...rest] = v.split("|");
     return rest.length === 0 && !!jobId && !Number.isNaN(Date.parse(created));

@@ -292,10 +292,39 @@ export function intQuery(field: string, min: number, max: number): z.ZodCoercedN
   );
 }
 
-/** A query parameter or field holding an RFC 3339 instant (with an offset). */
-export function instant(field: string): z.ZodString {
-  return z.string().refine((v) => !Number.isNaN(Date.parse(v)), {
-    error: (iss) => `${field} must be an RFC 3339 instant, got ${JSON.stringify(iss.input)}`,
+/** `date-time` of RFC 3339 section 5.6 (offset required). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Earliest instant {@linkcode instant} accepts by default: RFC 3339 has four-digit years. */
+export const INSTANT_MIN = "0000-01-01T00:00:00Z";
+/** Latest instant {@linkcode instant} accepts. */
+export const INSTANT_MAX = "9999-12-31T23:59:59.999999999Z";
+
+/**
+ * A query parameter or field holding an RFC 3339 instant with an offset (`Z` or `+02:00`;
+ * a date alone or a local time is refused, as `Temporal.Instant.from` does), from `min`
+ * (default year 0000) to year 9999: beyond, Temporal and the date arithmetic behind the
+ * routes throw (its range ends at year ±275760).
+ */
+export function instant(field: string, min: string = INSTANT_MIN): z.ZodString {
+  const lo = Temporal.Instant.from(min);
+  const hi = Temporal.Instant.from(INSTANT_MAX);
+  const what = `an RFC 3339 instant with an offset (such as 2026-01-31T09:00:00Z) from ${
+    min.slice(0, 10)
+  } to 9999-12-31`;
+  return z.string().refine((v) => {
+    // The grammar first (Temporal also takes basic formats and annotations), then what
+    // the routes do with it: `Date.parse` and Temporal must both read it, within range.
+    if (!RFC3339.test(v) || Number.isNaN(Date.parse(v))) return false;
+    let at: Temporal.Instant;
+    try {
+      at = Temporal.Instant.from(v);
+    } catch {
+      return false;
+    }
+    return Temporal.Instant.compare(at, lo) >= 0 && Temporal.Instant.compare(at, hi) <= 0;
+  }, {
+    error: (iss) => `${field} must be ${what}, got ${JSON.stringify(iss.input)}`,
   }).meta({ format: "date-time" }) as unknown as z.ZodString;
 }
 

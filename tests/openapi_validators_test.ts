@@ -249,3 +249,68 @@ Deno.test("a workflow version in the path is validated by the schema the documen
     await o.stop();
   }
 });
+
+Deno.test("list limits start at 1 and instants in queries are full RFC 3339 instants in range", async (t) => {
+  const doc: any = openApiDocument();
+  const limit = doc.paths["/api/v1/jobs"].get.parameters.find((p: any) => p.name === "limit");
+  assert.equal(limit.schema.minimum, 1);
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    assert.equal((await o.api("POST", "/api/v1/jobs", { workflow: SMALL })).status, 201);
+    const s = await o.api("POST", "/api/v1/schedules", {
+      schedule_id: "s",
+      workflow: SMALL,
+      cron_expression: "0 9 * * *",
+    });
+    assert.equal(s.status, 201, JSON.stringify(s.body));
+    const bad: [string, string][] = [
+      ["/api/v1/jobs?limit=0", "limit"],
+      ["/api/v1/jobs?limit=0&status=queued", "limit"],
+      ["/api/v1/jobs?limit=0&order=asc", "limit"],
+      ["/api/v1/schedules/s/next-runs?after=-271821-04-20T00:00:00Z", "after"],
+      ["/api/v1/schedules/s/next-runs?after=1969-12-31T23:59:59Z", "after"],
+      ["/api/v1/schedules/s/next-runs?after=2026-11-29T19:53:00", "after"],
+      ["/api/v1/jobs?created_after=2026-11-29T19:53:00", "created_after"],
+      ["/api/v1/jobs?created_after=2026-11-29", "created_after"],
+      ["/api/v1/jobs?created_before=%2B275760-09-13T00:00:00Z", "created_before"],
+      ["/api/v1/jobs?created_before=20261129T195300Z", "created_before"],
+      ["/api/v1/audit/state?at=-271821-04-20T00:00:00Z", "at"],
+      ["/api/v1/audit/state?at=2026-11-29", "at"],
+      ["/api/v1/metrics/history?from=-271821-04-20T00:00:00Z", "from"],
+      ["/api/v1/metrics/history?to=2026-11-29T19:53:00", "to"],
+    ];
+    for (const [path, field] of bad) {
+      await t.step(`${path} → 400 ${field}`, async () => {
+        const res = await o.api("GET", path);
+        assert.equal(res.status, 400, JSON.stringify(res.body));
+        assert.equal(res.body.error.code, "invalid_request");
+        assert.equal(res.body.error.field, field);
+        assert.ok(res.body.error.message.startsWith(`${field} must be `), res.body.error.message);
+      });
+    }
+    const good: string[] = [
+      "/api/v1/jobs?limit=1&order=asc",
+      "/api/v1/jobs?created_after=2026-11-29T19:53:00%2B01:00&created_before=9999-12-31T00:00:00Z",
+      "/api/v1/jobs?created_after=0000-01-01T00:00:00Z",
+      "/api/v1/schedules/s/next-runs?after=1970-01-01T00:00:00Z&count=1",
+      "/api/v1/audit/state?at=2026-11-29T19:53:00.5Z",
+      "/api/v1/metrics/history?from=2026-11-29T19:00:00Z&to=2026-11-29T20:00:00Z",
+    ];
+    for (const path of good) {
+      await t.step(`${path} → 200`, async () => {
+        const res = await o.api("GET", path);
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+      });
+    }
+    const first = await o.api("GET", "/api/v1/jobs?limit=1&order=asc");
+    assert.equal(first.body.jobs.length, 1);
+    assert.equal(first.body.next_cursor, null);
+    const next = await o.api(
+      "GET",
+      "/api/v1/schedules/s/next-runs?after=1970-01-01T00:00:00Z&count=1",
+    );
+    assert.deepEqual(next.body.next_runs, ["1970-01-01T09:00:00Z"]);
+  } finally {
+    await o.stop();
+  }
+});
