@@ -197,6 +197,25 @@ export async function validJson<S extends z.ZodType>(
 }
 
 /**
+ * Parses text parameters (query or path): an error's `got …` quotes the text as given, not
+ * what a coercing schema made of it (`limit=abc` is `got "abc"`, not `got null` from NaN).
+ * @throws {ValidationError} naming the first wrong parameter.
+ */
+function parseText<S extends z.ZodType>(
+  schema: S,
+  text: Record<string, string>,
+): z.output<S> {
+  try {
+    return parseWith(schema, text);
+  } catch (error) {
+    if (!(error instanceof ValidationError) || !Object.hasOwn(text, error.field)) throw error;
+    const given = JSON.stringify(text[error.field]);
+    const message = error.message.replace(/, got [^]*$/, `, got ${given}`);
+    throw new ValidationError(error.field, message, error.nodeId);
+  }
+}
+
+/**
  * Validates the query string with `schema` (the `query` of the request's operation).
  * Parameters given empty (`?status=`) count as absent; repeated ones count once (the first).
  * @throws {ValidationError} naming the first wrong parameter.
@@ -211,7 +230,7 @@ export function validQuery<S extends z.ZodType>(c: Context, schema: S): z.output
     Object.entries(c.req.query()).filter(([, v]) => v !== ""),
   );
   refuseUnstorableText(query);
-  return parseWith(schema, query);
+  return parseText(schema, query);
 }
 
 /**
@@ -228,7 +247,7 @@ export function validParams<S extends z.ZodType>(c: Context, schema: S): z.outpu
   }
   const params = c.req.param();
   refuseUnstorableText(params);
-  return parseWith(schema, params);
+  return parseText(schema, params);
 }
 
 /** An `error` option saying `<field> must be <what>, got <input>` (or `is required`). */

@@ -242,8 +242,21 @@ Deno.test("a workflow version in the path is validated by the schema the documen
       const res = await o.api("GET", `/api/v1/workflows/w/versions/${bad}`);
       assert.equal(res.status, 400, bad);
       assert.equal(res.body.error.field, "version");
+      assert.match(res.body.error.message, new RegExp(`, got "${bad}"$`));
     }
     assert.equal((await o.api("GET", "/api/v1/workflows/w/versions/1")).body.version, 1);
+    // A version the workflow does not have is not there: 404, as documented.
+    const missing = await o.api("GET", "/api/v1/workflows/w/versions/99");
+    assert.equal(missing.status, 404, JSON.stringify(missing.body));
+    assert.equal(missing.body.error.code, "not_found");
+    assert.equal(missing.body.error.field, "version");
+    assert.match(missing.body.error.message, /versions 1 to 1, not 99/);
+    assert.ok(op.responses["404"]);
+    // A query parameter's error quotes the text given, not what it was coerced to.
+    const abc = await o.api("GET", "/api/v1/jobs?limit=abc");
+    assert.equal(abc.status, 400);
+    assert.equal(abc.body.error.field, "limit");
+    assert.equal(abc.body.error.message, 'limit must be an integer from 1 to 1000, got "abc"');
     assert.equal((await o.api("GET", "/api/v1/workflows/nope/versions/abc")).status, 404);
   } finally {
     await o.stop();
