@@ -327,3 +327,31 @@ Deno.test("list limits start at 1 and instants in queries are full RFC 3339 inst
     await o.stop();
   }
 });
+
+Deno.test("a bare workflow file refuses job options that would be lost inside it", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    for (const option of ["priority", "timeout", "robot_id", "retry", "workflow_version"]) {
+      const res = await o.api("POST", "/api/v1/jobs", {
+        nodes: {},
+        connections: [],
+        [option]: option === "priority" ? "high" : 1,
+      });
+      assert.equal(res.status, 400, `${option}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.field, option);
+      assert.match(res.body.error.message, /bare workflow file/);
+    }
+    // Workflow keys (variables, settings) and unknown keys of the file format are kept.
+    const ok = await o.api("POST", "/api/v1/jobs", {
+      ...SMALL,
+      connections: [],
+      variables: { x: 1 },
+      settings: { timeout: 60 },
+      layout: { zoom: 1 },
+    });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    assert.deepEqual((await o.api("GET", `/api/v1/jobs/${ok.body.job_id}`)).body.status, "queued");
+  } finally {
+    await o.stop();
+  }
+});
