@@ -145,6 +145,7 @@ Deno.test("a schedule's timezone must be an IANA zone name, not a fixed offset",
 });
 
 Deno.test("every operation with a JSON body refuses an unknown field, naming it", async () => {
+  const doc: any = openApiDocument();
   const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
   try {
     const made = [
@@ -182,6 +183,9 @@ Deno.test("every operation with a JSON body refuses an unknown field, naming it"
       assert.equal(res.body.error.code, "invalid_request");
       assert.equal(res.body.error.field, "zz_unknown", `${op.method} ${op.path}`);
       assert.match(res.body.error.message, /unknown field zz_unknown/);
+      // ...and documents that it can answer 400.
+      const documented = doc.paths[op.path.replace(/:(\w+)/g, "{$1}")][op.method].responses;
+      assert.ok(documented["400"], `${op.method} ${op.path} does not document 400`);
       checked++;
     }
     assert.ok(checked >= 20, `only ${checked} operations checked`);
