@@ -409,6 +409,10 @@ for (const backend of BACKENDS) {
           assert.match(res.body.error.message, message);
         });
       }
+      // A malformed robot id in a path is an unknown robot (it was a 500 on token rotation).
+      const rotate = await o.api("POST", "/api/v1/robots/%00/token", {});
+      assert.equal(rotate.status, 404, JSON.stringify(rotate.body));
+      assert.equal((await o.api("POST", "/api/v1/robots/a%20b/token", {})).status, 404);
       // A valid surrogate pair (an emoji) is fine.
       const emoji = await o.api("PATCH", "/api/v1/schedules/s1", { name: "night 🌙" });
       assert.equal(emoji.status, 200, JSON.stringify(emoji.body));
