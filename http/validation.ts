@@ -314,23 +314,25 @@ export function intQuery(field: string, min: number, max: number): z.ZodCoercedN
 /** `date-time` of RFC 3339 section 5.6 (offset required). */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
-/** Earliest instant {@linkcode instant} accepts by default: RFC 3339 has four-digit years. */
-export const INSTANT_MIN = "0000-01-01T00:00:00Z";
-/** Latest instant {@linkcode instant} accepts. */
-export const INSTANT_MAX = "9999-12-31T23:59:59.999999999Z";
+/**
+ * Earliest instant {@linkcode instant} accepts by default: RFC 3339 has four-digit years and
+ * PostgreSQL's `timestamptz` has no year 0 (`0000-…` was a 500 from `audit/state?at=`).
+ */
+export const INSTANT_MIN = "0001-01-01T00:00:00Z";
+/** Latest instant {@linkcode instant} accepts (a replay reads up to 1 ms past it). */
+export const INSTANT_MAX = "9999-12-31T23:59:59Z";
 
 /**
  * A query parameter or field holding an RFC 3339 instant with an offset (`Z` or `+02:00`;
  * a date alone or a local time is refused, as `Temporal.Instant.from` does), from `min`
- * (default year 0000) to year 9999: beyond, Temporal and the date arithmetic behind the
+ * (default year 0001) to year 9999: beyond, Temporal and the date arithmetic behind the
  * routes throw (its range ends at year ±275760).
  */
 export function instant(field: string, min: string = INSTANT_MIN): z.ZodString {
   const lo = Temporal.Instant.from(min);
   const hi = Temporal.Instant.from(INSTANT_MAX);
-  const what = `an RFC 3339 instant with an offset (such as 2026-01-31T09:00:00Z) from ${
-    min.slice(0, 10)
-  } to 9999-12-31`;
+  const what =
+    `an RFC 3339 instant with an offset (such as 2026-01-31T09:00:00Z) from ${min} to ${INSTANT_MAX}`;
   return z.string().refine((v) => {
     // The grammar first (Temporal also takes basic formats and annotations), then what
     // the routes do with it: `Date.parse` and Temporal must both read it, within range.

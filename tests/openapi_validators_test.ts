@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { openEventStore } from "../events/mod.ts";
 import { openApiDocument, OPERATIONS } from "../http/openapi_document.ts";
 import { STRATEGIES } from "../engine/mod.ts";
-import { startOrchestrator } from "./_harness.ts";
+import { BACKENDS, startOrchestrator } from "./_harness.ts";
 
 const SMALL = { nodes: { a: { node_id: "a", node_type: "StartNode", config: {} } } };
 
@@ -293,6 +293,7 @@ Deno.test("list limits start at 1 and instants in queries are full RFC 3339 inst
       ["/api/v1/jobs?created_before=20261129T195300Z", "created_before"],
       ["/api/v1/audit/state?at=-271821-04-20T00:00:00Z", "at"],
       ["/api/v1/audit/state?at=2026-11-29", "at"],
+      ["/api/v1/audit/state?at=0000-01-01T00:00:00Z", "at"],
       ["/api/v1/metrics/history?from=-271821-04-20T00:00:00Z", "from"],
       ["/api/v1/metrics/history?to=2026-11-29T19:53:00", "to"],
     ];
@@ -308,7 +309,7 @@ Deno.test("list limits start at 1 and instants in queries are full RFC 3339 inst
     const good: string[] = [
       "/api/v1/jobs?limit=1&order=asc",
       "/api/v1/jobs?created_after=2026-11-29T19:53:00%2B01:00&created_before=9999-12-31T00:00:00Z",
-      "/api/v1/jobs?created_after=0000-01-01T00:00:00Z",
+      "/api/v1/jobs?created_after=0001-01-01T00:00:00Z",
       "/api/v1/schedules/s/next-runs?after=1970-01-01T00:00:00Z&count=1",
       "/api/v1/audit/state?at=2026-11-29T19:53:00.5Z",
       "/api/v1/metrics/history?from=2026-11-29T19:00:00Z&to=2026-11-29T20:00:00Z",
@@ -359,3 +360,26 @@ Deno.test("a bare workflow file refuses job options that would be lost inside it
     await o.stop();
   }
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(`[${backend.name}] audit state at the extremes of the accepted instants`, async () => {
+    const { store, drop } = await backend.open();
+    const o = await startOrchestrator(store);
+    try {
+      assert.equal((await o.api("POST", "/api/v1/jobs", { workflow: SMALL })).status, 201);
+      for (const at of ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]) {
+        const res = await o.api("GET", `/api/v1/audit/state?at=${at}`);
+        assert.equal(res.status, 200, `${at}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.jobs.length, at.startsWith("0001") ? 0 : 1);
+      }
+      for (const at of ["0000-12-31T23:59:59Z", "9999-12-31T23:59:59.001Z"]) {
+        const res = await o.api("GET", `/api/v1/audit/state?at=${at}`);
+        assert.equal(res.status, 400, at);
+        assert.equal(res.body.error.field, "at");
+      }
+    } finally {
+      await o.stop();
+      await drop();
+    }
+  });
+}
