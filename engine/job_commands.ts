@@ -350,7 +350,7 @@ export class JobCommands {
     const page = views.slice(0, limit);
     return {
       jobs: page,
-      next_cursor: views.length > limit ? key(page[page.length - 1]) : null,
+      next_cursor: views.length > limit && page.length > 0 ? key(page[page.length - 1]) : null,
     };
   }
 }

@@ -83,16 +83,18 @@ export class RobotTokens extends TokenLedger {
     robotId: string,
     options: { name?: string | null; rotate?: boolean; org_id?: string } = {},
   ): Promise<RobotCredentialView & { token: string }> {
+    const current = this.credentials.get(robotId);
+    const active = current?.token_sha256 != null;
+    // First: rotating the token of a robot that has none (a malformed id never has one) is
+    // "not found", not a bad id.
+    if (!active && options.rotate) throw new RobotTokenNotFoundError(robotId);
     // The same rule as registration (engine/robot_messages.ts), so every token can be used.
     if (!/^[A-Za-z0-9._:-]{1,128}$/.test(robotId)) {
       throw new TypeError(
         "robot_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
       );
     }
-    const current = this.credentials.get(robotId);
-    const active = current?.token_sha256 != null;
     if (active && !options.rotate) throw new RobotAlreadyProvisionedError(robotId);
-    if (!active && options.rotate) throw new RobotTokenNotFoundError(robotId);
     const token = await this.issueToken(robotId, {
       name: options.name ?? current?.name ?? null,
       org_id: current?.org_id ?? options.org_id ?? DEFAULT_ORG,

@@ -16,6 +16,7 @@ import {
   type SubmitJobInput,
 } from "../engine/mod.ts";
 import { WorkflowContent } from "./workflow_schemas.ts";
+import { ValidationError } from "./api_errors.ts";
 import { instant, intQuery, must, REQUEST_SCHEMAS, strictObject } from "./validation.ts";
 
 /** Largest accepted job timeout, in seconds (7 days). */
@@ -110,14 +111,32 @@ export const SubmitJob = strictObject({
   description: "Either `workflow` (inline) or `workflow_id`; a bare workflow file is accepted too",
 }).register(REQUEST_SCHEMAS, { id: "SubmitJob" });
 
-/** A `POST /api/v1/jobs` body that is a bare workflow file becomes `{workflow: body}`. */
+/**
+ * A `POST /api/v1/jobs` body that is a bare workflow file becomes `{workflow: body}`.
+ * Unknown top-level keys of the file are kept (the file format grows), but a job option
+ * that is not a workflow key (`priority`, `timeout`, `robot_id`, …) would be silently
+ * lost inside the workflow, so it is refused.
+ * @throws {ValidationError} naming the first job option found in a bare workflow.
+ */
 export function bareWorkflow(json: unknown): unknown {
   const isObject = (v: unknown): v is Record<string, unknown> =>
     typeof v === "object" && v !== null && !Array.isArray(v);
-  return isObject(json) && !("workflow" in json) && !("workflow_id" in json) &&
-      isObject(json.nodes)
-    ? { workflow: json }
-    : json;
+  if (
+    !isObject(json) || "workflow" in json || "workflow_id" in json || !isObject(json.nodes)
+  ) {
+    return json;
+  }
+  const workflowKeys = new Set(Object.keys(WorkflowContent.shape));
+  const option = Object.keys(json).find((k) =>
+    Object.hasOwn(SubmitJob.shape, k) && !workflowKeys.has(k)
+  );
+  if (option !== undefined) {
+    throw new ValidationError(
+      option,
+      `${option} is a job option, but the body is a bare workflow file (it has nodes and no workflow field), where it would be lost; send {"workflow": <the file>, "${option}": …}`,
+    );
+  }
+  return { workflow: json };
 }
 
 /**
@@ -169,7 +188,7 @@ export const JobListQuery = z.object({
   order: z.enum(["asc", "desc"], must("order", "asc or desc")).optional().meta({
     description: "asc or desc (default)",
   }),
-  limit: intQuery("limit", 0, 1000).optional().meta({ description: "0-1000, default 100" }),
+  limit: intQuery("limit", 1, 1000).optional().meta({ description: "1-1000, default 100" }),
   cursor: z.string().refine((v) => {
     const [created, jobId, ...rest] = v.split("|");
     return rest.length === 0 && !!jobId && !Number.isNaN(Date.parse(created));

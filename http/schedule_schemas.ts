@@ -93,6 +93,8 @@ export const ScheduleInput = strictObject({
 
 /** Query of `GET /api/v1/schedules/:id/next-runs`. */
 export const NextRunsQuery = z.object({
-  after: instant("after").optional().meta({ description: "RFC 3339 with an offset; default now" }),
+  after: instant("after", "1970-01-01T00:00:00Z").optional().meta({
+    description: "RFC 3339 with an offset; default now",
+  }),
   count: intQuery("count", 1, 1000).optional().meta({ description: "1-1000, default 5" }),
 });

@@ -97,10 +97,69 @@ export async function readJson(
 ): Promise<unknown> {
   const text = await c.req.text();
   if (options.allowEmpty && text.trim() === "") return {};
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (error) {
     throw new ValidationError("body", `Body is not valid JSON: ${(error as Error).message}`);
+  }
+  refuseUnstorableText(json);
+  return json;
+}
+
+/** NUL and lone UTF-16 surrogates (code units, so a valid pair is left alone). */
+const UNSTORABLE_CHARS =
+  // deno-lint-ignore no-control-regex
+  /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Why `s` cannot be stored (Postgres `text`/`jsonb` and canonical JSON refuse it), or null. */
+function unstorable(s: string): string | null {
+  if (s.includes("\u0000")) return "contains \\u0000 (NUL), which cannot be stored";
+  if (!s.isWellFormed()) return "contains a lone UTF-16 surrogate, which cannot be stored";
+  return null;
+}
+
+/**
+ * Refuses a NUL (`\u0000`) or a lone UTF-16 surrogate anywhere in a parsed JSON body, in a
+ * value or a key: Postgres `text`/`jsonb` reject the first and the audit log's canonical
+ * JSON the second, so every request body is checked here once, before any route sees it.
+ * Walks iteratively (a body may nest deeper than the call stack allows).
+ * @throws {ValidationError} naming the JSON path of the offending value (`variables.a`,
+ *   `nodes.n1.config.url`); for a key, the path with the offending characters removed.
+ */
+export function refuseUnstorableText(json: unknown): void {
+  // Paths as parent links, built into a field name only on error: copying the path per
+  // value would be quadratic in the depth.
+  type At = { parent: At | null; seg: PropertyKey } | null;
+  const pathOf = (at: At): PropertyKey[] => {
+    const out: PropertyKey[] = [];
+    for (let a = at; a !== null; a = a.parent) out.unshift(a.seg);
+    return out;
+  };
+  const stack: [unknown, At][] = [[json, null]];
+  while (stack.length > 0) {
+    const [value, at] = stack.pop()!;
+    if (typeof value === "string") {
+      const why = unstorable(value);
+      if (why !== null) {
+        const field = fieldOf(pathOf(at)) || "body";
+        throw new ValidationError(field, `${field} ${why}`);
+      }
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], { parent: at, seg: i }]);
+    } else if (typeof value === "object" && value !== null) {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, item] = entries[i];
+        const why = unstorable(key);
+        if (why !== null) {
+          const printable = key.replace(UNSTORABLE_CHARS, "");
+          const field = fieldOf([...pathOf(at), printable]) || "body";
+          throw new ValidationError(field, `${field}: the key ${JSON.stringify(key)} ${why}`);
+        }
+        stack.push([item, { parent: at, seg: key }]);
+      }
+    }
   }
 }
 
@@ -138,6 +197,25 @@ export async function validJson<S extends z.ZodType>(
 }
 
 /**
+ * Parses text parameters (query or path): an error's `got …` quotes the text as given, not
+ * what a coercing schema made of it (`limit=abc` is `got "abc"`, not `got null` from NaN).
+ * @throws {ValidationError} naming the first wrong parameter.
+ */
+function parseText<S extends z.ZodType>(
+  schema: S,
+  text: Record<string, string>,
+): z.output<S> {
+  try {
+    return parseWith(schema, text);
+  } catch (error) {
+    if (!(error instanceof ValidationError) || !Object.hasOwn(text, error.field)) throw error;
+    const given = JSON.stringify(text[error.field]);
+    const message = error.message.replace(/, got [^]*$/, `, got ${given}`);
+    throw new ValidationError(error.field, message, error.nodeId);
+  }
+}
+
+/**
  * Validates the query string with `schema` (the `query` of the request's operation).
  * Parameters given empty (`?status=`) count as absent; repeated ones count once (the first).
  * @throws {ValidationError} naming the first wrong parameter.
@@ -151,7 +229,8 @@ export function validQuery<S extends z.ZodType>(c: Context, schema: S): z.output
   const query = Object.fromEntries(
     Object.entries(c.req.query()).filter(([, v]) => v !== ""),
   );
-  return parseWith(schema, query);
+  refuseUnstorableText(query);
+  return parseText(schema, query);
 }
 
 /**
@@ -166,7 +245,9 @@ export function validParams<S extends z.ZodType>(c: Context, schema: S): z.outpu
       `${c.req.method} ${c.req.path} validates path parameters it does not document`,
     );
   }
-  return parseWith(schema, c.req.param());
+  const params = c.req.param();
+  refuseUnstorableText(params);
+  return parseText(schema, params);
 }
 
 /** An `error` option saying `<field> must be <what>, got <input>` (or `is required`). */
@@ -230,10 +311,41 @@ export function intQuery(field: string, min: number, max: number): z.ZodCoercedN
   );
 }
 
-/** A query parameter or field holding an RFC 3339 instant (with an offset). */
-export function instant(field: string): z.ZodString {
-  return z.string().refine((v) => !Number.isNaN(Date.parse(v)), {
-    error: (iss) => `${field} must be an RFC 3339 instant, got ${JSON.stringify(iss.input)}`,
+/** `date-time` of RFC 3339 section 5.6 (offset required). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Earliest instant {@linkcode instant} accepts by default: RFC 3339 has four-digit years and
+ * PostgreSQL's `timestamptz` has no year 0 (`0000-…` was a 500 from `audit/state?at=`).
+ */
+export const INSTANT_MIN = "0001-01-01T00:00:00Z";
+/** Latest instant {@linkcode instant} accepts (a replay reads up to 1 ms past it). */
+export const INSTANT_MAX = "9999-12-31T23:59:59Z";
+
+/**
+ * A query parameter or field holding an RFC 3339 instant with an offset (`Z` or `+02:00`;
+ * a date alone or a local time is refused, as `Temporal.Instant.from` does), from `min`
+ * (default year 0001) to year 9999: beyond, Temporal and the date arithmetic behind the
+ * routes throw (its range ends at year ±275760).
+ */
+export function instant(field: string, min: string = INSTANT_MIN): z.ZodString {
+  const lo = Temporal.Instant.from(min);
+  const hi = Temporal.Instant.from(INSTANT_MAX);
+  const what =
+    `an RFC 3339 instant with an offset (such as 2026-01-31T09:00:00Z) from ${min} to ${INSTANT_MAX}`;
+  return z.string().refine((v) => {
+    // The grammar first (Temporal also takes basic formats and annotations), then what
+    // the routes do with it: `Date.parse` and Temporal must both read it, within range.
+    if (!RFC3339.test(v) || Number.isNaN(Date.parse(v))) return false;
+    let at: Temporal.Instant;
+    try {
+      at = Temporal.Instant.from(v);
+    } catch {
+      return false;
+    }
+    return Temporal.Instant.compare(at, lo) >= 0 && Temporal.Instant.compare(at, hi) <= 0;
+  }, {
+    error: (iss) => `${field} must be ${what}, got ${JSON.stringify(iss.input)}`,
   }).meta({ format: "date-time" }) as unknown as z.ZodString;
 }
 

@@ -34,7 +34,8 @@ const BASE = "/api/v1/workflows";
  * - `PUT /api/v1/workflows/:id` → a new version with the given fields changed
  * - `DELETE /api/v1/workflows/:id` → 204
  * - `GET /api/v1/workflows/:id/versions` → `{workflow_id, versions}`;
- *   `GET …/versions/:version` → that version with its content
+ *   `GET …/versions/:version` → that version with its content (404 for a version it does
+ *   not have)
  * - `POST …/deploy {robot_ids, version?}`, `POST …/undeploy {robot_ids?}`,
  *   `GET …/deployment` → the deployment
  * @param workflows the orchestrator's {@linkcode WorkflowRegistry}.
@@ -79,8 +80,18 @@ export function workflowRoutes(workflows: WorkflowRegistry): Hono {
   });
   app.get(`${BASE}/:id/versions/:version`, (c) => {
     const id = c.req.param("id");
-    workflows.get(id); // 404 first
+    const count = workflows.versions(id).length; // 404 first
     const { version } = validParams(c, WorkflowVersionParams);
+    // A well-formed version the workflow does not have is a resource that is not there.
+    if (version > count) {
+      return c.json({
+        error: {
+          code: "not_found",
+          field: "version",
+          message: `Workflow ${id} has versions 1 to ${count}, not ${version}`,
+        },
+      }, 404);
+    }
     return c.json({ workflow_id: id, ...workflows.version(id, version) });
   });
   app.post(

@@ -349,3 +349,78 @@ Deno.test("hostile REST bodies: 400 naming the problem, 413 with JSON, nothing w
     await o.stop();
   }
 });
+
+for (const backend of BACKENDS) {
+  Deno.test(`[${backend.name}] NUL and lone surrogates anywhere in a request are 400 naming their path`, async (t) => {
+    const { store, drop } = await backend.open();
+    const o = await startOrchestrator(store);
+    try {
+      const content = (config: unknown) => ({
+        nodes: { a: { node_id: "a", node_type: "StartNode", config } },
+      });
+      const wf = await o.api("POST", "/api/v1/workflows", {
+        workflow_id: "wf-a",
+        name: "a",
+        content: content({}),
+      });
+      assert.equal(wf.status, 201, JSON.stringify(wf.body));
+      const sched = await o.api("POST", "/api/v1/schedules", {
+        schedule_id: "s1",
+        name: "s",
+        workflow_id: "wf-a",
+        frequency: "daily",
+      });
+      assert.equal(sched.status, 201, JSON.stringify(sched.body));
+      const written = (await store.readAll({})).length;
+      const cases: [string, string, unknown, string, RegExp][] = [
+        ["POST", "/api/v1/workflows", { name: "a\u0000b", content: content({}) }, "name", /NUL/],
+        [
+          "POST",
+          "/api/v1/workflows",
+          { name: "x", description: "\ud800" },
+          "description",
+          /surrogate/,
+        ],
+        ["POST", "/api/v1/workflows", { name: "x", folder: "/a\u0000" }, "folder", /NUL/],
+        [
+          "POST",
+          "/api/v1/workflows",
+          { name: "x", content: content({ url: ["ok", "\udc00x"] }) },
+          "content.nodes.a.config.url[1]",
+          /surrogate/,
+        ],
+        ["PUT", "/api/v1/workflows/wf-a", { name: "\ud800" }, "name", /surrogate/],
+        ["PUT", "/api/v1/workflows/wf-a", { description: "\u0000" }, "description", /NUL/],
+        ["POST", "/api/v1/schedules", { schedule_id: "s\u0000", name: "n" }, "schedule_id", /NUL/],
+        ["POST", "/api/v1/schedules", { name: "\ud800" }, "name", /surrogate/],
+        ["PATCH", "/api/v1/schedules/s1", { name: "n\u0000" }, "name", /NUL/],
+        ["PATCH", "/api/v1/schedules/s1", { variables: { "k\u0000": 1 } }, "variables.k", /key/],
+        ["POST", "/api/v1/tokens", { role: "viewer", name: "\u0000" }, "name", /NUL/],
+        ["POST", "/api/v1/robots", { name: "\u0000" }, "name", /NUL/],
+        ["POST", "/api/v1/robots", { robot_id: "r\ud800" }, "robot_id", /surrogate/],
+        ["GET", "/api/v1/jobs?workflow_id=%00", undefined, "workflow_id", /NUL/],
+      ];
+      for (const [method, path, body, field, message] of cases) {
+        await t.step(`${method} ${path} ${JSON.stringify(body)} → 400 ${field}`, async () => {
+          const res = await o.api(method, path, body);
+          assert.equal(res.status, 400, JSON.stringify(res.body));
+          assert.equal(res.body.error.code, "invalid_request");
+          assert.equal(res.body.error.field, field);
+          assert.match(res.body.error.message, message);
+        });
+      }
+      // A malformed robot id in a path is an unknown robot (it was a 500 on token rotation).
+      const rotate = await o.api("POST", "/api/v1/robots/%00/token", {});
+      assert.equal(rotate.status, 404, JSON.stringify(rotate.body));
+      assert.equal((await o.api("POST", "/api/v1/robots/a%20b/token", {})).status, 404);
+      // A valid surrogate pair (an emoji) is fine.
+      const emoji = await o.api("PATCH", "/api/v1/schedules/s1", { name: "night 🌙" });
+      assert.equal(emoji.status, 200, JSON.stringify(emoji.body));
+      assert.equal(emoji.body.name, "night 🌙");
+      assert.equal((await store.readAll({})).length, written + 1);
+    } finally {
+      await o.stop();
+      await drop();
+    }
+  });
+}

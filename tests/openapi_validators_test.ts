@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { openEventStore } from "../events/mod.ts";
 import { openApiDocument, OPERATIONS } from "../http/openapi_document.ts";
 import { STRATEGIES } from "../engine/mod.ts";
-import { startOrchestrator } from "./_harness.ts";
+import { BACKENDS, startOrchestrator } from "./_harness.ts";
 
 const SMALL = { nodes: { a: { node_id: "a", node_type: "StartNode", config: {} } } };
 
@@ -145,6 +145,7 @@ Deno.test("a schedule's timezone must be an IANA zone name, not a fixed offset",
 });
 
 Deno.test("every operation with a JSON body refuses an unknown field, naming it", async () => {
+  const doc: any = openApiDocument();
   const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
   try {
     const made = [
@@ -182,6 +183,9 @@ Deno.test("every operation with a JSON body refuses an unknown field, naming it"
       assert.equal(res.body.error.code, "invalid_request");
       assert.equal(res.body.error.field, "zz_unknown", `${op.method} ${op.path}`);
       assert.match(res.body.error.message, /unknown field zz_unknown/);
+      // ...and documents that it can answer 400.
+      const documented = doc.paths[op.path.replace(/:(\w+)/g, "{$1}")][op.method].responses;
+      assert.ok(documented["400"], `${op.method} ${op.path} does not document 400`);
       checked++;
     }
     assert.ok(checked >= 20, `only ${checked} operations checked`);
@@ -242,10 +246,140 @@ Deno.test("a workflow version in the path is validated by the schema the documen
       const res = await o.api("GET", `/api/v1/workflows/w/versions/${bad}`);
       assert.equal(res.status, 400, bad);
       assert.equal(res.body.error.field, "version");
+      assert.match(res.body.error.message, new RegExp(`, got "${bad}"$`));
     }
     assert.equal((await o.api("GET", "/api/v1/workflows/w/versions/1")).body.version, 1);
+    // A version the workflow does not have is not there: 404, as documented.
+    const missing = await o.api("GET", "/api/v1/workflows/w/versions/99");
+    assert.equal(missing.status, 404, JSON.stringify(missing.body));
+    assert.equal(missing.body.error.code, "not_found");
+    assert.equal(missing.body.error.field, "version");
+    assert.match(missing.body.error.message, /versions 1 to 1, not 99/);
+    assert.ok(op.responses["404"]);
+    // A query parameter's error quotes the text given, not what it was coerced to.
+    const abc = await o.api("GET", "/api/v1/jobs?limit=abc");
+    assert.equal(abc.status, 400);
+    assert.equal(abc.body.error.field, "limit");
+    assert.equal(abc.body.error.message, 'limit must be an integer from 1 to 1000, got "abc"');
     assert.equal((await o.api("GET", "/api/v1/workflows/nope/versions/abc")).status, 404);
   } finally {
     await o.stop();
   }
 });
+
+Deno.test("list limits start at 1 and instants in queries are full RFC 3339 instants in range", async (t) => {
+  const doc: any = openApiDocument();
+  const limit = doc.paths["/api/v1/jobs"].get.parameters.find((p: any) => p.name === "limit");
+  assert.equal(limit.schema.minimum, 1);
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    assert.equal((await o.api("POST", "/api/v1/jobs", { workflow: SMALL })).status, 201);
+    const s = await o.api("POST", "/api/v1/schedules", {
+      schedule_id: "s",
+      workflow: SMALL,
+      cron_expression: "0 9 * * *",
+    });
+    assert.equal(s.status, 201, JSON.stringify(s.body));
+    const bad: [string, string][] = [
+      ["/api/v1/jobs?limit=0", "limit"],
+      ["/api/v1/jobs?limit=0&status=queued", "limit"],
+      ["/api/v1/jobs?limit=0&order=asc", "limit"],
+      ["/api/v1/schedules/s/next-runs?after=-271821-04-20T00:00:00Z", "after"],
+      ["/api/v1/schedules/s/next-runs?after=1969-12-31T23:59:59Z", "after"],
+      ["/api/v1/schedules/s/next-runs?after=2026-11-29T19:53:00", "after"],
+      ["/api/v1/jobs?created_after=2026-11-29T19:53:00", "created_after"],
+      ["/api/v1/jobs?created_after=2026-11-29", "created_after"],
+      ["/api/v1/jobs?created_before=%2B275760-09-13T00:00:00Z", "created_before"],
+      ["/api/v1/jobs?created_before=20261129T195300Z", "created_before"],
+      ["/api/v1/audit/state?at=-271821-04-20T00:00:00Z", "at"],
+      ["/api/v1/audit/state?at=2026-11-29", "at"],
+      ["/api/v1/audit/state?at=0000-01-01T00:00:00Z", "at"],
+      ["/api/v1/metrics/history?from=-271821-04-20T00:00:00Z", "from"],
+      ["/api/v1/metrics/history?to=2026-11-29T19:53:00", "to"],
+    ];
+    for (const [path, field] of bad) {
+      await t.step(`${path} → 400 ${field}`, async () => {
+        const res = await o.api("GET", path);
+        assert.equal(res.status, 400, JSON.stringify(res.body));
+        assert.equal(res.body.error.code, "invalid_request");
+        assert.equal(res.body.error.field, field);
+        assert.ok(res.body.error.message.startsWith(`${field} must be `), res.body.error.message);
+      });
+    }
+    const good: string[] = [
+      "/api/v1/jobs?limit=1&order=asc",
+      "/api/v1/jobs?created_after=2026-11-29T19:53:00%2B01:00&created_before=9999-12-31T00:00:00Z",
+      "/api/v1/jobs?created_after=0001-01-01T00:00:00Z",
+      "/api/v1/schedules/s/next-runs?after=1970-01-01T00:00:00Z&count=1",
+      "/api/v1/audit/state?at=2026-11-29T19:53:00.5Z",
+      "/api/v1/metrics/history?from=2026-11-29T19:00:00Z&to=2026-11-29T20:00:00Z",
+    ];
+    for (const path of good) {
+      await t.step(`${path} → 200`, async () => {
+        const res = await o.api("GET", path);
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+      });
+    }
+    const first = await o.api("GET", "/api/v1/jobs?limit=1&order=asc");
+    assert.equal(first.body.jobs.length, 1);
+    assert.equal(first.body.next_cursor, null);
+    const next = await o.api(
+      "GET",
+      "/api/v1/schedules/s/next-runs?after=1970-01-01T00:00:00Z&count=1",
+    );
+    assert.deepEqual(next.body.next_runs, ["1970-01-01T09:00:00Z"]);
+  } finally {
+    await o.stop();
+  }
+});
+
+Deno.test("a bare workflow file refuses job options that would be lost inside it", async () => {
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  try {
+    for (const option of ["priority", "timeout", "robot_id", "retry", "workflow_version"]) {
+      const res = await o.api("POST", "/api/v1/jobs", {
+        nodes: {},
+        connections: [],
+        [option]: option === "priority" ? "high" : 1,
+      });
+      assert.equal(res.status, 400, `${option}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.field, option);
+      assert.match(res.body.error.message, /bare workflow file/);
+    }
+    // Workflow keys (variables, settings) and unknown keys of the file format are kept.
+    const ok = await o.api("POST", "/api/v1/jobs", {
+      ...SMALL,
+      connections: [],
+      variables: { x: 1 },
+      settings: { timeout: 60 },
+      layout: { zoom: 1 },
+    });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    assert.deepEqual((await o.api("GET", `/api/v1/jobs/${ok.body.job_id}`)).body.status, "queued");
+  } finally {
+    await o.stop();
+  }
+});
+
+for (const backend of BACKENDS) {
+  Deno.test(`[${backend.name}] audit state at the extremes of the accepted instants`, async () => {
+    const { store, drop } = await backend.open();
+    const o = await startOrchestrator(store);
+    try {
+      assert.equal((await o.api("POST", "/api/v1/jobs", { workflow: SMALL })).status, 201);
+      for (const at of ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]) {
+        const res = await o.api("GET", `/api/v1/audit/state?at=${at}`);
+        assert.equal(res.status, 200, `${at}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.jobs.length, at.startsWith("0001") ? 0 : 1);
+      }
+      for (const at of ["0000-12-31T23:59:59Z", "9999-12-31T23:59:59.001Z"]) {
+        const res = await o.api("GET", `/api/v1/audit/state?at=${at}`);
+        assert.equal(res.status, 400, at);
+        assert.equal(res.body.error.field, "at");
+      }
+    } finally {
+      await o.stop();
+      await drop();
+    }
+  });
+}

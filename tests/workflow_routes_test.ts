@@ -95,7 +95,7 @@ for (const backend of BACKENDS) {
       ]);
       const v2 = await o.api("GET", "/api/v1/workflows/invoices/versions/2");
       assert.deepEqual(v2.body.content, CONTENT);
-      assert.equal((await o.api("GET", "/api/v1/workflows/invoices/versions/9")).status, 400);
+      assert.equal((await o.api("GET", "/api/v1/workflows/invoices/versions/9")).status, 404);
       const types = (await o.store.readStream("workflow-invoices")).map((e) => e.type);
       assert.deepEqual(types, ["workflow.created", "workflow.updated", "workflow.updated"]);
 
