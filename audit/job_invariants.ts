@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { setTimeout as delay } from "node:timers/promises";
 import type { RecordedEvent } from "../events/mod.ts";
 
 /** Names of the invariants, as in the module's table. */
@@ -275,7 +276,15 @@ function checkRobotEvent(
 /** What {@linkcode checkJobInvariants} reads: the store's `readAll`. */
 export interface JobInvariantSource {
   readAll(options: { after?: number; limit?: number }): Promise<RecordedEvent[]>;
+  /**
+   * Whether committed events are still held back from `readAll` by an older open
+   * transaction (`SqlEventStore.hasHeldBackEvents`). When given, the check waits for them.
+   */
+  hasHeldBackEvents?(): Promise<boolean>;
 }
+
+/** How long {@linkcode checkJobInvariants} waits for held-back events, in ms. */
+const HELD_BACK_WAIT_MS = 60_000;
 
 /**
  * Reads the whole log (gap-safe `readAll`, 10,000 events a page) and checks the job
@@ -291,11 +300,20 @@ export async function checkJobInvariants(
   options: JobInvariantOptions = {},
 ): Promise<JobInvariantReport> {
   const events: RecordedEvent[] = [];
+  const until = Date.now() + HELD_BACK_WAIT_MS;
   for (;;) {
     const after = events.length ? events[events.length - 1].globalPosition : 0;
     const page = await store.readAll({ after, limit: 10_000 });
-    if (page.length === 0) break;
-    for (const e of page) events.push(e);
+    if (page.length > 0) {
+      for (const e of page) events.push(e);
+      continue;
+    }
+    // The gap-safe horizon is the server's oldest open transaction, in any schema or
+    // database: on a shared server, events already committed can stay invisible for a
+    // moment. The log checked is the whole log, so wait for them (bounded).
+    if (!store.hasHeldBackEvents || Date.now() > until) break;
+    if (!(await store.hasHeldBackEvents())) break;
+    await delay(20);
   }
   return checkJobEvents(events, options);
 }

@@ -14,6 +14,7 @@ import {
   applyEvent,
   decide,
   initialState,
+  InvalidTransitionError,
   jobMachine,
   type JobStatus,
   robotMachine,
@@ -322,7 +323,13 @@ export class EngineCore {
     const base = new Map<string, number>();
     const accepted: { cmd: PendingCommand; slots: [string, number][] }[] = [];
     const eventsOf = new Map<string, NewEvent[]>();
+    // Commands refused only by the state an earlier command of this batch would leave (not
+    // yet written): decided again after this append, on the state it leaves, so that the
+    // caller sees the refusal after the write that caused it has been applied (e.g. the
+    // loser of two submissions with one Idempotency-Key then finds the winner's job).
+    const deferred: PendingCommand[] = [];
     for (const cmd of batch) {
+      const afterBatch = cmd.changes.some((c) => tentative.has(c.streamId));
       try {
         const mine = new Map<string, AnyActorState>();
         for (const change of cmd.changes) {
@@ -360,7 +367,8 @@ export class EngineCore {
         for (const [id, state] of mine) tentative.set(id, state);
         accepted.push({ cmd, slots });
       } catch (error) {
-        cmd.reject(error);
+        if (afterBatch && error instanceof InvalidTransitionError) deferred.push(cmd);
+        else cmd.reject(error);
       }
     }
     if (accepted.length === 0) return;
@@ -390,6 +398,7 @@ export class EngineCore {
       for (const { cmd, slots } of accepted) {
         cmd.resolve(slots.map(([streamId, i]) => recorded.get(streamId)![i]));
       }
+      this.#pending.unshift(...deferred);
     } catch (error) {
       if (error instanceof WrongExpectedVersionError) {
         this.#forget(error.streamId);
@@ -403,11 +412,13 @@ export class EngineCore {
           return false;
         });
         // Before later commands of the same streams, which waited behind this batch.
-        this.#pending.unshift(...retry);
+        this.#pending.unshift(...retry, ...deferred);
       } else if (splitOnFailure && accepted.length > 1) {
         for (const { cmd } of accepted) await this.#write([cmd], false);
+        this.#pending.unshift(...deferred);
       } else {
         for (const { cmd } of accepted) cmd.reject(error);
+        this.#pending.unshift(...deferred);
       }
     }
   }
@@ -460,19 +471,35 @@ export class EngineCore {
   }
 
   async #load(streamId: string): Promise<ActorState<typeof jobMachine | typeof robotMachine>> {
-    const cached = streamId.startsWith("job-")
+    if (!this.#mustRead.has(streamId)) {
+      const cached = this.#cached(streamId);
+      if (cached) return cached;
+      // Every job in the log is folded into memory at start and followed afterwards, so a
+      // job stream this node does not hold is new: no read is needed (one round trip per
+      // submitted job was the fleet bench's first bottleneck). The append's expected version
+      // 0 still decides: when another node wrote the stream first, the conflict marks it to
+      // be read.
+      if (streamId.startsWith("job-")) return initialState(jobMachine);
+    }
+    return await this.#read(streamId);
+  }
+
+  /** The cached state of an actor's stream, if any. */
+  #cached(streamId: string): ActorState<typeof jobMachine | typeof robotMachine> | undefined {
+    return streamId.startsWith("job-")
       ? this.jobs.get(streamId.slice(4))
       : this.robots.get(streamId.slice(6));
-    if (cached) return cached;
-    // Every job in the log is folded into memory at start and followed afterwards, so a job
-    // stream this node does not hold is new: no read is needed (one round trip per submitted
-    // job was the fleet bench's first bottleneck). The append's expected version 0 still
-    // decides: when another node wrote the stream first, the conflict marks it to be read.
-    if (streamId.startsWith("job-") && !this.#mustRead.has(streamId)) {
-      return initialState(jobMachine);
-    }
+  }
+
+  /**
+   * Reads a stream from the store (not horizon-bound) and caches it, unless the log's
+   * events advanced the cache further meanwhile; returns the cached state.
+   */
+  async #read(streamId: string): Promise<ActorState<typeof jobMachine | typeof robotMachine>> {
     const { state } = await loadActor(this.store, machineOf(streamId), streamId);
     this.#mustRead.delete(streamId);
+    const cached = this.#cached(streamId);
+    if (cached && cached.version >= state.version) return cached;
     this.#setActor(streamId, state);
     return state;
   }
@@ -508,10 +535,14 @@ export class EngineCore {
   /** Job streams met in a version conflict: the next load reads them from the store. */
   readonly #mustRead = new Set<string>();
 
+  /**
+   * Marks a stream another writer got to first: the next command reads it from the store.
+   * The cached state stays (it is a true prefix of the stream, and the views show it): the
+   * log's events keep advancing it meanwhile. Deleting it left a job unknown to this node
+   * for good when no command touched it again (another node completed it).
+   */
   #forget(streamId: string): void {
     this.#mustRead.add(streamId);
-    if (streamId.startsWith("job-")) this.jobs.delete(streamId.slice(4));
-    else this.robots.delete(streamId.slice(6));
   }
 
   #setActor(streamId: string, state: ActorState<typeof jobMachine | typeof robotMachine>): void {
@@ -532,8 +563,14 @@ export class EngineCore {
     const cached = actors.get(id) ?? initialState(machine as AnyMachine);
     if (event.streamVersion <= cached.version) return;
     if (event.streamVersion !== cached.version + 1) {
-      // A gap means this node missed writes (another node's); reload on next use.
-      actors.delete(id);
+      // A gap means this node missed writes (another node's): read the stream again, now
+      // (the views must not stay behind) and before the next command on it.
+      if (!this.#mustRead.has(streamId)) {
+        this.#mustRead.add(streamId);
+        this.#read(streamId).catch((error) =>
+          console.error(`reading ${streamId} after a gap failed (read on next use):`, error)
+        );
+      }
       return;
     }
     actors.set(id, applyEvent(machine as AnyMachine, cached, event, event.streamVersion));
