@@ -123,7 +123,16 @@ export async function createPostgresClient(
     entry.stop = unlisten;
   };
   const onUncaught = (event: ErrorEvent | PromiseRejectionEvent) => {
-    if (!isClosedSocketWrite(event instanceof ErrorEvent ? event.error : event.reason)) return;
+    const error = event instanceof ErrorEvent ? event.error : event.reason;
+    if (isConnectionReset(error)) {
+      // The server reset a connection (restart, crash): postgres.js already fails that
+      // connection's queries and reconnects; Deno's node:net also raises the socket's
+      // ECONNRESET as an unhandled rejection, which must not end the process.
+      event.preventDefault();
+      console.error(`PostgreSQL connection reset (${error.message}); postgres.js reconnects`);
+      return;
+    }
+    if (!isClosedSocketWrite(error)) return;
     event.preventDefault();
     console.error(
       "postgres.js wrote to a closed or ended connection (porsager/postgres#1154); " +
@@ -197,6 +206,19 @@ export async function createPostgresClient(
  * every query of the pool has settled).
  */
 const CLOSE_TIMEOUT_SECONDS = 1;
+
+/**
+ * A socket read or write on a connection the peer reset or closed (`ECONNRESET`, `EPIPE`),
+ * raised by Deno's node:net as an unhandled rejection when the server goes away (seen in
+ * `tests/faults/postgres_restart_test.ts`: it ended the orchestrator). The node:net sockets
+ * of this process are postgres.js's.
+ */
+function isConnectionReset(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  const { code, syscall } = error as { code?: unknown; syscall?: unknown };
+  return (code === "ECONNRESET" || code === "EPIPE") &&
+    (syscall === "read" || syscall === "write");
+}
 
 /**
  * The uncatchable errors of postgres.js's deferred write on a closed socket (a TypeError)
