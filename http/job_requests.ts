@@ -161,7 +161,8 @@ export function submitJobInput(
   };
 }
 
-const JOB_STATUSES: readonly JobStatus[] = [
+/** Every job status, in lifecycle order (the job machine's states). */
+export const JOB_STATUSES: readonly JobStatus[] = [
   "pending",
   "queued",
   "dispatched",

@@ -7,23 +7,14 @@
  * @module
  */
 import { Hono } from "hono";
-import type { JobStatus, RobotStatus } from "../actors/mod.ts";
+import type { RobotStatus } from "../actors/mod.ts";
 import type { Histogram, Orchestrator } from "../engine/mod.ts";
 import { ALERT_KINDS, ALERT_STATUSES } from "../alerts/mod.ts";
+import { JOB_STATUSES } from "./job_requests.ts";
 
 /** Content type of the text exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-const JOB_STATUSES: readonly JobStatus[] = [
-  "pending",
-  "queued",
-  "dispatched",
-  "running",
-  "completed",
-  "failed",
-  "cancelled",
-  "timeout",
-];
 const ROBOT_STATUSES: readonly RobotStatus[] = ["offline", "online", "busy", "paused"];
 const PRIORITIES = ["low", "normal", "high", "critical"];
 
