@@ -37,6 +37,12 @@ export interface FleetOptions {
   workMs: number;
   /** Robots and API client in this process instead of a separate one. */
   inProcess: boolean;
+  /**
+   * Open-loop offered load in jobs/s (`--rate`): jobs are sent at this fixed rate whatever
+   * their answers (`submitAtRate`), and latency counts from each job's intended send time.
+   * 0: closed loop, `concurrency` requests in flight.
+   */
+  rate?: number;
 }
 
 /** What one fleet run measured. */
@@ -48,6 +54,8 @@ export interface FleetResult {
   concurrency: number;
   work_ms: number;
   robots_in_process: boolean;
+  /** Open-loop offered load, jobs/s; 0 for a closed-loop run. */
+  offered_rate: number;
   seconds: number;
   jobs_per_second: number;
   events_per_second: number;
@@ -151,6 +159,7 @@ export async function runFleet(backend: Backend, o: FleetOptions): Promise<Fleet
   let load: LoadProcess | undefined;
   let fleet: { close(): Promise<void> } | undefined;
   if (o.inProcess) {
+    if (o.rate) throw new Error("--rate needs the separate load process (no --in-process)");
     fleet = await startRobots({
       url: t.wsUrl,
       token: t.robotToken,
@@ -170,6 +179,7 @@ export async function runFleet(backend: Backend, o: FleetOptions): Promise<Fleet
       `--work-ms=${o.workMs}`,
       `--jobs=${o.jobs}`,
       `--concurrency=${o.concurrency}`,
+      `--rate=${o.rate ?? 0}`,
     ]);
     await load.next("ready");
   }
@@ -226,6 +236,7 @@ export async function runFleet(backend: Backend, o: FleetOptions): Promise<Fleet
     concurrency: o.concurrency,
     work_ms: o.workMs,
     robots_in_process: o.inProcess,
+    offered_rate: o.rate ?? 0,
     seconds: Number(seconds.toFixed(3)),
     jobs_per_second: Math.round(o.jobs / seconds),
     events_per_second: Math.round(events / seconds),
@@ -271,18 +282,18 @@ function timeSeries(
 /** The table row of a result. */
 export function fleetRow(r: FleetResult): string {
   const l = r.assign_latency_ms;
-  return `${r.backend.padEnd(9)} ${String(r.jobs_per_second).padStart(6)}  ${
-    String(r.events_per_second).padStart(8)
-  }  ${String(r.events_per_job).padStart(6)}  ${String(l.p50).padStart(9)}  ${
-    String(l.p95).padStart(8)
-  }  ${String(l.p99).padStart(8)}  ${String(r.orchestrator_cpu_cores).padStart(5)}  ${
-    String(r.orchestrator_peak_rss_mib).padStart(7)
-  }`;
+  return `${r.backend.padEnd(9)} ${String(r.offered_rate || "-").padStart(7)} ${
+    String(r.jobs_per_second).padStart(6)
+  }  ${String(r.events_per_second).padStart(8)}  ${String(r.events_per_job).padStart(6)}  ${
+    String(l.p50).padStart(9)
+  }  ${String(l.p95).padStart(8)}  ${String(l.p99).padStart(8)}  ${
+    String(r.orchestrator_cpu_cores).padStart(5)
+  }  ${String(r.orchestrator_peak_rss_mib).padStart(7)}`;
 }
 
 /** The header of {@linkcode fleetRow}. */
 export const FLEET_HEADER =
-  "backend   jobs/s  events/s  ev/job  assign p50       p95       p99  cores  RSS MiB";
+  "backend   offered  jobs/s  events/s  ev/job  assign p50       p95       p99  cores  RSS MiB";
 
 /** `bench/results/<name>-<date>` without extension. */
 export function resultPath(name: string): string {
@@ -302,8 +313,13 @@ async function main(): Promise<void> {
       backend: { type: "string", default: "all" },
       "in-process": { type: "boolean", default: false },
       quick: { type: "boolean", default: false },
+      rate: { type: "string", default: "0" },
     },
   });
+  const rates = args.values.rate.split(",").map(Number);
+  if (rates.some((r) => !(r >= 0))) {
+    throw new Error(`--rate: not a list of jobs/s: ${args.values.rate}`);
+  }
   const o: FleetOptions = {
     jobs: Number(args.values.jobs ?? (args.values.quick ? 300 : 2000)),
     robots: Number(args.values.robots),
@@ -315,11 +331,13 @@ async function main(): Promise<void> {
   const results: FleetResult[] = [];
   for (const backend of BACKENDS) {
     if (args.values.backend !== "all" && args.values.backend !== backend.name) continue;
-    results.push(await runFleet(backend, o));
+    for (const rate of rates) results.push(await runFleet(backend, { ...o, rate }));
   }
+  const load = rates.some((r) => r > 0)
+    ? `open loop at ${rates.join(", ")} jobs/s`
+    : `${o.concurrency} submitters`;
   const title = `fleet: ${o.jobs} jobs, ${o.robots} robots × ${o.slots} slots ` +
-    `(${o.inProcess ? "in this process" : "separate process"}), ${o.concurrency} submitters, ` +
-    `work ${o.workMs} ms`;
+    `(${o.inProcess ? "in this process" : "separate process"}), ${load}, work ${o.workMs} ms`;
   console.log(`\n${title}\n`);
   console.log(FLEET_HEADER);
   for (const r of results) console.log(fleetRow(r));
@@ -333,9 +351,10 @@ async function main(): Promise<void> {
   const base = resultPath("fleet");
   await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
   for (const r of results) {
+    const name = r.offered_rate ? `${r.backend}-${r.offered_rate}` : r.backend;
     await Deno.writeTextFile(
-      `${base}-${r.backend}.svg`,
-      runChartSvg(`${title}, ${r.backend}`, r.series),
+      `${base}-${name}.svg`,
+      runChartSvg(`${title}, ${name}`, r.series),
     );
   }
   await Deno.writeTextFile(
@@ -344,7 +363,12 @@ async function main(): Promise<void> {
       "\n",
   );
   console.log(
-    `written ${base}.json and ${results.map((r) => `${base}-${r.backend}.svg`).join(", ")}`,
+    `written ${base}.json and ${
+      results.map((r) =>
+        `${base}-${r.offered_rate ? `${r.backend}-${r.offered_rate}` : r.backend}.svg`
+      )
+        .join(", ")
+    }`,
   );
 }
 

@@ -104,7 +104,7 @@ export async function submitJobs(o: SubmitOptions): Promise<Map<string, number>>
       const sent = wallNow();
       const res = await fetch(`${o.url}/api/v1/jobs`, {
         method: "POST",
-        headers: { authorization: `Bearer ${o.apiToken}` },
+        headers: { authorization: `Bearer ${o.apiToken}`, "content-type": "application/json" },
         body,
       });
       const answer = await res.json();
@@ -112,6 +112,57 @@ export async function submitJobs(o: SubmitOptions): Promise<Map<string, number>>
       sentAt.set(answer.job_id, sent);
     }
   }));
+  return sentAt;
+}
+
+/** Options of {@linkcode submitAtRate}. */
+export interface RateOptions {
+  /** Orchestrator base URL, e.g. `http://127.0.0.1:8765`. */
+  url: string;
+  /** API token. */
+  apiToken: string;
+  /** Jobs to submit. */
+  jobs: number;
+  /** Offered load, jobs per second. */
+  rate: number;
+}
+
+/**
+ * Open-loop load: submits `jobs` no-op jobs through `POST /api/v1/jobs` at a fixed rate of
+ * `rate` jobs/s, job i at `start + i × 1000 / rate` ms whatever happened to the jobs before it
+ * (no request waits for another's answer). Each job's send time is its **intended** time,
+ * so a client that falls behind does not hide the wait (no coordinated omission).
+ *
+ * @returns Wall-clock ms of each job's intended send time, by job id.
+ * @throws {Error} When a submission is not answered 201.
+ */
+export async function submitAtRate(o: RateOptions): Promise<Map<string, number>> {
+  const workflow = { metadata: { name: "bench" }, nodes: {}, connections: [] };
+  const body = JSON.stringify({ workflow });
+  const sentAt = new Map<string, number>();
+  const requests: Promise<void>[] = [];
+  const start = wallNow();
+  const interval = 1000 / o.rate;
+  let failure: Error | undefined;
+  const submit = async (intended: number) => {
+    const res = await fetch(`${o.url}/api/v1/jobs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${o.apiToken}`, "content-type": "application/json" },
+      body,
+    });
+    const answer = await res.json();
+    if (res.status !== 201) failure ??= new Error(JSON.stringify(answer));
+    else sentAt.set(answer.job_id, intended);
+  };
+  for (let i = 0; i < o.jobs && !failure;) {
+    const now = wallNow();
+    // Every submission that is due goes now; then wait for the next one's time.
+    while (i < o.jobs && start + i * interval <= now) requests.push(submit(start + i++ * interval));
+    const wait = start + i * interval - wallNow();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait - 0.5)));
+  }
+  await Promise.all(requests);
+  if (failure) throw failure;
   return sentAt;
 }
 
@@ -142,6 +193,7 @@ async function main(): Promise<void> {
       concurrency: { type: "string", default: "50" },
       "connect-batch": { type: "string", default: "0" },
       "name-prefix": { type: "string", default: "bench" },
+      rate: { type: "string", default: "0" },
     },
   });
   const print = (line: unknown) => console.log(JSON.stringify(line));
@@ -161,12 +213,14 @@ async function main(): Promise<void> {
   for await (const line of stdinLines()) {
     if (line === "go") {
       const start = wallNow();
-      const sentAt = await submitJobs({
+      const common = {
         url: values["api-url"]!,
         apiToken: values["api-token"]!,
         jobs: Number(values.jobs),
-        concurrency: Number(values.concurrency),
-      });
+      };
+      const sentAt = Number(values.rate) > 0
+        ? await submitAtRate({ ...common, rate: Number(values.rate) })
+        : await submitJobs({ ...common, concurrency: Number(values.concurrency) });
       sent = Object.fromEntries(sentAt);
       print({ type: "submitted", start, end: wallNow() });
     } else if (line === "stop") {
