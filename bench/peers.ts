@@ -1,9 +1,10 @@
 /**
  * Peer benchmark: `deno task bench:peers [--jobs J] [--robots W] [--max-jobs S]
- * [--concurrency C] [--quick]`.
+ * [--concurrency C] [--rate R] [--quick]`.
  *
  * The same workload — J no-op jobs, W workers × S slots at once, C submissions in
- * flight, on the local PostgreSQL in a fresh schema each — through the orchestrator
+ * flight (or, with `--rate R`, sent open loop at R jobs/s, latency from each job's intended
+ * send time), on the local PostgreSQL in a fresh schema each — through the orchestrator
  * (`runFleet` of `bench/fleet.ts`: robots as real WebSocket clients in a separate process)
  * and through `graphile-worker` and `pg-boss` on Node.js (`bench/peers/peer.mjs`, versions
  * pinned in `bench/peers/package-lock.json`, installed here with `npm ci`), in one run.
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
       "max-jobs": { type: "string", default: "4" },
       concurrency: { type: "string", default: "50" },
       quick: { type: "boolean", default: false },
+      rate: { type: "string", default: "0" },
       "no-install": { type: "boolean", default: false },
     },
   });
@@ -58,7 +60,9 @@ async function main(): Promise<void> {
     concurrency: Number(values.concurrency),
     workMs: 0,
     inProcess: false,
+    rate: Number(values.rate),
   };
+  if (!(o.rate! >= 0)) throw new Error(`--rate: not a number of jobs/s: ${values.rate}`);
   if (!values["no-install"]) {
     console.log("npm ci in bench/peers …");
     await run("npm", ["ci", "--no-audit", "--no-fund", "--prefer-offline"], PEERS_DIR);
@@ -87,6 +91,7 @@ async function main(): Promise<void> {
       `--workers=${o.robots}`,
       `--slots=${o.slots}`,
       `--submitters=${o.concurrency}`,
+      `--rate=${o.rate}`,
       `--database-url=${TEST_DATABASE_URL}`,
     ]);
     const result = JSON.parse(out.trim().split("\n").at(-1)!);
@@ -108,7 +113,9 @@ async function main(): Promise<void> {
   };
   console.log(
     `\npeers: ${o.jobs} no-op jobs, ${o.robots} workers × ${o.slots} slots, ` +
-      `${o.concurrency} submitters, PostgreSQL at ${new URL(TEST_DATABASE_URL).host}\n`,
+      `${o.rate ? `open loop at ${o.rate} jobs/s` : `${o.concurrency} submitters`}, PostgreSQL at ${
+        new URL(TEST_DATABASE_URL).host
+      }\n`,
   );
   console.log(
     "system            version                       jobs/s   p50 ms   p95 ms   p99 ms  " +

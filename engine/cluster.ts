@@ -137,6 +137,7 @@ export class ClusterNode {
     sessions.nodeId = this.nodeId;
     dispatcher.ownsDeadlines = false;
     dispatcher.remoteRobots = () => this.#remoteRobots();
+    dispatcher.dispatchFromCommits = false;
     core.leaderFence = {
       check: (tx: SqlTx) =>
         checkFence(tx, {

@@ -10,6 +10,7 @@
  */
 import { InvalidTransitionError, type JobStatus } from "../actors/mod.ts";
 import { WrongExpectedVersionError } from "../events/mod.ts";
+import type { QueueEntry } from "../projections/queue_projection.ts";
 import { retryDelaySeconds } from "./retry_policy.ts";
 import type { CommitOptions, EngineCore } from "./orchestrator_engine.ts";
 import {
@@ -57,6 +58,14 @@ export class JobDispatcher {
    * (`engine/cluster.ts`).
    */
   ownsDeadlines = true;
+  /**
+   * Whether a pass also plans the jobs this node's own appends queued and the log's
+   * read-back has not applied yet (`EngineCore.committedQueue`): a submission is then
+   * dispatched right after its commit, not one subscription round trip later. True on a
+   * single node; cluster mode turns it off, because there every node must plan from the
+   * same log (a job only one node has seen would make the plans differ).
+   */
+  dispatchFromCommits = true;
 
   constructor(core: EngineCore, links: RobotLinks) {
     this.#core = core;
@@ -129,7 +138,7 @@ export class JobDispatcher {
     const assignments: Promise<boolean>[] = [];
     const now = this.#core.clock.now();
     let nextRetry = Infinity;
-    for (const entry of this.#core.queue.ordered()) {
+    for (const entry of this.#queueOrder()) {
       const state = this.#core.jobs.get(entry.job_id);
       if (!state || state.snapshot.value !== "queued") continue;
       const retryAt = entry.not_before ? Date.parse(entry.not_before) : 0;
@@ -167,6 +176,29 @@ export class JobDispatcher {
     }
     if (nextRetry < Infinity) this.#wakeAt(nextRetry);
     await Promise.all(assignments);
+  }
+
+  /**
+   * The queue in dispatch order (highest priority first, FIFO within one): the queue
+   * projection's entries and, when {@linkcode JobDispatcher.dispatchFromCommits}, the jobs
+   * committed here but not yet read back, each after the projection's entries of its
+   * priority (its `job.queued` comes later in the log than every event applied so far).
+   */
+  *#queueOrder(): Generator<QueueEntry> {
+    const queue = this.#core.queue;
+    const committed = this.dispatchFromCommits && this.#core.committedQueue.size > 0
+      ? [...this.#core.committedQueue.values()].filter((e) => !queue.has(e.job_id))
+      : [];
+    if (committed.length === 0) return yield* queue.ordered();
+    committed.sort((a, b) => b.priority - a.priority); // stable: commit order within one
+    let next = 0;
+    for (const entry of queue.ordered()) {
+      while (next < committed.length && committed[next].priority > entry.priority) {
+        yield committed[next++];
+      }
+      yield entry;
+    }
+    while (next < committed.length) yield committed[next++];
   }
 
   /** Runs a pass at `atMs` (ms since epoch), when the earliest retry delay ends. */

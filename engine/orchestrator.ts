@@ -102,6 +102,10 @@ export class Orchestrator {
     this.sessions = new RobotSessions(this.core, options.robotToken);
     this.dispatcher = new JobDispatcher(this.core, this.sessions);
     this.sessions.attach(this.dispatcher);
+    // Dispatch from commits: a job this node queued is planned right after its append.
+    this.core.onCommittedQueue(() => {
+      if (this.dispatcher.dispatchFromCommits) this.dispatcher.request();
+    });
     this.workflows = new WorkflowRegistry({
       store: options.store,
       clock: this.core.clock,

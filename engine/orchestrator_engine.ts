@@ -34,6 +34,7 @@ import {
   WrongExpectedVersionError,
 } from "../events/mod.ts";
 import { DashboardProjection, QueueProjection } from "../projections/mod.ts";
+import type { QueueEntry } from "../projections/queue_projection.ts";
 import type { Clock } from "./clock.ts";
 import { decodeActors, encodeActors, type EncodedActors } from "./startup_checkpoint.ts";
 import { DEFAULT_ORG, OrgIndex } from "./org_index.ts";
@@ -164,6 +165,9 @@ export interface CommitOptions {
   asLeader?: boolean;
 }
 
+/** Event types that put a job (back) in the queue (as `QueueProjection` applies them). */
+const ENTERS_QUEUE = new Set(["job.queued", "job.rejected", "job.retry_scheduled"]);
+
 /** Listener of recorded events, called after the projections have applied them. */
 export type EventListener = (events: readonly RecordedEvent[]) => void;
 
@@ -205,6 +209,17 @@ export class EngineCore {
   #retrying = true;
   /** Set in cluster mode: fences commands committed `asLeader`. Null: a single node. */
   leaderFence: LeaderFence | null = null;
+  /**
+   * Jobs that this node's own appends put in the queue (`job.queued`, `job.rejected`,
+   * `job.retry_scheduled`) and that the log's read-back has not applied to
+   * {@linkcode EngineCore.queue} yet, in commit order (job id → entry and the version of
+   * that event). They are committed, so the dispatcher may plan them at once instead of
+   * one subscription round trip later (`JobDispatcher`, "dispatch from commits"); each
+   * leaves this map when the read-back applies that event or a later one of its stream, or
+   * when a later local commit takes it out of the queue.
+   */
+  readonly committedQueue = new Map<string, QueueEntry & { version: number }>();
+  #committedQueueListeners = new Set<() => void>();
 
   constructor(store: SqlEventStore, clock: Clock, config: EngineConfig) {
     this.store = store;
@@ -225,6 +240,15 @@ export class EngineCore {
   /** Status of a robot (`offline` when unknown). */
   robotStatus(robotId: string): RobotStatus {
     return (this.robots.get(robotId)?.snapshot.value ?? "offline") as RobotStatus;
+  }
+
+  /**
+   * Registers a listener called right after one of this node's appends put a job in the
+   * queue ({@linkcode EngineCore.committedQueue}); returns its removal function.
+   */
+  onCommittedQueue(listener: () => void): () => void {
+    this.#committedQueueListeners.add(listener);
+    return () => this.#committedQueueListeners.delete(listener);
   }
 
   /** Registers a listener of applied events; returns its removal function. */
@@ -394,6 +418,7 @@ export class EngineCore {
         list.push(e);
       }
       for (const e of result.events) this.#advanceActor(e);
+      this.#noteCommittedQueue(result.events);
       this.#snapshotCrossed(result.events, base);
       for (const { cmd, slots } of accepted) {
         cmd.resolve(slots.map(([streamId, i]) => recorded.get(streamId)![i]));
@@ -419,6 +444,39 @@ export class EngineCore {
       } else {
         for (const { cmd } of accepted) cmd.reject(error);
         this.#pending.unshift(...deferred);
+      }
+    }
+  }
+
+  /** Updates {@linkcode EngineCore.committedQueue} with this node's recorded events. */
+  #noteCommittedQueue(events: readonly RecordedEvent[]): void {
+    let queued = false;
+    for (const e of events) {
+      if (!e.streamId.startsWith("job-")) continue;
+      const jobId = e.streamId.slice(4);
+      if (!ENTERS_QUEUE.has(e.type)) {
+        this.committedQueue.delete(jobId);
+        continue;
+      }
+      const job = this.jobs.get(jobId);
+      this.committedQueue.delete(jobId); // re-inserted last: commit order
+      if (!job || job.snapshot.value !== "queued") continue;
+      this.committedQueue.set(jobId, {
+        job_id: jobId,
+        priority: job.snapshot.context.priority,
+        queued_at: String(e.data.queued_at ?? e.data.failed_at ?? e.recordedAt.toISOString()),
+        position: e.globalPosition,
+        not_before: typeof e.data.retry_at === "string" ? e.data.retry_at : null,
+        version: e.streamVersion,
+      });
+      queued = true;
+    }
+    if (!queued) return;
+    for (const listener of this.#committedQueueListeners) {
+      try {
+        listener();
+      } catch (error) {
+        console.error("committed-queue listener failed:", error);
       }
     }
   }
@@ -586,6 +644,12 @@ export class EngineCore {
       if (event === null) continue;
       this.#advanceActor(event);
       this.queue.apply(event);
+      if (this.committedQueue.size > 0 && event.streamId.startsWith("job-")) {
+        const committed = this.committedQueue.get(event.streamId.slice(4));
+        if (committed && event.streamVersion >= committed.version) {
+          this.committedQueue.delete(event.streamId.slice(4));
+        }
+      }
       this.dashboard.apply(event);
       const org = this.orgs.orgOf(event.streamId);
       let orgDashboard = this.orgDashboards.get(org);

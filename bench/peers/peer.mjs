@@ -2,14 +2,16 @@
  * One peer run of `bench/peers.ts`, on Node.js as the peer's users run it:
  *
  *   node bench/peers/peer.mjs --peer graphile-worker|pg-boss --jobs J --workers W --slots S
- *     --submitters C --database-url URL
+ *     --submitters C --database-url URL [--rate R]
  *
  * The producer (this process) creates a fresh schema for the peer, starts the workers in a
  * child Node process (W workers × S jobs at once: one graphile-worker pool of concurrency
  * W×S, or W pg-boss `work()` pollers of batch size S), enqueues J no-op jobs with C `addJob`
  * / `send` calls in flight, and polls the peer's table every 10 ms until all J are complete.
  * Each job carries its enqueue time (wall clock, ms); the handler records start − enqueue.
- * Prints one JSON line: jobs/s end to end, enqueue-to-start p50/p95/p99 (ms), completions
+ * With `--rate R` (jobs/s) the jobs are enqueued open loop instead, job i at start + i × 1000 / R
+ * ms whatever the earlier calls' answers, each carrying its intended time (as `--rate` of
+ * `bench/fleet.ts` does for the orchestrator). Prints one JSON line: jobs/s end to end, enqueue-to-start p50/p95/p99 (ms), completions
  * over time, the worker process's CPU seconds and peak RSS. Drops the schema at the end.
  *
  * @module
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     workers: { type: "string", default: "20" },
     slots: { type: "string", default: "4" },
     submitters: { type: "string", default: "50" },
+    rate: { type: "string", default: "0" },
     schema: { type: "string", default: "" },
     "database-url": {
       type: "string",
@@ -39,6 +42,7 @@ const J = Number(values.jobs);
 const WORKERS = Number(values.workers);
 const SLOTS = Number(values.slots);
 const SUBMITTERS = Number(values.submitters);
+const RATE = Number(values.rate);
 const URL_ = values["database-url"];
 const QUEUE = "bench";
 
@@ -163,13 +167,27 @@ async function producer() {
   const start = now();
   let sent = 0;
   let added = 0;
-  const submitting = Promise.all(Array.from({ length: SUBMITTERS }, async () => {
+  const openLoop = async () => {
+    const calls = [];
+    const interval = 1000 / RATE;
     while (sent < J) {
-      sent++;
-      await prepared.add(now());
-      added++;
+      while (sent < J && start + sent * interval <= now()) {
+        calls.push(prepared.add(start + sent++ * interval).then(() => added++));
+      }
+      const wait = start + sent * interval - now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait - 0.5)));
     }
-  }));
+    await Promise.all(calls);
+  };
+  const submitting = RATE > 0 ? openLoop() : Promise.all(
+    Array.from({ length: SUBMITTERS }, async () => {
+      while (sent < J) {
+        sent++;
+        await prepared.add(now());
+        added++;
+      }
+    }),
+  );
   const series = [];
   for (;;) {
     const addedBefore = added;
@@ -196,6 +214,7 @@ async function producer() {
     workers: WORKERS,
     slots_per_worker: SLOTS,
     submitters: SUBMITTERS,
+    offered_rate: RATE,
     seconds: Number(seconds.toFixed(3)),
     jobs_per_second: Math.round(J / seconds),
     start_latency_ms: {
