@@ -104,7 +104,7 @@ export async function submitJobs(o: SubmitOptions): Promise<Map<string, number>>
       const sent = wallNow();
       const res = await fetch(`${o.url}/api/v1/jobs`, {
         method: "POST",
-        headers: { authorization: `Bearer ${o.apiToken}` },
+        headers: { authorization: `Bearer ${o.apiToken}`, "content-type": "application/json" },
         body,
       });
       const answer = await res.json();

@@ -30,6 +30,26 @@ export class ValidationError extends Error {
   }
 }
 
+/**
+ * A request body sent with a `Content-Type` the API does not read as JSON: answered 415
+ * `unsupported_media_type` naming the header as `field` (`validation.ts`, `readJson`).
+ */
+export class UnsupportedMediaTypeError extends Error {
+  override name = "UnsupportedMediaTypeError";
+  /** The header at fault (`Content-Type`). */
+  readonly field = "Content-Type";
+  /** The header as the request sent it. */
+  readonly contentType: string;
+  constructor(contentType: string) {
+    super(
+      `Content-Type must be application/json (or a +json type, charset utf-8 if any), got ${
+        JSON.stringify(contentType)
+      }`,
+    );
+    this.contentType = contentType;
+  }
+}
+
 /** Answers an error thrown by a route. Unknown errors are 500 without details. */
 export function errorResponse(error: Error, c: Context): Response {
   if (error instanceof ValidationError) {
@@ -41,6 +61,11 @@ export function errorResponse(error: Error, c: Context): Response {
         ...(error.nodeId === null ? {} : { node_id: error.nodeId }),
       },
     }, 400);
+  }
+  if (error instanceof UnsupportedMediaTypeError) {
+    return c.json({
+      error: { code: "unsupported_media_type", field: error.field, message: error.message },
+    }, 415);
   }
   if (error instanceof IdempotencyKeyReusedError) {
     return c.json({
