@@ -50,7 +50,10 @@ export class UnsupportedMediaTypeError extends Error {
   }
 }
 
-/** Answers an error thrown by a route. Unknown errors are 500 without details. */
+/**
+ * Answers an error thrown by a route. Unknown errors are 500 without details; their message
+ * and stack are logged by the request log (`request_log.ts`), not here.
+ */
 export function errorResponse(error: Error, c: Context): Response {
   if (error instanceof ValidationError) {
     return c.json({
@@ -95,9 +98,8 @@ export function errorResponse(error: Error, c: Context): Response {
       error: { code: "store_unavailable", message: "The event store cannot be reached; retry" },
     }, 503);
   }
-  // The stack goes to stderr with the request id, which the request log and the answer's
-  // X-Request-Id header also carry.
-  console.error(`request ${c.get("requestId" as never) ?? "-"} failed:`, error);
+  // Not written here: the request log's record of this answer carries the error's message
+  // and stack (`request_log.ts`, Hono's `c.error`), one line in the configured format.
   return c.json({ error: { code: "internal_error", message: "Internal server error" } }, 500);
 }
 
