@@ -59,26 +59,39 @@ async function main(): Promise<void> {
   const started = performance.now();
   const app = createApp({ orchestrator, apiToken: tokens.apiToken, logger });
   const abort = new AbortController();
-  const server = serve({
-    app,
-    orchestrator,
-    apiToken: tokens.apiToken,
-    hostname: config.host,
-    port: config.port,
-    signal: abort.signal,
-    onListen: (addr) => {
-      const where = config.databaseUrl
-        ? "PostgreSQL (DATABASE_URL)"
-        : `PGlite in ${config.dataDir}`;
-      console.log(
-        `orchestrator listening on http://${addr.hostname}:${addr.port} (store: ${where}); ` +
-          `/healthz answers 503 until the log is replayed`,
-      );
-      console.log(`robots connect to ws://${addr.hostname}:${addr.port}/ws/robot`);
-      if (tokens.file) console.log(`API and robot tokens are in ${tokens.file}`);
-      if (clusterClient) console.log(`cluster mode: node ${nodeId}`);
-    },
-  });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = serve({
+      app,
+      orchestrator,
+      apiToken: tokens.apiToken,
+      hostname: config.host,
+      port: config.port,
+      signal: abort.signal,
+      onListen: (addr) => {
+        const where = config.databaseUrl
+          ? "PostgreSQL (DATABASE_URL)"
+          : `PGlite in ${config.dataDir}`;
+        console.log(
+          `orchestrator listening on http://${addr.hostname}:${addr.port} (store: ${where}); ` +
+            `/healthz answers 503 until the log is replayed`,
+        );
+        console.log(`robots connect to ws://${addr.hostname}:${addr.port}/ws/robot`);
+        if (tokens.file) console.log(`API and robot tokens are in ${tokens.file}`);
+        if (clusterClient) console.log(`cluster mode: node ${nodeId}`);
+      },
+    });
+  } catch (error) {
+    // Another process holds the port: one clear line (printed below) rather than Deno's
+    // "Address already in use", and the store closed first.
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    await store.close().catch(() => {});
+    await clusterClient?.close().catch(() => {});
+    throw new Error(
+      `orchestrator: port ${config.port} is already in use (set ORCHESTRATOR_PORT to another port)`,
+      { cause: error },
+    );
+  }
   // Serve first (/healthz answers 503 meanwhile), then replay the log.
   await orchestrator.start();
   const report = orchestrator.startReport;

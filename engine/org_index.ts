@@ -20,6 +20,16 @@ export const DEFAULT_ORG = "default";
 /** Rule for org ids: 1-64 letters, digits, `_`, `.` or `-`, starting with a letter or digit. */
 export const ORG_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+/**
+ * Rule for the ids a client may choose for its entities (`workflow_id`, `schedule_id`):
+ * 1-128 letters, digits, `_`, `.` or `-`, starting with a letter or digit. They name streams
+ * (`workflow-<id>`, `schedule-<id>`) and appear unescaped in paths.
+ */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** {@linkcode CLIENT_ID_PATTERN} in words, for error messages ("workflow_id must be …"). */
+export const CLIENT_ID_RULE = "1-128 letters, digits, _ . or - (starting with a letter or digit)";
+
 /** Throws a `TypeError` naming `org_id` unless `value` is a valid org id. */
 export function checkOrgId(value: unknown): string {
   if (typeof value !== "string" || !ORG_ID_PATTERN.test(value)) {

@@ -9,6 +9,7 @@
  */
 import { canonicalJson, type EventStore, WrongExpectedVersionError } from "../events/mod.ts";
 import type { Clock } from "./clock.ts";
+import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from "./org_index.ts";
 import {
   applyWorkflowEvent,
   latestVersion,
@@ -137,11 +138,8 @@ export class WorkflowRegistry {
     options: { org_id?: string } = {},
   ): Promise<WorkflowView> {
     const id = body.workflow_id === undefined ? crypto.randomUUID() : body.workflow_id;
-    if (typeof id !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) {
-      throw new InvalidWorkflowError(
-        "workflow_id",
-        "workflow_id must be 1-128 letters, digits, _ . or - (starting with a letter or digit)",
-      );
+    if (typeof id !== "string" || !CLIENT_ID_PATTERN.test(id)) {
+      throw new InvalidWorkflowError("workflow_id", `workflow_id must be ${CLIENT_ID_RULE}`);
     }
     const fields = parseWorkflowFields(body);
     if (this.#states.has(id)) throw new WorkflowExistsError(id);

@@ -30,7 +30,30 @@ export class ValidationError extends Error {
   }
 }
 
-/** Answers an error thrown by a route. Unknown errors are 500 without details. */
+/**
+ * A request body sent with a `Content-Type` the API does not read as JSON: answered 415
+ * `unsupported_media_type` naming the header as `field` (`validation.ts`, `readJson`).
+ */
+export class UnsupportedMediaTypeError extends Error {
+  override name = "UnsupportedMediaTypeError";
+  /** The header at fault (`Content-Type`). */
+  readonly field = "Content-Type";
+  /** The header as the request sent it. */
+  readonly contentType: string;
+  constructor(contentType: string) {
+    super(
+      `Content-Type must be application/json (or a +json type, charset utf-8 if any), got ${
+        JSON.stringify(contentType)
+      }`,
+    );
+    this.contentType = contentType;
+  }
+}
+
+/**
+ * Answers an error thrown by a route. Unknown errors are 500 without details; their message
+ * and stack are logged by the request log (`request_log.ts`), not here.
+ */
 export function errorResponse(error: Error, c: Context): Response {
   if (error instanceof ValidationError) {
     return c.json({
@@ -41,6 +64,11 @@ export function errorResponse(error: Error, c: Context): Response {
         ...(error.nodeId === null ? {} : { node_id: error.nodeId }),
       },
     }, 400);
+  }
+  if (error instanceof UnsupportedMediaTypeError) {
+    return c.json({
+      error: { code: "unsupported_media_type", field: error.field, message: error.message },
+    }, 415);
   }
   if (error instanceof IdempotencyKeyReusedError) {
     return c.json({
@@ -70,9 +98,8 @@ export function errorResponse(error: Error, c: Context): Response {
       error: { code: "store_unavailable", message: "The event store cannot be reached; retry" },
     }, 503);
   }
-  // The stack goes to stderr with the request id, which the request log and the answer's
-  // X-Request-Id header also carry.
-  console.error(`request ${c.get("requestId" as never) ?? "-"} failed:`, error);
+  // Not written here: the request log's record of this answer carries the error's message
+  // and stack (`request_log.ts`, Hono's `c.error`), one line in the configured format.
   return c.json({ error: { code: "internal_error", message: "Internal server error" } }, 500);
 }
 

@@ -207,6 +207,14 @@ export function openApiDocument(
         content: { "application/json": { schema: ref("Error") } },
       };
     }
+    if (op.method !== "get") {
+      // Every body is read by `readJson` (`validation.ts`), which refuses other types.
+      responses["415"] ??= {
+        description:
+          "A body sent with a Content-Type other than application/json (or +json); `field` is `Content-Type`",
+        content: { "application/json": { schema: ref("Error") } },
+      };
+    }
     paths[path] ??= {};
     paths[path][op.method] = {
       operationId: `${op.method}${
@@ -243,7 +251,7 @@ export function openApiDocument(
       title: "orchestrator",
       version: "1",
       description:
-        "Event-sourced control plane for RPA robots. Every error is `{error: {code, message, field?}}`; `field` names the offending field of a 400 as a JSON path (`variables.x`, `robot_ids[1]`). JSON bodies are closed: an unknown field is a 400 naming it, and an operation without a request body takes only an empty body or `{}`. A known path called with a method it does not have answers 405 with an `Allow` header.\n\n" +
+        "Event-sourced control plane for RPA robots. Every error is `{error: {code, message, field?}}`; `field` names the offending field of a 400 as a JSON path (`variables.x`, `robot_ids[1]`). JSON bodies are closed: an unknown field is a 400 naming it, and an operation without a request body takes only an empty body or `{}`. A known path called with a method it does not have answers 405 with an `Allow` header. A body is JSON: one sent with another `Content-Type` (other than `application/json` or a `+json` type, with `charset=utf-8` if any) is a 415 naming the header; no `Content-Type`, or curl's default `application/x-www-form-urlencoded`, is read as JSON.\n\n" +
         "**Organisations and roles.** Every token carries an org and a role (admin, operator, viewer, auditor, robot); each operation lists the roles it admits (`x-roles`); ids of another org answer 404 as unknown ids; lists and streams hold the caller's org only.\n\n" +
         "**Realtime channels** `robots:{org_id}`, `jobs:{org_id}`, `progress:{job_id}` (own org only), over SSE (`GET /api/v1/stream?channels=a,b`) and WebSocket `/ws/realtime` with JSON messages. " +
         'Client: `{"type":"auth","token"}` (unless the upgrade carried it), `{"type":"subscribe","channels":[...],"after"?:position}`, `{"type":"unsubscribe","channels":[...]}`, `{"type":"broadcast","channel","event","data"?}` (admins), `{"type":"ping"}`. ' +

@@ -10,7 +10,8 @@
  * string, which may carry tokens), `status`, `duration_ms` (from the request to its answer's
  * head; a stream's body goes on after that), and for answers with status >= 400 the
  * `error_code` of the `{error: {code}}` body; for a 5xx raised by a handler, `error` is the
- * thrown error's message. Level `error` for 5xx, `warn` for 4xx, else `info`.
+ * thrown error's message and `stack` its stack (one string, line feeds escaped: the record
+ * stays one line, `LOG_FORMAT=json` or text). Level `error` for 5xx, `warn` for 4xx, else `info`.
  *
  * @module
  */
@@ -69,7 +70,10 @@ export function requestLog(
           | null;
         if (typeof body?.error?.code === "string") fields.error_code = body.error.code;
       }
-      if (status >= 500 && c.error) fields.error = c.error.message;
+      if (status >= 500 && c.error) {
+        fields.error = c.error.message;
+        if (c.error.stack !== undefined) fields.stack = c.error.stack;
+      }
     }
     logger.log(level, "request", fields);
   };

@@ -15,6 +15,7 @@ import {
   OVERLAP_POLICIES,
   validateZoneName,
 } from "../schedules/mod.ts";
+import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from "../engine/mod.ts";
 import { Priority, RobotId } from "./job_requests.ts";
 import { WorkflowContent } from "./workflow_schemas.ts";
 import { instant, intQuery, must, REQUEST_SCHEMAS, strictObject } from "./validation.ts";
@@ -33,8 +34,11 @@ const oneOf = <T extends string>(field: string, values: readonly T[]) =>
  * in a patch; `schedule_id` cannot change).
  */
 export const ScheduleInput = strictObject({
-  schedule_id: z.string(must("schedule_id", "a string")).optional().meta({
-    description: "default: a UUID (create only)",
+  schedule_id: z.string(must("schedule_id", CLIENT_ID_RULE)).regex(
+    CLIENT_ID_PATTERN,
+    must("schedule_id", CLIENT_ID_RULE),
+  ).optional().meta({
+    description: "letters, digits, _ . -; default a UUID (create only)",
   }),
   name: nonEmpty("name").optional(),
   workflow: WorkflowContent.nullable().optional().meta({

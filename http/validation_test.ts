@@ -5,6 +5,7 @@ import { errorResponse } from "./api_errors.ts";
 import {
   fieldOf,
   HERE,
+  isJsonContentType,
   jsonSchemaOf,
   parseWith,
   strictObject,
@@ -65,7 +66,8 @@ Deno.test("validJson() refuses, as a programming error, a schema its operation d
   app.post("/right", async (c) => c.json(await validJson(c, Documented)));
   app.post("/wrong", async (c) => c.json(await validJson(c, Other)));
   app.get("/query", (c) => c.json(validQuery(c, Documented)));
-  const post = (path: string, body: string) => app.request(path, { method: "POST", body });
+  const post = (path: string, body: string) =>
+    app.request(path, { method: "POST", body, headers: { "content-type": "application/json" } });
   const right = await post("/right", '{"a":"x"}');
   assert.equal(right.status, 200);
   assert.deepEqual(await right.json(), { a: "x" });
@@ -82,4 +84,54 @@ Deno.test("validJson() refuses, as a programming error, a schema its operation d
 Deno.test("jsonSchemaOf() keeps descriptions and formats and drops $schema", () => {
   const S = z.string().meta({ format: "date-time" }).optional().meta({ description: "when" });
   assert.deepEqual(jsonSchemaOf(S), { type: "string", format: "date-time", description: "when" });
+});
+
+Deno.test("isJsonContentType() takes JSON types, none, and curl's -d default; refuses the rest", () => {
+  const cases: [string | undefined, boolean][] = [
+    ["application/json", true],
+    ["Application/JSON", true],
+    ["application/json; charset=utf-8", true],
+    ["application/json;charset=UTF-8", true],
+    ['application/json; charset="utf-8"', true],
+    ["application/merge-patch+json", true],
+    ["application/vnd.orchestrator+json; charset=utf-8", true],
+    [undefined, true],
+    ["", true],
+    ["application/x-www-form-urlencoded", true],
+    ["application/json; charset=latin1", false],
+    ["text/plain;charset=UTF-8", false],
+    ["text/json", false],
+    ["multipart/form-data; boundary=x", false],
+    ["application/xml", false],
+    ["application/jsonx", false],
+    ["json", false],
+  ];
+  for (const [contentType, expected] of cases) {
+    assert.equal(isJsonContentType(contentType), expected, String(contentType));
+  }
+});
+
+Deno.test("readJson() answers a non-empty body of another type 415 naming Content-Type", async () => {
+  const Documented = z.object({ a: z.string().optional() });
+  const app = new Hono();
+  app.onError(errorResponse);
+  app.post("/", async (c) => c.json(await validJson(c, Documented, { allowEmpty: true })));
+  const post = (body: string, type?: string) =>
+    app.request("/", { method: "POST", body, headers: type ? { "content-type": type } : {} });
+  const refused = await post('{"a":"x"}', "text/plain");
+  assert.equal(refused.status, 415);
+  assert.deepEqual(await refused.json(), {
+    error: {
+      code: "unsupported_media_type",
+      field: "Content-Type",
+      message:
+        'Content-Type must be application/json (or a +json type, charset utf-8 if any), got "text/plain"',
+    },
+  });
+  // An empty body has no type to check: it reads as `{}`.
+  const empty = await post("", "text/plain");
+  assert.equal(empty.status, 200);
+  assert.deepEqual(await empty.json(), {});
+  const json = await post('{"a":"x"}', "application/json; charset=utf-8");
+  assert.deepEqual(await json.json(), { a: "x" });
 });

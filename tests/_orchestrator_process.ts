@@ -104,7 +104,7 @@ export async function api(
 ): Promise<{ status: number; body: any }> {
   const res = await fetch(url + path, {
     method,
-    headers: { authorization: `Bearer ${token}` },
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: await res.json() };

@@ -38,7 +38,7 @@ export async function startMain(
     async api(method, path, body) {
       const res = await fetch(url + path, {
         method,
-        headers: { authorization: `Bearer ${token}` },
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       return { status: res.status, body: await res.json() };

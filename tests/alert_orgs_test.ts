@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { ManualClock } from "../engine/mod.ts";
-import { BACKENDS, startOrchestrator, type TestOrchestrator } from "./_harness.ts";
+import { BACKENDS, call, startOrchestrator, type TestOrchestrator } from "./_harness.ts";
 import { RawRobot } from "./_raw_robot.ts";
 
 const T0 = Date.UTC(2026, 5, 1, 12);
@@ -20,22 +20,6 @@ const WORKFLOW = {
   nodes: { a: { node_id: "a", node_type: "LogNode", config: { message: "a" } } },
   connections: [],
 };
-
-async function call(
-  t: TestOrchestrator,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; text: string; body: any }> {
-  const res = await fetch(t.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, text, body: text ? JSON.parse(text) : null };
-}
 
 async function issue(t: TestOrchestrator, org_id: string, role: string): Promise<string> {
   const res = await call(t, t.apiToken, "POST", "/api/v1/tokens", { org_id, role });

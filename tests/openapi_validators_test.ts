@@ -202,6 +202,73 @@ Deno.test("every operation with a JSON body refuses an unknown field, naming it"
   }
 });
 
+Deno.test("every operation that reads a body refuses another Content-Type with 415 naming it", async () => {
+  const doc: any = openApiDocument();
+  const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
+  const send = async (method: string, path: string, body: string, type?: string) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${o.apiToken}` };
+    if (type !== undefined) headers["content-type"] = type;
+    // A Uint8Array body: fetch adds no Content-Type of its own.
+    const res = await fetch(o.url + path, {
+      method,
+      headers,
+      body: new TextEncoder().encode(body),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  try {
+    let checked = 0;
+    for (const op of OPERATIONS) {
+      if (op.method === "get" || !op.path.startsWith("/api/")) continue;
+      const path = op.path.replace(/:\w+/g, "nope");
+      for (const type of ["text/plain;charset=UTF-8", "multipart/form-data; boundary=x"]) {
+        const res = await send(op.method.toUpperCase(), path, "{}", type);
+        assert.equal(
+          res.status,
+          415,
+          `${op.method} ${op.path} ${type}: ${JSON.stringify(res.body)}`,
+        );
+        assert.deepEqual(res.body.error.code, "unsupported_media_type");
+        assert.deepEqual(res.body.error.field, "Content-Type");
+        assert.match(res.body.error.message, new RegExp(`got "${type.replace("+", "\\+")}"`));
+      }
+      const documented = doc.paths[op.path.replace(/:(\w+)/g, "{$1}")][op.method].responses;
+      assert.ok(documented["415"], `${op.method} ${op.path} does not document 415`);
+      checked++;
+    }
+    assert.ok(checked >= 20, `only ${checked} operations checked`);
+    // JSON types with a UTF-8 charset, no Content-Type, and what the README's curl example
+    // sends (`curl -d` without `-H`: application/x-www-form-urlencoded) are read as JSON.
+    const job = JSON.stringify({ workflow: SMALL, priority: "high" });
+    for (
+      const type of [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/merge-patch+json",
+        undefined,
+        "application/x-www-form-urlencoded",
+      ]
+    ) {
+      const res = await send("POST", "/api/v1/jobs", job, type);
+      assert.equal(res.status, 201, `${type}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.status, "queued");
+    }
+    // A charset other than UTF-8 is refused (JSON between systems is UTF-8, RFC 8259).
+    const latin1 = await send("POST", "/api/v1/jobs", job, "application/json; charset=iso-8859-1");
+    assert.equal(latin1.status, 415);
+    // The 401 of a missing token still comes first.
+    const anonymous = await fetch(o.url + "/api/v1/jobs", {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: job,
+    });
+    assert.equal(anonymous.status, 401);
+    await anonymous.body?.cancel();
+  } finally {
+    await o.stop();
+  }
+});
+
 Deno.test("a known path called with a method it does not have answers 405 with Allow", async () => {
   const o = await startOrchestrator(await openEventStore({ dataDir: "memory://" }));
   try {

@@ -8,7 +8,7 @@
  * registering another org's robot id answers as a wrong token does.
  */
 import assert from "node:assert/strict";
-import { BACKENDS, startOrchestrator, type TestOrchestrator } from "./_harness.ts";
+import { BACKENDS, call, startOrchestrator } from "./_harness.ts";
 import { RawRobot } from "./_raw_robot.ts";
 
 const WORKFLOW = {
@@ -16,21 +16,6 @@ const WORKFLOW = {
   nodes: { a: { node_id: "a", node_type: "LogNode", config: { message: "a" } } },
   connections: [],
 };
-
-async function call(
-  t: TestOrchestrator,
-  token: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; text: string }> {
-  const res = await fetch(t.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, text: await res.text() };
-}
 
 for (const backend of BACKENDS) {
   Deno.test(`[${backend.name}] an id taken by another org answers as an id of one's own org that is reserved`, async () => {

@@ -85,7 +85,11 @@ for (const backend of BACKENDS) {
       const post = (key: string, body: unknown) =>
         fetch(`${t.url}/api/v1/jobs`, {
           method: "POST",
-          headers: { authorization: `Bearer ${t.apiToken}`, "idempotency-key": key },
+          headers: {
+            authorization: `Bearer ${t.apiToken}`,
+            "content-type": "application/json",
+            "idempotency-key": key,
+          },
           body: JSON.stringify(body),
         });
       const body = { workflow: { nodes: {} }, variables: { a: 1, b: [1, 2] } };

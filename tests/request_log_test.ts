@@ -70,7 +70,7 @@ Deno.test("request log: one JSON record per request, with the caller's or a new 
   }
 });
 
-Deno.test("request log: a handler's crash is logged at error level with its message and the request id", async () => {
+Deno.test("request log: a handler's crash is one JSON line at error level with its message, stack and request id", async () => {
   const lines: string[] = [];
   const app = new Hono();
   app.use("*", requestLog({ logger: createLogger({ write: (l) => lines.push(l) }) }));
@@ -78,12 +78,21 @@ Deno.test("request log: a handler's crash is logged at error level with its mess
   app.get("/boom", () => {
     throw new Error("disk on fire");
   });
+  // A sub-app with its own onError, as the route modules mount theirs.
+  const sub = new Hono();
+  sub.onError(errorResponse);
+  sub.get("/sub/boom", () => {
+    throw new TypeError("sub on fire");
+  });
+  app.route("/", sub);
   const quiet = console.error;
   const stderr: unknown[][] = [];
   console.error = (...args: unknown[]) => stderr.push(args);
   let res: Response;
+  let subRes: Response;
   try {
     res = await app.request("/boom", { headers: { "x-request-id": "req-1" } });
+    subRes = await app.request("/sub/boom", { headers: { "x-request-id": "req-2" } });
   } finally {
     console.error = quiet;
   }
@@ -92,13 +101,23 @@ Deno.test("request log: a handler's crash is logged at error level with its mess
   assert.deepEqual(await res.json(), {
     error: { code: "internal_error", message: "Internal server error" },
   });
-  const [record] = lines.map((l) => JSON.parse(l));
+  assert.equal(subRes.status, 500);
+  await subRes.body?.cancel();
+  assert.equal(lines.length, 2, "one record per request");
+  for (const line of lines) assert.doesNotMatch(line, /\n/, "on one line");
+  const [record, subRecord] = lines.map((l) => JSON.parse(l));
+  assert.equal(record.msg, "request");
   assert.equal(record.level, "error");
   assert.equal(record.status, 500);
   assert.equal(record.error_code, "internal_error");
   assert.equal(record.error, "disk on fire");
   assert.equal(record.request_id, "req-1");
-  assert.match(String(stderr[0][0]), /request req-1 failed/, "the stack names the request");
+  assert.match(record.stack, /^Error: disk on fire\n {4}at /, "the stack is a field");
+  assert.match(record.stack, /request_log_test\.ts/, "it names where the error was thrown");
+  assert.equal(subRecord.request_id, "req-2");
+  assert.equal(subRecord.error, "sub on fire");
+  assert.match(subRecord.stack, /^TypeError: sub on fire\n {4}at /);
+  assert.deepEqual(stderr, [], "no text stack trace besides the records");
 });
 
 Deno.test("request log: LOG_LEVEL filters and LOG_FORMAT=text writes key=value lines", () => {
@@ -108,6 +127,11 @@ Deno.test("request log: LOG_LEVEL filters and LOG_FORMAT=text writes key=value l
   text.log("warn", "request", { status: 404, path: "/a b" });
   assert.equal(lines.length, 1);
   assert.match(lines[0], /^\S+Z WARN request status=404 path="\/a b"$/);
+  // A stack stays on the record's line, its line feeds escaped.
+  text.log("error", "request", { status: 500, stack: "Error: x\n    at f (a.ts:1:1)" });
+  assert.equal(lines[1].split("\n").length, 1);
+  assert.match(lines[1], / ERROR request status=500 stack="Error: x\\n {4}at f \(a.ts:1:1\)"$/);
+  lines.splice(1);
   const off = createLogger({ level: "off", write: (l) => lines.push(l) });
   off.log("error", "x");
   assert.equal(lines.length, 1);

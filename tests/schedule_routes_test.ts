@@ -9,6 +9,8 @@ import { openEventStore } from "../events/mod.ts";
 import { type ScheduledJobInput, Scheduler } from "../schedules/mod.ts";
 import { scheduleRoutes } from "../http/schedule_routes.ts";
 import { withPrincipal } from "../http/auth.ts";
+import { openApiDocument } from "../http/openapi_document.ts";
+import { CLIENT_ID_PATTERN } from "../engine/mod.ts";
 
 const ADMIN = { org_id: "default", role: "admin" as const, token_id: null };
 
@@ -183,6 +185,52 @@ for (const c of BAD) {
     }
   });
 }
+
+Deno.test("schedule routes: schedule_id follows the client id rule of workflow_id", async () => {
+  const t = await setup();
+  const rule = "1-128 letters, digits, _ . or - (starting with a letter or digit)";
+  try {
+    const bad: unknown[] = ["", "a b", "-lead", ".x", "a/b", "a:b", "é", "x".repeat(129), 42, null];
+    for (const id of bad) {
+      const res = await t.call("POST", "/api/v1/schedules", {
+        schedule_id: id,
+        workflow: WORKFLOW,
+        cron_expression: "0 3 * * *",
+      });
+      assert.equal(res.status, 400, JSON.stringify(id));
+      assert.deepEqual(res.body.error, {
+        code: "invalid_request",
+        field: "schedule_id",
+        message: `schedule_id must be ${rule}, got ${JSON.stringify(id)}`,
+      });
+    }
+    assert.deepEqual(t.scheduler.list(), [], "none was added");
+    for (const id of ["a", "Nightly_2.b-c", "0", "x".repeat(128)]) {
+      const res = await t.call("POST", "/api/v1/schedules", {
+        schedule_id: id,
+        workflow: WORKFLOW,
+        cron_expression: "0 3 * * *",
+      });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assert.equal(res.body.schedule_id, id);
+    }
+    // Without one, the id is a UUID, which the rule admits.
+    const drawn = await t.call("POST", "/api/v1/schedules", {
+      workflow: WORKFLOW,
+      cron_expression: "0 3 * * *",
+    });
+    assert.equal(drawn.status, 201);
+    assert.match(drawn.body.schedule_id, CLIENT_ID_PATTERN);
+    // The document shows the rule.
+    const doc = openApiDocument() as any;
+    assert.equal(
+      doc.components.schemas.ScheduleInput.properties.schedule_id.pattern,
+      CLIENT_ID_PATTERN.source,
+    );
+  } finally {
+    await t.close();
+  }
+});
 
 Deno.test("schedule routes: 404 for unknown ids, 409 for a taken id, 400 for bad next-runs params", async () => {
   const t = await setup();

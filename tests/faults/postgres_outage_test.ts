@@ -43,7 +43,11 @@ Deno.test("PostgreSQL unreachable under load: /healthz degraded, reads served, n
       for (let tries = 0; tries < 20; tries++) {
         const res = await fetch(`${site.url}/api/v1/jobs`, {
           method: "POST",
-          headers: { authorization: `Bearer ${API_TOKEN}`, "idempotency-key": key },
+          headers: {
+            authorization: `Bearer ${API_TOKEN}`,
+            "content-type": "application/json",
+            "idempotency-key": key,
+          },
           body: JSON.stringify({ workflow: WORKFLOW }),
         });
         const body = await res.json();

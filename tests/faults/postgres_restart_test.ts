@@ -78,7 +78,11 @@ Deno.test({
         for (let tries = 0; tries < 20; tries++) {
           const res = await fetch(`${s.url}/api/v1/jobs`, {
             method: "POST",
-            headers: { authorization: `Bearer ${API_TOKEN}`, "idempotency-key": key },
+            headers: {
+              authorization: `Bearer ${API_TOKEN}`,
+              "content-type": "application/json",
+              "idempotency-key": key,
+            },
             body: JSON.stringify({ workflow: WORKFLOW }),
           });
           const body = await res.json();
