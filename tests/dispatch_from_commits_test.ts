@@ -65,7 +65,7 @@ Deno.test("[postgres] jobs are dispatched from their commits while the log's rea
     });
 
     // The robot finishes; the critical job is next, then the low one.
-    const finish = async (m: { id: string; payload: Record<string, unknown> }) => {
+    const finish = (m: { id: string; payload: Record<string, unknown> }) => {
       robot.send("job_accepted", { job_id: m.payload.job_id, lease_id: m.payload.lease_id }, m.id);
       robot.send("job_result", {
         job_id: m.payload.job_id,
@@ -75,10 +75,10 @@ Deno.test("[postgres] jobs are dispatched from their commits while the log's rea
         outputs: {},
       });
     };
-    await finish(first);
+    finish(first);
     const second = await robot.next("job_assignment");
     assert.equal(second.payload.priority, 3, "critical before low");
-    await finish(second);
+    finish(second);
     const third = await robot.next("job_assignment");
     assert.equal(third.payload.priority, 0);
     assert.ok(gate.held > 0, "the subscription was held meanwhile");
@@ -86,7 +86,7 @@ Deno.test("[postgres] jobs are dispatched from their commits while the log's rea
 
     // Reads resume: the read-back applies what was committed and changes nothing.
     gate.open();
-    await finish(third);
+    finish(third);
     const ids = [first, second, third].map((m) => String(m.payload.job_id));
     for (const answer of await Promise.all(answers)) {
       assert.equal(answer.status, 201);
