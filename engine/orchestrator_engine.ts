@@ -417,7 +417,12 @@ export class EngineCore {
         recorded.set(e.streamId, list);
         list.push(e);
       }
-      for (const e of result.events) this.#advanceActor(e);
+      for (const e of result.events) {
+        // A stream's org is fixed by its first event, now committed: known before the
+        // read-back, so that a job dispatched from its commit goes to its own org's robot.
+        this.orgs.apply(e);
+        this.#advanceActor(e);
+      }
       this.#noteCommittedQueue(result.events);
       this.#snapshotCrossed(result.events, base);
       for (const { cmd, slots } of accepted) {

@@ -65,6 +65,18 @@ export interface SqlEventStore extends EventStore {
    */
   hasHeldBackEvents(): Promise<boolean>;
   /**
+   * {@linkcode EventStore.readAll} and {@linkcode SqlEventStore.hasHeldBackEvents} in one
+   * statement, so in one snapshot and one round trip: a page of events in the gap-safe
+   * order, and whether committed events were left out of it because an older transaction
+   * is still open. With `heldBack` false and fewer than `limit` events, the reader has seen
+   * every event committed before the statement began.
+   *
+   * @throws {RangeError} As `readAll`.
+   */
+  readAllPage(
+    options?: Pick<ReadAllOptions, "after" | "limit">,
+  ): Promise<{ events: RecordedEvent[]; heldBack: boolean }>;
+  /**
    * Compares two global positions in `readAll` order, which is
    * `(transaction_id, global_position)`, not the positions' numeric order.
    *
@@ -410,6 +422,41 @@ export function createSqlEventStore(
          order by transaction_id desc, global_position desc limit 1`,
       );
       return rows[0]?.global_position ?? 0;
+    },
+
+    async readAllPage(opts = {}) {
+      const { after = 0, limit = 1000 } = opts;
+      if (!Number.isSafeInteger(after) || after < 0) {
+        throw new RangeError(`after must be an integer >= 0, got ${after}`);
+      }
+      if (!Number.isSafeInteger(limit) || limit < 1) {
+        throw new RangeError(`limit must be an integer >= 1, got ${limit}`);
+      }
+      const params: unknown[] = [limit];
+      let where = GAP_SAFE;
+      if (after > 0) {
+        params.push(after);
+        where += ` and (transaction_id, global_position) >
+          ((select transaction_id from events where global_position = $2::int8), $2::int8)`;
+      }
+      // One snapshot for both: the page, and whether rows of ended transactions wait
+      // behind an open one. Empty page: one row of nulls carrying held_back.
+      const rows = await client.query<EventRecordRow & { held_back: boolean; tx: string }>(
+        `select h.held_back, p.* from
+           (select exists (
+              select 1 from events where transaction_id >= pg_snapshot_xmin(pg_current_snapshot())
+            ) as held_back) as h
+           left join lateral (
+             select ${COLUMNS}, transaction_id as tx from events where ${where}
+             order by transaction_id, global_position limit $1::int8
+           ) as p on true
+         order by p.tx, p.global_position`,
+        params,
+      );
+      const heldBack = rows.length > 0 && rows[0].held_back === true;
+      const page = rows.filter((row) => row.global_position !== null);
+      if (page.length === 0 && after > 0) await assertRecorded(client, after, "after");
+      return { events: page.map(toRecorded), heldBack };
     },
 
     async hasHeldBackEvents() {

@@ -38,6 +38,13 @@ export interface SubscriptionSource {
   /** Whether committed events wait behind an older open transaction. */
   hasHeldBackEvents?(): Promise<boolean>;
   /**
+   * `readAll` and `hasHeldBackEvents` in one snapshot and one round trip (see
+   * `SqlEventStore.readAllPage`); used instead of the two when present.
+   */
+  readAllPage?(
+    options: Pick<ReadAllOptions, "after" | "limit">,
+  ): Promise<{ events: RecordedEvent[]; heldBack: boolean }>;
+  /**
    * Local wake-up: called after each append of this process has committed, with its
    * last position and (optionally) its events.
    */
@@ -216,19 +223,31 @@ export function subscribeAll(
     );
   };
 
-  /** Reads and delivers one batch. Read errors are reported; handler errors thrown. */
+  /**
+   * Reads and delivers one batch; `held` says whether committed events were held back by
+   * an older open transaction when the read began (`heldBefore`, or the read's own answer
+   * when the source reads both in one statement). Read errors are reported; handler
+   * errors thrown.
+   */
   const poll = async (
     pollNumber: number,
     heldBefore: boolean,
-  ): Promise<"more" | "head" | "failed"> => {
+  ): Promise<{ state: "more" | "head" | "failed"; held: boolean }> => {
     let batch: RecordedEvent[];
+    let held = heldBefore;
     try {
-      batch = await source.readAll({ after: position, limit: batchSize });
+      if (source.readAllPage) {
+        const page = await source.readAllPage({ after: position, limit: batchSize });
+        batch = page.events;
+        held = page.heldBack;
+      } else {
+        batch = await source.readAll({ after: position, limit: batchSize });
+      }
     } catch (error) {
       report(error);
-      return "failed";
+      return { state: "failed", held: false };
     }
-    if (stopped) return "failed";
+    if (stopped) return { state: "failed", held: false };
     if (batch.length > 0) {
       await onEvents(batch);
       position = batch[batch.length - 1].globalPosition;
@@ -239,9 +258,9 @@ export function subscribeAll(
       }
       positionWaiters.resolveWhere((target) => handled.has(target));
     }
-    if (batch.length === batchSize) return "more";
-    if (!heldBefore) headWaiters.resolveWhere((needed) => needed <= pollNumber);
-    return "head";
+    if (batch.length === batchSize) return { state: "more", held };
+    if (!held) headWaiters.resolveWhere((needed) => needed <= pollNumber);
+    return { state: "head", held };
   };
 
   const heldBack = async (): Promise<boolean> => {
@@ -266,10 +285,12 @@ export function subscribeAll(
         const eager = woken || retryMs > 0;
         woken = false;
         const pollNumber = ++pollsStarted;
-        const heldBefore = (eager || headWaiters.size > 0) && await heldBack();
-        const state = await poll(pollNumber, heldBefore);
+        // A source that reads both in one statement answers `held` with the page.
+        const heldBefore = !source.readAllPage && (eager || headWaiters.size > 0) &&
+          await heldBack();
+        const { state, held } = await poll(pollNumber, heldBefore);
         if (state === "more") continue;
-        retryMs = state === "head" && heldBefore
+        retryMs = state === "head" && held
           ? Math.min(retryMs * 2 || HELD_BACK_FIRST_RETRY_MS, pollIntervalMs)
           : 0;
         await idle(retryMs || pollIntervalMs);

@@ -7,24 +7,29 @@
 import assert from "node:assert/strict";
 import { postgresBackend, startOrchestrator } from "./_harness.ts";
 import { RawRobot } from "./_raw_robot.ts";
-import type { ReadAllOptions } from "../events/mod.ts";
+import type { SqlEventStore } from "../events/mod.ts";
 
 const WORKFLOW = { metadata: { name: "from-commits" }, nodes: {}, connections: [] };
 
-/** Holds every `readAll` of the store (the subscription's reads) until `open()`. */
-function gateReads(store: { readAll(o?: ReadAllOptions): Promise<unknown> }) {
-  const original = store.readAll.bind(store);
+/** Holds every read of the log (`readAll`, `readAllPage`: the subscription's) until `open()`. */
+function gateReads(store: SqlEventStore) {
+  const originals = { readAll: store.readAll, readAllPage: store.readAllPage };
   let open!: () => void;
   const opened = new Promise<void>((resolve) => (open = resolve));
   let held = 0;
-  store.readAll = async (o?: ReadAllOptions) => {
+  store.readAll = async (o) => {
     held++;
     await opened;
-    return await original(o);
+    return await originals.readAll.call(store, o);
+  };
+  store.readAllPage = async (o) => {
+    held++;
+    await opened;
+    return await originals.readAllPage.call(store, o);
   };
   return {
     open: () => {
-      store.readAll = original;
+      Object.assign(store, originals);
       open();
     },
     get held() {
@@ -37,11 +42,15 @@ Deno.test("[postgres] jobs are dispatched from their commits while the log's rea
   const { store, drop } = await postgresBackend.open();
   const o = await startOrchestrator(store, { heartbeatInterval: 30, heartbeatTimeout: 120 });
   const robot = new RawRobot(o.wsUrl, o.robotToken, "robot-commits");
+  let gate: ReturnType<typeof gateReads> | undefined;
   try {
     await robot.register({ max_concurrent_jobs: 1 });
-    await o.waitUntil(() => o.orchestrator.core.robotStatus("robot-commits") === "online");
+    // Everything so far read back, then the reads are held.
+    await o.orchestrator.settled(
+      (await store.readStream("robot-robot-commits")).at(-1)!.globalPosition,
+    );
     const positionBefore = o.orchestrator.core.position;
-    const gate = gateReads(store);
+    gate = gateReads(store);
     const submit = (priority: number) =>
       fetch(`${o.url}/api/v1/jobs`, {
         method: "POST",
@@ -58,9 +67,18 @@ Deno.test("[postgres] jobs are dispatched from their commits while the log's rea
 
     // Two more wait for the slot, committed but not read back: low first, then critical.
     answers.push(submit(0), submit(3));
-    await new Promise<void>((resolve) => {
-      const check = () => o.orchestrator.core.committedQueue.size === 2 && (off(), resolve());
-      const off = o.orchestrator.core.onCommittedQueue(check);
+    await new Promise<void>((resolve, reject) => {
+      const signal = AbortSignal.timeout(15_000);
+      const off = o.orchestrator.core.onCommittedQueue(() => check());
+      const check = () => {
+        if (o.orchestrator.core.committedQueue.size !== 2) return;
+        off();
+        resolve();
+      };
+      signal.addEventListener("abort", () => {
+        off();
+        reject(new Error(`committed queue: ${[...o.orchestrator.core.committedQueue.keys()]}`));
+      });
       check();
     });
 
@@ -102,7 +120,57 @@ Deno.test("[postgres] jobs are dispatched from their commits while the log's rea
       assert.equal(types.at(-1), "job.completed");
     }
   } finally {
+    gate?.open();
     robot.kill();
+    await o.stop();
+    await drop();
+  }
+});
+
+Deno.test("[postgres] a job dispatched from its commit goes to a robot of its own org", async () => {
+  const { store, drop } = await postgresBackend.open();
+  const o = await startOrchestrator(store, { heartbeatInterval: 30, heartbeatTimeout: 120 });
+  const token = async (role: string) => {
+    const res = await o.api("POST", "/api/v1/tokens", { org_id: "acme", role });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return String(res.body.token);
+  };
+  const operator = await token("operator");
+  // Two robots with room: one of the default org, one of org acme.
+  const outsider = new RawRobot(o.wsUrl, o.robotToken, "robot-default-org");
+  const insider = new RawRobot(o.wsUrl, await token("robot"), "robot-acme");
+  let gate: ReturnType<typeof gateReads> | undefined;
+  try {
+    await outsider.register();
+    await insider.register();
+    await o.waitUntil(() =>
+      o.orchestrator.core.robotStatus("robot-default-org") === "online" &&
+      o.orchestrator.core.robotStatus("robot-acme") === "online"
+    );
+    gate = gateReads(store);
+    const answer = fetch(`${o.url}/api/v1/jobs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${operator}`, "content-type": "application/json" },
+      body: JSON.stringify({ workflow: WORKFLOW }),
+    }).then(async (res) => ({ status: res.status, body: await res.json() }));
+    const assignment = await insider.next("job_assignment");
+    const jobId = String(assignment.payload.job_id);
+    // Decided before any read-back, and on the robot of the job's org.
+    assert.equal(o.orchestrator.core.orgs.orgOf(`job-${jobId}`), "acme");
+    assert.equal(o.orchestrator.core.jobs.get(jobId)?.snapshot.context.robot_id, "robot-acme");
+    gate.open();
+    const { status, body } = await answer;
+    assert.equal(status, 201);
+    assert.equal(body.job_id, jobId);
+    assert.equal(
+      o.orchestrator.core.robots.get("robot-default-org")?.snapshot.context
+        .current_jobs.length,
+      0,
+    );
+  } finally {
+    gate?.open();
+    outsider.kill();
+    insider.kill();
     await o.stop();
     await drop();
   }

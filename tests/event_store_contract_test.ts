@@ -259,6 +259,19 @@ const contract: Case[] = [
     assert.deepEqual(await store.readAll({ after: all[4].globalPosition }), []);
     await assert.rejects(store.readAll({ after: all[4].globalPosition + 100 }), RangeError);
     await assert.rejects(store.readAll({ limit: 0 }), RangeError);
+    // readAllPage: the same pages, in one statement with the held-back flag.
+    const onePass: RecordedEvent[] = [];
+    for (let after = 0;;) {
+      const { events, heldBack } = await store.readAllPage({ after, limit: 2 });
+      assert.equal(heldBack, false);
+      assert.deepEqual(events, await store.readAll({ after, limit: 2 }));
+      if (events.length === 0) break;
+      onePass.push(...events);
+      after = events.at(-1)!.globalPosition;
+    }
+    assert.deepEqual(onePass, all);
+    await assert.rejects(store.readAllPage({ after: all[4].globalPosition + 100 }), RangeError);
+    await assert.rejects(store.readAllPage({ limit: 0 }), RangeError);
   }],
   [
     "append() with recorded event ids returns the originals and writes nothing",
@@ -628,10 +641,16 @@ const postgresOnly: Case[] = [
       await sub.caughtUp({ signal: AbortSignal.timeout(WAIT_MS) });
       const { events } = await other.append([write("job-1", 0)]);
       assert.equal(await h.store.hasHeldBackEvents(), true);
+      // The one-statement read says the same, and leaves the held-back event out.
+      const held = await h.store.readAllPage({ after: sub.position });
+      assert.deepEqual(held, { events: [], heldBack: true });
       commitC();
       await txC;
       await sub.waitFor(events[0].globalPosition, { signal: AbortSignal.timeout(WAIT_MS) });
       assert.deepEqual(seen, events);
+      const after = await h.store.readAllPage();
+      assert.equal(after.heldBack, false);
+      assert.deepEqual(positions(after.events), positions(await h.store.readAll()));
     },
   ],
   ["subscribeAll() polls when no wake-up comes", async (h) => {
