@@ -8,7 +8,15 @@ import type { AppendResult, StreamAppend } from "./event_store.ts";
 import type { SqlTx } from "./sql_client.ts";
 import { validateAppend, type ValidateAppendOptions } from "./_validate_append.ts";
 import { appendInTx } from "./_append_in_tx.ts";
-import { advanceSealedHeads, fullScanHeads, summarise, windowHeads } from "./_sealed_heads.ts";
+import {
+  advanceSealedHeads,
+  type CoveredSummary,
+  fullScanHeads,
+  type HeadRow,
+  rebuildSealedHeads,
+  summarise,
+  windowHeads,
+} from "./_sealed_heads.ts";
 import {
   compareCodePoints,
   type Seal,
@@ -86,22 +94,30 @@ export async function sealInTx(
   const [{ horizon }] = await tx.query<{ horizon: string }>(
     "select pg_snapshot_xmin(pg_current_snapshot())::text as horizon",
   );
-  const scanned = options.fullScan ? await fullScanHeads(tx, horizon, previousHorizon) : undefined;
-  const changed = (scanned?.filter((head) => head.changed) ??
-    await windowHeads(tx, previousHorizon, horizon))
-    .sort((a, b) => compareCodePoints(a.stream_id, b.stream_id));
-  if (last && changed.every((head) => head.stream_id === SEAL_STREAM)) {
+  let changed: readonly HeadRow[];
+  let covered: CoveredSummary;
+  if (options.fullScan) {
+    const scanned = await fullScanHeads(tx, horizon, previousHorizon);
+    changed = scanned.filter((h) => h.changed)
+      .map((h): HeadRow => [h.stream_id, Number(h.version), h.hash, Number(h.events)])
+      .sort((a, b) => compareCodePoints(a[0], b[0]));
+    covered = summarise(scanned);
+  } else if (!last) {
+    // The first seal: every head changed since "0"; one aggregate fills the cache.
+    ({ heads: changed, summary: covered } = await rebuildSealedHeads(tx, horizon));
+  } else {
+    changed = await windowHeads(tx, previousHorizon, horizon);
+  }
+  if (last && changed.every(([streamId]) => streamId === SEAL_STREAM)) {
     return { seal: toSeal(last.data, last, false) };
   }
-  const covered = scanned
-    ? summarise(scanned)
-    : await advanceSealedHeads(tx, { last, horizon, changed });
+  covered ??= await advanceSealedHeads(tx, { last: last!, horizon, changed });
 
   const chunks: [string, number, string][][] = [[]];
   let size = 0;
-  for (const head of changed) {
-    const entry: [string, number, string] = [head.stream_id, head.version, head.hash];
-    const entrySize = head.stream_id.length + 90;
+  for (const [streamId, version, hash] of changed) {
+    const entry: [string, number, string] = [streamId, version, hash];
+    const entrySize = streamId.length + 90;
     if (size + entrySize > HEADS_PER_EVENT_CHARS && chunks.at(-1)!.length > 0) {
       chunks.push([]);
       size = 0;

@@ -25,7 +25,7 @@
 
 import type { SqlTx } from "./sql_client.ts";
 import { ARCHIVE_EVENT_TYPE } from "./archive_streams.ts";
-import { headsHash, SEAL_STREAM } from "./hash_chain.ts";
+import { compareCodePoints, headsHash, HeadsHasher, SEAL_STREAM } from "./hash_chain.ts";
 
 /**
  * Statements creating table `sealed_heads` (idempotent); run by `migrateEventsSchema`, and
@@ -64,6 +64,12 @@ export interface ScannedHead extends CoveredHead {
   changed: boolean;
 }
 
+/**
+ * A covered head as the seal handles them in bulk: `[stream_id, version, hash_hex, events]`
+ * (lists of these are sorted by stream id in code point order).
+ */
+export type HeadRow = [streamId: string, version: number, hash: string, events: number];
+
 /** What a seal records about the heads it covers, besides the changed ones. */
 export interface CoveredSummary {
   /** Number of streams covered. */
@@ -82,12 +88,24 @@ export interface LastSeal {
   data: { streams: number; events: number; heads_hash: string };
 }
 
+/** Rows of `sealed_heads` read per query (one JSON text each, about 120 bytes a row). */
+const PAGE_ROWS = 50_000;
+
+/** The aggregate of every stream's head below `$1` (an `xid8`). */
+const FULL_AGGREGATE = `
+  select h.stream_id, h.version, h.events, e.hash, e.transaction_id
+  from (
+    select stream_id, max(stream_version) as version, count(*) as events
+    from events where transaction_id < $1::xid8 group by stream_id
+  ) as h
+  join events e on e.stream_id = h.stream_id and e.stream_version = h.version`;
+
 /**
  * Every stream's head below `horizon`, by one aggregate over all the events below it: the
  * seal's computation before the cache, still used to rebuild it, and the reference the
- * tests compare the cached computation with.
+ * tests and the benchmark compare the cached computation with.
  *
- * @param tx The seal's transaction.
+ * @param tx Where to read (a transaction or a client).
  * @param horizon `xid8` as a decimal string: heads of the events below it.
  * @param previousHorizon `xid8`: a head at or above it is `changed`.
  * @returns One head per stream, in no particular order.
@@ -98,13 +116,9 @@ export async function fullScanHeads(
   previousHorizon: string,
 ): Promise<ScannedHead[]> {
   return await tx.query<ScannedHead>(
-    `select h.stream_id, h.version, h.events, encode(e.hash, 'hex') as hash,
-       e.transaction_id >= $2::xid8 as changed
-     from (
-       select stream_id, max(stream_version) as version, count(*) as events
-       from events where transaction_id < $1::xid8 group by stream_id
-     ) as h
-     join events e on e.stream_id = h.stream_id and e.stream_version = h.version`,
+    `select stream_id, version, events, encode(hash, 'hex') as hash,
+       transaction_id >= $2::xid8 as changed
+     from (${FULL_AGGREGATE}) as heads`,
     [horizon, previousHorizon],
   );
 }
@@ -115,12 +129,12 @@ export async function fullScanHeads(
  * through the `(transaction_id, global_position)` index, so its cost is that of the window.
  *
  * @param tx The seal's transaction.
- * @param from `xid8` as a decimal string: the previous seal's horizon (`"0"`: none).
+ * @param from `xid8` as a decimal string: the previous seal's horizon.
  * @param to `xid8`: the new horizon.
- * @returns One head per stream with events in the window, in no particular order.
+ * @returns One head per stream with events in the window, sorted by stream id.
  */
-export async function windowHeads(tx: SqlTx, from: string, to: string): Promise<CoveredHead[]> {
-  return await tx.query<CoveredHead>(
+export async function windowHeads(tx: SqlTx, from: string, to: string): Promise<HeadRow[]> {
+  const rows = await tx.query<CoveredHead>(
     `select w.stream_id, w.version, w.events, encode(e.hash, 'hex') as hash
      from (
        select stream_id, max(stream_version) as version, count(*) as events
@@ -130,122 +144,186 @@ export async function windowHeads(tx: SqlTx, from: string, to: string): Promise<
      join events e on e.stream_id = w.stream_id and e.stream_version = w.version`,
     [from, to],
   );
+  return sortRows(rows.map((h) => [h.stream_id, Number(h.version), h.hash, Number(h.events)]));
 }
 
-/** Summarises covered heads the way a seal records them. */
+/**
+ * Summarises covered heads the way a seal records them.
+ *
+ * @param heads One head per stream, in any order.
+ */
 export function summarise(heads: readonly CoveredHead[]): CoveredSummary {
   return {
     streams: heads.length,
-    events: heads.reduce((sum, head) => sum + head.events, 0),
+    events: heads.reduce((sum, head) => sum + Number(head.events), 0),
     headsHash: headsHash(
-      heads.map((h) => ({ streamId: h.stream_id, version: h.version, hash: h.hash })),
+      heads.map((h) => ({ streamId: h.stream_id, version: Number(h.version), hash: h.hash })),
     ),
   };
 }
 
 /**
- * Moves `sealed_heads` from the latest seal's heads to those of a new seal at `horizon`,
- * in the seal's transaction (which holds the lock of `audit-seals`), and returns what the
- * new seal covers. Uses the cache when it matches `last` (see the module), else rebuilds
- * it from the full aggregate below `horizon`.
+ * Fills `sealed_heads` with every stream's head below `horizon`, by one aggregate over the
+ * events below it (written by the server, never sent to the process), replacing what it
+ * held: the first seal, and any seal that finds the cache not matching the latest seal.
  *
  * @param tx The seal's transaction.
- * @param options `last`: the latest seal (absent: none yet); `horizon`: the new seal's;
- *   `changed`: {@linkcode windowHeads} from the latest seal's horizon to `horizon`.
+ * @param horizon `xid8` as a decimal string.
+ * @returns The heads, sorted by stream id, and their summary.
+ */
+export async function rebuildSealedHeads(
+  tx: SqlTx,
+  horizon: string,
+): Promise<{ heads: HeadRow[]; summary: CoveredSummary }> {
+  await ensureTable(tx);
+  await tx.query("delete from sealed_heads");
+  await tx.query(
+    `insert into sealed_heads (stream_id, version, hash, events)
+     select stream_id, version, hash, events from (${FULL_AGGREGATE}) as heads`,
+    [horizon],
+  );
+  const heads = await readSealedHeads(tx);
+  return { heads, summary: merge(heads, [], "add")!.summary };
+}
+
+/**
+ * Moves `sealed_heads` from the latest seal's heads to those of a new seal, in the seal's
+ * transaction (which holds the lock of `audit-seals`), and returns what the new seal
+ * covers. Uses the cache when it matches `last` (see the module), else rebuilds it.
+ *
+ * @param tx The seal's transaction.
+ * @param options `last`: the latest seal; `horizon`: the new seal's; `changed`:
+ *   {@linkcode windowHeads} from the latest seal's horizon to `horizon`.
  * @returns The new seal's counts and heads hash, and whether the cache was rebuilt.
  */
 export async function advanceSealedHeads(
   tx: SqlTx,
-  options: { last?: LastSeal; horizon: string; changed: readonly CoveredHead[] },
+  options: { last: LastSeal; horizon: string; changed: readonly HeadRow[] },
 ): Promise<CoveredSummary & { rebuilt: boolean }> {
+  const { last, horizon, changed } = options;
+  await ensureTable(tx);
+  const cached = await readSealedHeads(tx);
+  const before = merge(cached, await archivedSince(tx, last.version), "disjoint");
+  if (
+    !before || before.summary.streams !== Number(last.data.streams) ||
+    before.summary.events !== Number(last.data.events) ||
+    before.summary.headsHash !== last.data.heads_hash
+  ) {
+    return { ...(await rebuildSealedHeads(tx, horizon)).summary, rebuilt: true };
+  }
+  const after = merge(cached, changed, "overlay")!;
+  if (after.updated.length > 0) {
+    await tx.query(
+      `insert into sealed_heads (stream_id, version, hash, events)
+       select s, v, decode(h, 'hex'), n
+       from unnest($1::text[], $2::int8[], $3::text[], $4::int8[]) as u(s, v, h, n)
+       on conflict (stream_id) do update
+         set version = excluded.version, hash = excluded.hash, events = excluded.events`,
+      [0, 1, 2, 3].map((i) => after.updated.map((row) => row[i])),
+    );
+  }
+  return { ...after.summary, rebuilt: false };
+}
+
+async function ensureTable(tx: SqlTx): Promise<void> {
   const [{ missing }] = await tx.query<{ missing: boolean }>(
     "select to_regclass('sealed_heads') is null as missing",
   );
   if (missing) {
     for (const statement of SEALED_HEADS_SCHEMA_STATEMENTS) await tx.query(statement);
   }
-  const cached = await readSealedHeads(tx);
-  if (!(await matchesSeal(tx, cached, options.last))) {
-    await tx.query("delete from sealed_heads");
-    await tx.query(
-      `insert into sealed_heads (stream_id, version, hash, events)
-       select h.stream_id, h.version, e.hash, h.events
-       from (
-         select stream_id, max(stream_version) as version, count(*) as events
-         from events where transaction_id < $1::xid8 group by stream_id
-       ) as h
-       join events e on e.stream_id = h.stream_id and e.stream_version = h.version`,
-      [options.horizon],
-    );
-    return { ...summarise(await readSealedHeads(tx)), rebuilt: true };
-  }
-  const changed = new Map(options.changed.map((head) => [head.stream_id, head]));
-  const updated: CoveredHead[] = [];
-  const heads = cached.map((head) => {
-    const next = changed.get(head.stream_id);
-    if (!next) return head;
-    changed.delete(head.stream_id);
-    const merged = { ...next, events: head.events + next.events };
-    updated.push(merged);
-    return merged;
-  });
-  for (const head of changed.values()) {
-    heads.push(head);
-    updated.push(head);
-  }
-  if (updated.length > 0) {
-    await tx.query(
-      `insert into sealed_heads (stream_id, version, hash, events)
-       select s, v, decode(h, 'hex'), n from unnest($1::text[], $2::int8[], $3::text[], $4::int8[])
-         as u(s, v, h, n)
-       on conflict (stream_id) do update
-         set version = excluded.version, hash = excluded.hash, events = excluded.events`,
-      [
-        updated.map((h) => h.stream_id),
-        updated.map((h) => h.version),
-        updated.map((h) => h.hash),
-        updated.map((h) => h.events),
-      ],
-    );
-  }
-  return { ...summarise(heads), rebuilt: false };
-}
-
-/** Every cached head, in stream id order (code point order: the key is `collate "C"`). */
-async function readSealedHeads(tx: SqlTx): Promise<CoveredHead[]> {
-  return await tx.query<CoveredHead>(
-    `select stream_id, version, encode(hash, 'hex') as hash, events
-     from sealed_heads order by stream_id`,
-  );
 }
 
 /**
- * Whether the cached heads are exactly those `last` covered: with the heads archived since
- * it (which left the cache but are still in its hash), they number its `streams`, add up to
- * its `events`, and hash to its `heads_hash`. Without a seal, the cache must be empty.
+ * Every cached head, sorted by stream id: pages along the primary key, each page one JSON
+ * text built by the server (`[[stream_id, version, "hash", events], …]`, with the stream
+ * id as `to_json` writes it: one value to decode per page instead of four per row, which
+ * `JSON.parse` reads back exactly). The page's order is not asked of the aggregate (a sort
+ * per page); its last key comes from `max`, and the rows are sorted after, if need be.
  */
-async function matchesSeal(
-  tx: SqlTx,
-  cached: readonly CoveredHead[],
-  last: LastSeal | undefined,
-): Promise<boolean> {
-  if (!last) return cached.length === 0;
-  const archived = await tx.query<{ heads: [string, number, string][] }>(
+async function readSealedHeads(tx: SqlTx): Promise<HeadRow[]> {
+  const rows: HeadRow[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const [page] = await tx.query<{ json: string | null; last: string; n: number }>(
+      `select '[[' || string_agg(concat_ws(',', to_json(stream_id)::text, version,
+           '"' || encode(hash, 'hex') || '"', events), '],[') || ']]' as json,
+         max(stream_id) as last, count(*)::int8 as n
+       from (
+         select * from sealed_heads
+         ${after === undefined ? "" : `where stream_id > $2::text collate "C"`}
+         order by stream_id limit $1::int8
+       ) as p`,
+      after === undefined ? [PAGE_ROWS] : [PAGE_ROWS, after],
+    );
+    if (page.json === null) break;
+    const parsed = JSON.parse(page.json) as HeadRow[];
+    for (const row of parsed) rows.push(row);
+    if (Number(page.n) < PAGE_ROWS) break;
+    after = page.last;
+  }
+  return sortRows(rows); // in key order already, unless the server's "C" order is not code points
+}
+
+/** The heads recorded by the `audit.archived` events after seal `version`, sorted. */
+async function archivedSince(tx: SqlTx, version: number): Promise<HeadRow[]> {
+  const events = await tx.query<{ heads: [string, number, string][] }>(
     `select data->'heads' as heads from events
      where stream_id = $1 and stream_version > $2::int8 and type = $3`,
-    [SEAL_STREAM, last.version, ARCHIVE_EVENT_TYPE],
+    [SEAL_STREAM, version, ARCHIVE_EVENT_TYPE],
   );
-  const covered = [...cached];
-  const ids = new Set(cached.map((head) => head.stream_id));
-  for (const { heads } of archived) {
-    for (const [streamId, version, hash] of heads) {
-      if (ids.has(streamId)) return false; // archived, yet still cached
-      ids.add(streamId);
-      covered.push({ stream_id: streamId, version, hash, events: version });
+  // An archived stream's events are its versions (versions have no holes).
+  return sortRows(events.flatMap((e) => e.heads.map(([s, v, h]): HeadRow => [s, v, h, v])));
+}
+
+/** Sorts rows by stream id in code point order, after a linear check that they are not. */
+function sortRows(rows: HeadRow[]): HeadRow[] {
+  for (let i = 1; i < rows.length; i++) {
+    if (compareCodePoints(rows[i - 1][0], rows[i][0]) > 0) {
+      return rows.sort((a, b) => compareCodePoints(a[0], b[0]));
     }
   }
-  const summary = summarise(covered);
-  return summary.streams === Number(last.data.streams) &&
-    summary.events === Number(last.data.events) &&
-    summary.headsHash === last.data.heads_hash;
+  return rows;
+}
+
+/**
+ * Merges two sorted lists of heads into one summary, without building the merged list.
+ * `disjoint`: a stream in both is an error (undefined is returned); `overlay`: `extra`'s
+ * head replaces `base`'s and its events add to them (a window over a seal); `add`: `extra`
+ * is empty or disjoint. Returns the summary and the rows `extra` changed or added.
+ */
+function merge(
+  base: readonly HeadRow[],
+  extra: readonly HeadRow[],
+  mode: "disjoint" | "overlay" | "add",
+): { summary: CoveredSummary; updated: HeadRow[] } | undefined {
+  const hasher = new HeadsHasher();
+  const updated: HeadRow[] = [];
+  let events = 0;
+  let i = 0;
+  let j = 0;
+  const take = (row: HeadRow) => {
+    hasher.add(row[0], row[1], row[2]);
+    events += row[3];
+  };
+  while (i < base.length || j < extra.length) {
+    const order = i === base.length
+      ? 1
+      : j === extra.length
+      ? -1
+      : compareCodePoints(base[i][0], extra[j][0]);
+    if (order < 0) take(base[i++]);
+    else if (order > 0) {
+      take(extra[j]);
+      updated.push(extra[j++]);
+    } else {
+      if (mode !== "overlay") return undefined;
+      const row: HeadRow = [extra[j][0], extra[j][1], extra[j][2], base[i][3] + extra[j][3]];
+      take(row);
+      updated.push(row);
+      i++;
+      j++;
+    }
+  }
+  return { summary: { streams: hasher.count, events, headsHash: hasher.digest() }, updated };
 }

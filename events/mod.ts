@@ -82,6 +82,7 @@ export {
   GENESIS_HASH,
   type HashedContent,
   headsHash,
+  HeadsHasher,
   type ReadChainOptions,
   type Seal,
   SEAL_EVENT_TYPE,
