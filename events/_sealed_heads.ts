@@ -7,14 +7,19 @@
  * every transaction below it had ended), and for each stream those events are a prefix of
  * it, so the heads of seal N are the heads of seal N−1 overlaid with the heads of the
  * window `previous_horizon <= transaction_id < horizon` (read through the
- * `(transaction_id, global_position)` index), minus the streams archived in between. Table
- * `sealed_heads` holds the heads of the latest seal; the seal and the archive
- * (`archive_streams.ts`) write it in their own transactions, both under the advisory lock
- * of `audit-seals`, so it moves with the seals. It is derived, never trusted: before use it
- * must hash, together with the heads archived since, to the latest seal's `heads_hash`, with
- * its `streams` and `events` counts. A cache that does not (an empty table created on an
- * existing log, rows edited or deleted, a seal or archive written by code that did not
- * maintain it) is rebuilt from the full aggregate below the horizon, as before the cache.
+ * `(transaction_id, global_position)` index), minus the streams archived in between. No
+ * event can land below a horizon once it is taken (a transaction that gets its id later gets
+ * a higher one), so that window holds exactly what the previous seal did not cover,
+ * including the events of transactions that were open across it; `audit-seals` is one of
+ * the streams (a seal's own events fall in the next window). Table `sealed_heads` holds the
+ * heads of the latest seal; the seal and the archive (`archive_streams.ts`) write it in
+ * their own transactions, both under the advisory lock of `audit-seals` (PGlite, one
+ * transaction at a time, needs no lock), so it moves with the seals. It is derived, never
+ * trusted: before use it must hash, together with the heads archived since, to the latest
+ * seal's `heads_hash`, with its `streams` and `events` counts. A cache that does not (an
+ * empty table created on an existing log, rows edited or deleted, a seal or archive written
+ * by code that did not maintain it) is rebuilt from the full aggregate below the horizon, as
+ * before the cache.
  * Either way the seal's data are those of the full aggregate ({@linkcode fullScanHeads}).
  *
  * Cost: the window's events (an index range scan), plus reading and hashing every cached
