@@ -22,15 +22,17 @@
  * before the cache.
  * Either way the seal's data are those of the full aggregate ({@linkcode fullScanHeads}).
  *
- * Cost: the window's events (an index range scan), plus reading and hashing every cached
- * head (one row per stream, not per event); a rebuild costs the full aggregate once.
+ * Cost: the window's events (an index range scan), plus reading every cached head's entry
+ * twice (the hash before, to check the cache, and after the window's heads are written; one
+ * text per stream, not per event, through a cursor in key order); a rebuild costs the full
+ * aggregate once, with every head sent to the process, as before the cache.
  *
  * @module
  */
 
 import type { SqlTx } from "./sql_client.ts";
 import { ARCHIVE_EVENT_TYPE } from "./archive_streams.ts";
-import { compareCodePoints, headsHash, HeadsHasher, SEAL_STREAM } from "./hash_chain.ts";
+import { compareCodePoints, headEntry, headsHash, HeadsHasher, SEAL_STREAM } from "./hash_chain.ts";
 
 /**
  * Statements creating table `sealed_heads` (idempotent); run by `migrateEventsSchema`, and
@@ -42,11 +44,13 @@ export const SEALED_HEADS_SCHEMA_STATEMENTS: readonly string[] = [
     stream_id text collate "C" primary key,
     version bigint not null check (version > 0),
     hash bytea not null check (octet_length(hash) = 32),
-    events bigint not null check (events > 0)
+    events bigint not null check (events > 0),
+    entry text not null
   )`,
   `comment on table sealed_heads is
     'Cache of the stream heads covered by the latest audit.sealed event (head version, its '
-    'hash, number of events below the horizon), minus the streams archived since. Written '
+    'hash, number of events below the horizon, and the head as the heads hash covers it: '
+    'JSON [stream_id, version, hash]), minus the streams archived since. Written '
     'by the seal and the archive; checked against the latest seal before use and rebuilt '
     'from events when it does not match, so rows may be deleted at any time.'`,
 ];
@@ -92,9 +96,6 @@ export interface LastSeal {
   /** Its recorded `streams`, `events` and `heads_hash`. */
   data: { streams: number; events: number; heads_hash: string };
 }
-
-/** Rows of `sealed_heads` read per query (one JSON text each, about 120 bytes a row). */
-const PAGE_ROWS = 50_000;
 
 /** The aggregate of every stream's head below `$1` (an `xid8`). */
 const FULL_AGGREGATE = `
@@ -169,8 +170,9 @@ export function summarise(heads: readonly CoveredHead[]): CoveredSummary {
 
 /**
  * Fills `sealed_heads` with every stream's head below `horizon`, by one aggregate over the
- * events below it (written by the server, never sent to the process), replacing what it
- * held: the first seal, and any seal that finds the cache not matching the latest seal.
+ * events below it, replacing what it held: the first seal, and any seal that finds the
+ * cache not matching the latest seal. The heads hash is computed here from the aggregate,
+ * sorted in the process, never from the table's order.
  *
  * @param tx The seal's transaction.
  * @param horizon `xid8` as a decimal string.
@@ -181,14 +183,21 @@ export async function rebuildSealedHeads(
   horizon: string,
 ): Promise<{ heads: HeadRow[]; summary: CoveredSummary }> {
   await ensureTable(tx);
-  await tx.query("delete from sealed_heads");
-  await tx.query(
-    `insert into sealed_heads (stream_id, version, hash, events)
-     select stream_id, version, hash, events from (${FULL_AGGREGATE}) as heads`,
-    [horizon],
+  const heads = sortRows(
+    (await fullScanHeads(tx, horizon, horizon))
+      .map((h): HeadRow => [h.stream_id, Number(h.version), h.hash, Number(h.events)]),
   );
-  const heads = await readSealedHeads(tx);
-  return { heads, summary: merge(heads, [], "add")!.summary };
+  await tx.query("delete from sealed_heads");
+  for (let i = 0; i < heads.length; i += WRITE_ROWS) {
+    await writeRows(tx, heads.slice(i, i + WRITE_ROWS));
+  }
+  const hasher = new HeadsHasher();
+  let events = 0;
+  for (const [streamId, version, hash, n] of heads) {
+    hasher.add(streamId, version, hash);
+    events += n;
+  }
+  return { heads, summary: { streams: heads.length, events, headsHash: hasher.digest() } };
 }
 
 /**
@@ -207,27 +216,61 @@ export async function advanceSealedHeads(
 ): Promise<CoveredSummary & { rebuilt: boolean }> {
   const { last, horizon, changed } = options;
   await ensureTable(tx);
-  const cached = await readSealedHeads(tx);
-  const before = merge(cached, await archivedSince(tx, last.version), "disjoint");
+  const [{ encoding }] = await tx.query<{ encoding: string }>(
+    "select current_setting('server_encoding') as encoding",
+  );
+  const archived = await archivedSince(tx, last.version);
+  const [cached] = await tx.query<{ events: number }>(
+    "select coalesce(sum(events), 0)::int8 as events from sealed_heads",
+  );
+  // The table is read in key order (collate "C": byte order, which is code point order in
+  // UTF-8 and in SQL_ASCII holding UTF-8); other encodings take the full aggregate.
+  const before = ["UTF8", "SQL_ASCII"].includes(encoding)
+    ? await hashSealedHeads(tx, archived)
+    : undefined;
+  const events = Number(cached.events) + archived.reduce((sum, head) => sum + head[3], 0);
   if (
-    !before || before.summary.streams !== Number(last.data.streams) ||
-    before.summary.events !== Number(last.data.events) ||
-    before.summary.headsHash !== last.data.heads_hash
+    !before || before.streams !== Number(last.data.streams) ||
+    events !== Number(last.data.events) || before.headsHash !== last.data.heads_hash
   ) {
     return { ...(await rebuildSealedHeads(tx, horizon)).summary, rebuilt: true };
   }
-  const after = merge(cached, changed, "overlay")!;
-  if (after.updated.length > 0) {
-    await tx.query(
-      `insert into sealed_heads (stream_id, version, hash, events)
-       select s, v, decode(h, 'hex'), n
-       from unnest($1::text[], $2::int8[], $3::text[], $4::int8[]) as u(s, v, h, n)
-       on conflict (stream_id) do update
-         set version = excluded.version, hash = excluded.hash, events = excluded.events`,
-      [0, 1, 2, 3].map((i) => after.updated.map((row) => row[i])),
-    );
+  for (let i = 0; i < changed.length; i += WRITE_ROWS) {
+    await writeRows(tx, changed.slice(i, i + WRITE_ROWS));
   }
-  return { ...after.summary, rebuilt: false };
+  const after = (await hashSealedHeads(tx, []))!;
+  return {
+    streams: after.streams,
+    events: Number(cached.events) + changed.reduce((sum, head) => sum + head[3], 0),
+    headsHash: after.headsHash,
+    rebuilt: false,
+  };
+}
+
+/** Rows written per statement. */
+const WRITE_ROWS = 20_000;
+
+/**
+ * Upserts heads into `sealed_heads`: a new stream's row is inserted, a known stream's row
+ * takes the new head and adds the events (`events` of a window are those in the window).
+ */
+async function writeRows(tx: SqlTx, rows: readonly HeadRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `insert into sealed_heads (stream_id, version, hash, events, entry)
+     select s, v, decode(h, 'hex'), n, e
+     from unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[]) as u(s, v, h, n, e)
+     on conflict (stream_id) do update
+       set version = excluded.version, hash = excluded.hash, entry = excluded.entry,
+         events = sealed_heads.events + excluded.events`,
+    [
+      rows.map((r) => r[0]),
+      rows.map((r) => r[1]),
+      rows.map((r) => r[2]),
+      rows.map((r) => r[3]),
+      rows.map((r) => headEntry(r[0], r[1], r[2])),
+    ],
+  );
 }
 
 async function ensureTable(tx: SqlTx): Promise<void> {
@@ -239,35 +282,51 @@ async function ensureTable(tx: SqlTx): Promise<void> {
   }
 }
 
+/** Rows fetched per page of the cursor over `sealed_heads`. */
+const FETCH_ROWS = 20_000;
+
 /**
- * Every cached head, sorted by stream id: pages along the primary key, each page one JSON
- * text built by the server (`[[stream_id, version, "hash", events], …]`, with the stream
- * id as `to_json` writes it: one value to decode per page instead of four per row, which
- * `JSON.parse` reads back exactly). The page's order is not asked of the aggregate (a sort
- * per page); its last key comes from `max`, and the rows are sorted after, if need be.
+ * The heads hash and number of the cached heads together with `extra` (sorted, absent from
+ * the cache), reading the table's `entry` texts in key order through a cursor (one text
+ * column per row, hashed as it comes).
+ *
+ * @returns Undefined when a stream of `extra` is also cached.
  */
-async function readSealedHeads(tx: SqlTx): Promise<HeadRow[]> {
-  const rows: HeadRow[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const [page] = await tx.query<{ json: string | null; last: string; n: number }>(
-      `select '[[' || string_agg(concat_ws(',', to_json(stream_id)::text, version,
-           '"' || encode(hash, 'hex') || '"', events), '],[') || ']]' as json,
-         max(stream_id) as last, count(*)::int8 as n
-       from (
-         select * from sealed_heads
-         ${after === undefined ? "" : `where stream_id > $2::text collate "C"`}
-         order by stream_id limit $1::int8
-       ) as p`,
-      after === undefined ? [PAGE_ROWS] : [PAGE_ROWS, after],
-    );
-    if (page.json === null) break;
-    const parsed = JSON.parse(page.json) as HeadRow[];
-    for (const row of parsed) rows.push(row);
-    if (Number(page.n) < PAGE_ROWS) break;
-    after = page.last;
+async function hashSealedHeads(
+  tx: SqlTx,
+  extra: readonly HeadRow[],
+): Promise<{ streams: number; headsHash: string } | undefined> {
+  const hasher = new HeadsHasher();
+  const columns = extra.length === 0 ? "entry" : "stream_id, entry";
+  await tx.query(
+    `declare sealed_heads_cursor no scroll cursor for
+       select ${columns} from sealed_heads order by stream_id`,
+  );
+  try {
+    let j = 0;
+    for (;;) {
+      const rows = await tx.query<{ stream_id: string; entry: string }>(
+        `fetch forward ${FETCH_ROWS} from sealed_heads_cursor`,
+      );
+      if (extra.length === 0) {
+        for (const row of rows) hasher.addEntry(row.entry);
+      } else {
+        for (const row of rows) {
+          while (j < extra.length && compareCodePoints(extra[j][0], row.stream_id) < 0) {
+            hasher.addEntry(headEntry(extra[j][0], extra[j][1], extra[j][2]));
+            j++;
+          }
+          if (j < extra.length && extra[j][0] === row.stream_id) return undefined;
+          hasher.addEntry(row.entry);
+        }
+      }
+      if (rows.length < FETCH_ROWS) break;
+    }
+    for (; j < extra.length; j++) hasher.addEntry(headEntry(extra[j][0], extra[j][1], extra[j][2]));
+  } finally {
+    await tx.query("close sealed_heads_cursor");
   }
-  return sortRows(rows); // in key order already, unless the server's "C" order is not code points
+  return { streams: hasher.count, headsHash: hasher.digest() };
 }
 
 /** The heads recorded by the `audit.archived` events after seal `version`, sorted. */
@@ -289,46 +348,4 @@ function sortRows(rows: HeadRow[]): HeadRow[] {
     }
   }
   return rows;
-}
-
-/**
- * Merges two sorted lists of heads into one summary, without building the merged list.
- * `disjoint`: a stream in both is an error (undefined is returned); `overlay`: `extra`'s
- * head replaces `base`'s and its events add to them (a window over a seal); `add`: `extra`
- * is empty or disjoint. Returns the summary and the rows `extra` changed or added.
- */
-function merge(
-  base: readonly HeadRow[],
-  extra: readonly HeadRow[],
-  mode: "disjoint" | "overlay" | "add",
-): { summary: CoveredSummary; updated: HeadRow[] } | undefined {
-  const hasher = new HeadsHasher();
-  const updated: HeadRow[] = [];
-  let events = 0;
-  let i = 0;
-  let j = 0;
-  const take = (row: HeadRow) => {
-    hasher.add(row[0], row[1], row[2]);
-    events += row[3];
-  };
-  while (i < base.length || j < extra.length) {
-    const order = i === base.length
-      ? 1
-      : j === extra.length
-      ? -1
-      : compareCodePoints(base[i][0], extra[j][0]);
-    if (order < 0) take(base[i++]);
-    else if (order > 0) {
-      take(extra[j]);
-      updated.push(extra[j++]);
-    } else {
-      if (mode !== "overlay") return undefined;
-      const row: HeadRow = [extra[j][0], extra[j][1], extra[j][2], base[i][3] + extra[j][3]];
-      take(row);
-      updated.push(row);
-      i++;
-      j++;
-    }
-  }
-  return { summary: { streams: hasher.count, events, headsHash: hasher.digest() }, updated };
 }

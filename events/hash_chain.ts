@@ -150,6 +150,18 @@ export function headsHash(heads: Iterable<StreamHead>): string {
 }
 
 /**
+ * One head as the heads hash covers it: the canonical JSON of `[stream_id, version, hash]`.
+ *
+ * @param streamId The stream.
+ * @param version Version of its last event.
+ * @param hash That event's chain hash, lower case hex.
+ * @returns The text, e.g. `["job-1",3,"ab…"]`.
+ */
+export function headEntry(streamId: string, version: number, hash: string): string {
+  return `[${JSON.stringify(streamId)},${version},${JSON.stringify(hash)}]`;
+}
+
+/**
  * {@linkcode headsHash} over heads given one at a time, already sorted: the same bytes,
  * without holding every head (the seal feeds it while merging sorted lists).
  *
@@ -187,8 +199,17 @@ export class HeadsHasher {
       );
     }
     this.#last = streamId;
-    this.#pending += `${this.count++ > 0 ? "," : ""}[${JSON.stringify(streamId)},${version},` +
-      `${JSON.stringify(hash)}]`;
+    this.addEntry(headEntry(streamId, version, hash));
+  }
+
+  /**
+   * Adds the next head as {@linkcode headEntry} wrote it (a seal keeps them so written),
+   * trusting the caller for the order.
+   *
+   * @param entry `[stream_id, version, hash]` as canonical JSON.
+   */
+  addEntry(entry: string): void {
+    this.#pending += this.count++ > 0 ? "," + entry : entry;
     if (this.#pending.length >= 65536) {
       this.#hash.update(this.#pending, "utf8");
       this.#pending = "";
