@@ -22,10 +22,11 @@
  * before the cache.
  * Either way the seal's data are those of the full aggregate ({@linkcode fullScanHeads}).
  *
- * Cost: the window's events (an index range scan), plus reading every cached head's entry
- * twice (the hash before, to check the cache, and after the window's heads are written; one
- * text per stream, not per event, through a cursor in key order); a rebuild costs the full
- * aggregate once, with every head sent to the process, as before the cache.
+ * Cost: the window's events (an index range scan), plus reading every cached head's stream
+ * id and entry once, through a cursor in key order, to hash the heads the latest seal
+ * covered (the check) and those the new seal covers (one row per stream, not per event); a
+ * rebuild costs the full aggregate once, with every head sent to the process, as before the
+ * cache.
  *
  * @module
  */
@@ -225,24 +226,23 @@ export async function advanceSealedHeads(
   );
   // The table is read in key order (collate "C": byte order, which is code point order in
   // UTF-8 and in SQL_ASCII holding UTF-8); other encodings take the full aggregate.
-  const before = ["UTF8", "SQL_ASCII"].includes(encoding)
-    ? await hashSealedHeads(tx, archived)
+  const hashed = ["UTF8", "SQL_ASCII"].includes(encoding)
+    ? await hashSealedHeads(tx, { archived, changed })
     : undefined;
   const events = Number(cached.events) + archived.reduce((sum, head) => sum + head[3], 0);
   if (
-    !before || before.streams !== Number(last.data.streams) ||
-    events !== Number(last.data.events) || before.headsHash !== last.data.heads_hash
+    !hashed || hashed.before.streams !== Number(last.data.streams) ||
+    events !== Number(last.data.events) || hashed.before.headsHash !== last.data.heads_hash
   ) {
     return { ...(await rebuildSealedHeads(tx, horizon)).summary, rebuilt: true };
   }
   for (let i = 0; i < changed.length; i += WRITE_ROWS) {
     await writeRows(tx, changed.slice(i, i + WRITE_ROWS));
   }
-  const after = (await hashSealedHeads(tx, []))!;
   return {
-    streams: after.streams,
+    streams: hashed.after.streams,
     events: Number(cached.events) + changed.reduce((sum, head) => sum + head[3], 0),
-    headsHash: after.headsHash,
+    headsHash: hashed.after.headsHash,
     rebuilt: false,
   };
 }
@@ -286,47 +286,64 @@ async function ensureTable(tx: SqlTx): Promise<void> {
 const FETCH_ROWS = 20_000;
 
 /**
- * The heads hash and number of the cached heads together with `extra` (sorted, absent from
- * the cache), reading the table's `entry` texts in key order through a cursor (one text
- * column per row, hashed as it comes).
- *
- * @returns Undefined when a stream of `extra` is also cached.
+ * Reads the cached heads' entries once, in key order through a cursor (the stream id and
+ * the entry: two text columns per stream, hashed as they come), and hashes two lists
+ * merged with them: `before`, the cached heads plus `archived` (which must not be cached:
+ * else undefined is returned), what the latest seal covered; `after`, the cached heads
+ * overlaid with `changed` (a changed stream's head replaces its cached one, a new one is
+ * added), what the new seal covers. Both lists must be sorted by stream id.
  */
 async function hashSealedHeads(
   tx: SqlTx,
-  extra: readonly HeadRow[],
-): Promise<{ streams: number; headsHash: string } | undefined> {
-  const hasher = new HeadsHasher();
-  const columns = extra.length === 0 ? "entry" : "stream_id, entry";
+  options: { archived: readonly HeadRow[]; changed: readonly HeadRow[] },
+): Promise<{ before: Hashed; after: Hashed } | undefined> {
+  const { archived, changed } = options;
+  const before = new HeadsHasher();
+  const after = new HeadsHasher();
+  const entry = (row: HeadRow) => headEntry(row[0], row[1], row[2]);
+  let a = 0; // next of `archived`
+  let c = 0; // next of `changed`
   await tx.query(
     `declare sealed_heads_cursor no scroll cursor for
-       select ${columns} from sealed_heads order by stream_id`,
+       select stream_id, entry from sealed_heads order by stream_id`,
   );
   try {
-    let j = 0;
     for (;;) {
       const rows = await tx.query<{ stream_id: string; entry: string }>(
         `fetch forward ${FETCH_ROWS} from sealed_heads_cursor`,
       );
-      if (extra.length === 0) {
-        for (const row of rows) hasher.addEntry(row.entry);
-      } else {
-        for (const row of rows) {
-          while (j < extra.length && compareCodePoints(extra[j][0], row.stream_id) < 0) {
-            hasher.addEntry(headEntry(extra[j][0], extra[j][1], extra[j][2]));
-            j++;
-          }
-          if (j < extra.length && extra[j][0] === row.stream_id) return undefined;
-          hasher.addEntry(row.entry);
+      for (const row of rows) {
+        while (a < archived.length && compareCodePoints(archived[a][0], row.stream_id) < 0) {
+          before.addEntry(entry(archived[a++]));
         }
+        if (a < archived.length && archived[a][0] === row.stream_id) return undefined;
+        before.addEntry(row.entry);
+        while (c < changed.length && compareCodePoints(changed[c][0], row.stream_id) < 0) {
+          after.addEntry(entry(changed[c++]));
+        }
+        if (c < changed.length && changed[c][0] === row.stream_id) {
+          after.addEntry(entry(changed[c++]));
+        } else after.addEntry(row.entry);
       }
       if (rows.length < FETCH_ROWS) break;
     }
-    for (; j < extra.length; j++) hasher.addEntry(headEntry(extra[j][0], extra[j][1], extra[j][2]));
   } finally {
     await tx.query("close sealed_heads_cursor");
   }
-  return { streams: hasher.count, headsHash: hasher.digest() };
+  for (; a < archived.length; a++) before.addEntry(entry(archived[a]));
+  for (; c < changed.length; c++) after.addEntry(entry(changed[c]));
+  return {
+    before: { streams: before.count, headsHash: before.digest() },
+    after: { streams: after.count, headsHash: after.digest() },
+  };
+}
+
+/** A list of heads as a seal records it. */
+interface Hashed {
+  /** Number of heads. */
+  streams: number;
+  /** Their heads hash. */
+  headsHash: string;
 }
 
 /** The heads recorded by the `audit.archived` events after seal `version`, sorted. */
