@@ -71,7 +71,8 @@ export interface SealInTxOptions extends ValidateAppendOptions {
  * the same either way.
  *
  * Cost: the window's events (an index range scan) plus one row per stream of the cache,
- * read and hashed; not the events below the previous horizon.
+ * read once and hashed; not the events below the previous horizon. The first seal of a log
+ * (and a rebuild) aggregates every event below the horizon.
  *
  * @returns The seal and the append, or the previous seal unchanged (`result` undefined)
  *   when no stream but `audit-seals` changed since it.

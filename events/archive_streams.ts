@@ -63,7 +63,8 @@ export interface ArchiveStreamsResult {
  * (transaction-scoped, in key order, like appends: nothing can be appended to a stream while
  * it moves), copies the rows, deletes them, and appends an `audit.archived` event recording
  * each moved stream's head. The heads the seals recorded for those streams leave the fold
- * of later seals; `verifyLog` checks the archive against the recorded heads.
+ * of later seals (and the seal's cache of heads, table `sealed_heads`, in the same
+ * transaction); `verifyLog` checks the archive against the recorded heads.
  *
  * Seal first (`store.seal()`): only sealed events are ever archived. PostgreSQL and PGlite
  * run the same SQL; the command line (`deno task archive`) offers it on PostgreSQL only.
