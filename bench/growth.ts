@@ -25,10 +25,16 @@
  * - readStream: 200 reads of a random filled job stream, p50/p99 ms;
  * - readAll from the recent past (what a subscription does): the last 10,000 events from
  *   `position - 10,000`, pages of 1,000, ms;
- * - seal: `store.seal()`, ms (it aggregates every event below its horizon); above
- *   `--seal-max` rows only its aggregate query is timed on the server
+ * - seal: `store.seal()`, ms: the first seal of the filled log (no previous seal: it
+ *   aggregates every event below its horizon and fills the `sealed_heads` cache); above
+ *   `--seal-max` rows only that aggregate query is timed on the server
  *   (`select count(*) from (…)`: the same scan, without sending every stream's head to the
  *   process);
+ * - seal after 10,000 new events (2,000 new job streams of 5 events, up to `--seal-max`):
+ *   `store.seal()`, ms (it reads the events since the previous seal's horizon and the
+ *   cached heads), and, for comparison, the same seal by the full aggregate that every seal
+ *   ran before the cache (`sealInTx` with `fullScan`, rolled back), ms; the incremental
+ *   seal's heads hash and streams must equal those of the full aggregate;
  * - archive of a batch: `archiveStreams` of the 1,000 oldest job streams (7,000 rows,
  *   5,000 in job streams), ms;
  * - table, toast and each index size (`pg_relation_size`), bytes.
@@ -43,9 +49,18 @@
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { TEST_DATABASE_URL } from "../tests/_harness.ts";
-import { canonicalJson, createSqlEventStore, openEventStore } from "../events/mod.ts";
+import {
+  canonicalJson,
+  createSqlEventStore,
+  DEFAULT_MAX_EVENT_BYTES,
+  fullScanHeads,
+  headsHash,
+  openEventStore,
+} from "../events/mod.ts";
 import { createPostgresClient } from "../events/postgres_client.ts";
 import { archiveStreams } from "../events/archive_streams.ts";
+// The seal's transaction itself, to time the full-aggregate seal and roll it back.
+import { sealInTx } from "../events/_seal_in_tx.ts";
 import { submittedData } from "./_bulk_log.ts";
 import { percentile, resultPath } from "./fleet.ts";
 
@@ -137,6 +152,9 @@ interface SizeResult {
   read_all_recent_10000_ms: number;
   seal_ms: number | null;
   seal_scan_only_ms: number | null;
+  seal_after_10000_new_events_ms: number | null;
+  seal_after_10000_new_events_changed_heads: number | null;
+  full_scan_seal_heads_ms: number | null;
   archive_batch_ms: number;
   archived_events: number;
   table_bytes: number;
@@ -295,6 +313,9 @@ async function freeBytes(): Promise<number> {
   return Number(new TextDecoder().decode(stdout).trim().split("\n")[1]);
 }
 
+/** Thrown to roll back the timed full-aggregate seal. */
+class RolledBack extends Error {}
+
 /** Runs the measurements of one size. */
 async function measure(
   databaseUrl: string,
@@ -387,6 +408,65 @@ async function measure(
           join events e on e.stream_id = h.stream_id and e.stream_version = h.version
         ) as heads`;
       sealScanMs = performance.now() - t;
+      // Then the seal itself: the first one fills `sealed_heads` on the server and hashes
+      // it through a cursor, so its memory does not grow with the streams.
+      const tSeal = performance.now();
+      await store.seal();
+      sealMs = performance.now() - tSeal;
+    }
+
+    // incremental seal: 10,000 new events (2,000 new jobs of 5 events) after the seal above,
+    // then the same seal's heads by the full aggregate (what every seal cost before the
+    // `sealed_heads` cache)
+    let sealAfterNewMs: number | null = null;
+    let sealAfterNewChanged: number | null = null;
+    let fullScanSealMs: number | null = null;
+    {
+      for (let batch = 0; batch < 50; batch++) {
+        await store.append(Array.from({ length: 40 }, (_, i) => ({
+          streamId: `job-s${stamp}-${batch * 40 + i}`,
+          expectedVersion: 0,
+          events: ["job.submitted", "job.queued", "job.dispatched", "job.started", "job.completed"]
+            .map((type) => ({ type, data: { job_id: `s${stamp}-${batch * 40 + i}` } })),
+        })));
+      }
+      await settled(sql);
+      // the seal by the full aggregate first, rolled back (it would leave nothing to seal);
+      // above `--seal-max` it is not run (it sends every stream's head to the process)
+      const tFull = performance.now();
+      if (size <= sealMax) {
+        await client.transaction(async (tx) => {
+          await sealInTx(tx, {
+            newId: () => crypto.randomUUID(),
+            maxEventBytes: DEFAULT_MAX_EVENT_BYTES,
+            notify: false,
+            lock: true,
+            fullScan: true,
+          });
+          fullScanSealMs = performance.now() - tFull;
+          throw new RolledBack();
+        }).catch((error) => {
+          if (!(error instanceof RolledBack)) throw error;
+        });
+      }
+      const t = performance.now();
+      const seal = await store.seal();
+      sealAfterNewMs = performance.now() - t;
+      sealAfterNewChanged = seal.changedHeads;
+      // The check needs every head in the process: only up to --seal-max.
+      if (size <= sealMax) {
+        const [{ previous }] = await sql`
+        select data->>'previous_horizon' as previous from events
+        where stream_id = 'audit-seals' and type = 'audit.sealed'
+        order by stream_version desc limit 1`;
+        const heads = await fullScanHeads(client, seal.horizon, previous);
+        const hash = headsHash(
+          heads.map((h) => ({ streamId: h.stream_id, version: h.version, hash: h.hash })),
+        );
+        if (hash !== seal.headsHash || heads.length !== seal.streams) {
+          throw new Error(`the incremental seal differs from the full aggregate at ${size} rows`);
+        }
+      }
     }
 
     // archive a batch: the 1,000 oldest job streams still live
@@ -434,6 +514,9 @@ async function measure(
       read_all_recent_10000_ms: ms(readAllMs),
       seal_ms: sealMs === null ? null : ms(sealMs),
       seal_scan_only_ms: sealScanMs === null ? null : ms(sealScanMs),
+      seal_after_10000_new_events_ms: sealAfterNewMs === null ? null : ms(sealAfterNewMs),
+      seal_after_10000_new_events_changed_heads: sealAfterNewChanged,
+      full_scan_seal_heads_ms: fullScanSealMs === null ? null : ms(fullScanSealMs),
       archive_batch_ms: ms(archiveMs),
       archived_events: archived.events,
       table_bytes: Number(rel.table_bytes),
@@ -447,6 +530,23 @@ async function measure(
   }
 }
 
+/**
+ * Resolves once no committed event of this schema is above the gap-safe horizon (another
+ * session's open transaction holds it back on a shared server), so a seal covers them all.
+ * Checks every 50 ms, 60 s at most.
+ */
+async function settled(sql: postgres.Sql): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const [{ held }] = await sql`
+      select exists (select 1 from events
+        where transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) as held`;
+    if (!held) return;
+    if (Date.now() > deadline) throw new Error("events stayed held back for 60 s");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function isArchived(sql: postgres.Sql, streamId: string): Promise<boolean> {
   const [row] = await sql`
     select 1 from events where stream_id = 'audit-seals' and type = 'audit.archived'
@@ -457,13 +557,13 @@ async function isArchived(sql: postgres.Sql, streamId: string): Promise<boolean>
 function printTable(results: SizeResult[]): void {
   const gib = (n: number) => (n / 2 ** 30).toFixed(2);
   console.log(
-    "rows\tappend p50/p99 ms\treadStream p50/p99 ms\treadAll 10k ms\tseal ms\tarchive 1k streams ms\ttable+toast GiB\tindexes GiB",
+    "rows\tappend p50/p99 ms\treadStream p50/p99 ms\treadAll 10k ms\tseal ms\tseal +10k ms (full)\tarchive 1k streams ms\ttable+toast GiB\tindexes GiB",
   );
   for (const r of results) {
     const idx = Object.values(r.index_bytes).reduce((a, b) => a + b, 0);
     const seal = r.seal_ms !== null ? `${r.seal_ms}` : `scan ${r.seal_scan_only_ms}`;
     console.log(
-      `${r.rows}\t${r.append_p50_ms}/${r.append_p99_ms}\t${r.read_stream_p50_ms}/${r.read_stream_p99_ms}\t${r.read_all_recent_10000_ms}\t${seal}\t${r.archive_batch_ms}\t${
+      `${r.rows}\t${r.append_p50_ms}/${r.append_p99_ms}\t${r.read_stream_p50_ms}/${r.read_stream_p99_ms}\t${r.read_all_recent_10000_ms}\t${seal}\t${r.seal_after_10000_new_events_ms} (${r.full_scan_seal_heads_ms})\t${r.archive_batch_ms}\t${
         gib(r.table_bytes + r.toast_bytes)
       }\t${gib(idx)}`,
     );

@@ -9,8 +9,16 @@ import type { SqlTx } from "./sql_client.ts";
 import { validateAppend, type ValidateAppendOptions } from "./_validate_append.ts";
 import { appendInTx } from "./_append_in_tx.ts";
 import {
+  advanceSealedHeads,
+  type CoveredSummary,
+  fullScanHeads,
+  type HeadRow,
+  rebuildSealedHeads,
+  summarise,
+  windowHeads,
+} from "./_sealed_heads.ts";
+import {
   compareCodePoints,
-  headsHash,
   type Seal,
   SEAL_EVENT_TYPE,
   SEAL_HEADS_EVENT_TYPE,
@@ -40,16 +48,31 @@ export interface SealInTxOptions extends ValidateAppendOptions {
   notify: boolean;
   /** Whether to lock the seal stream (false: the client is exclusive). */
   lock: boolean;
+  /**
+   * Compute the covered heads by one aggregate over every event below the horizon, as
+   * before the cache, and leave `sealed_heads` as it is (the next seal then finds it one
+   * seal behind and rebuilds it). For comparisons and benchmarks. @default false
+   */
+  fullScan?: boolean;
 }
 
 /**
  * Seals the log: under the lock of stream `audit-seals`, takes the horizon (the snapshot's
  * xmin: every transaction below it has ended, so the set of events below it can never
- * grow), reads the head of every stream below the horizon, and appends an `audit.sealed`
- * event with their heads hash and counts, plus the heads that changed since the previous
- * seal (split over `audit.heads_recorded` events before it when many changed).
+ * grow), reads the heads that changed since the previous seal (the events of the window
+ * `previous_horizon <= transaction_id < horizon`), and appends an `audit.sealed` event with
+ * the heads hash and counts of every stream below the horizon, plus those changed heads
+ * (split over `audit.heads_recorded` events before it when many changed).
  *
- * Cost: one scan of the events below the horizon (an aggregate per stream).
+ * The heads of the streams that did not change come from table `sealed_heads`, the heads of
+ * the previous seal, updated here in the same transaction (`_sealed_heads.ts`): it is
+ * checked against the previous seal's `heads_hash` and counts first, and rebuilt from one
+ * aggregate over every event below the horizon when it does not match. The data written are
+ * the same either way.
+ *
+ * Cost: the window's events (an index range scan) plus one row per stream of the cache,
+ * read once and hashed; not the events below the previous horizon. The first seal of a log
+ * (and a rebuild) aggregates every event below the horizon.
  *
  * @returns The seal and the append, or the previous seal unchanged (`result` undefined)
  *   when no stream but `audit-seals` changed since it.
@@ -72,29 +95,30 @@ export async function sealInTx(
   const [{ horizon }] = await tx.query<{ horizon: string }>(
     "select pg_snapshot_xmin(pg_current_snapshot())::text as horizon",
   );
-  const heads = await tx.query<
-    { stream_id: string; version: number; events: number; hash: string; changed: boolean }
-  >(
-    `select h.stream_id, h.version, h.events, encode(e.hash, 'hex') as hash,
-       e.transaction_id >= $2::xid8 as changed
-     from (
-       select stream_id, max(stream_version) as version, count(*) as events
-       from events where transaction_id < $1::xid8 group by stream_id
-     ) as h
-     join events e on e.stream_id = h.stream_id and e.stream_version = h.version`,
-    [horizon, previousHorizon],
-  );
-  const changed = heads.filter((head) => head.changed)
-    .sort((a, b) => compareCodePoints(a.stream_id, b.stream_id));
-  if (last && changed.every((head) => head.stream_id === SEAL_STREAM)) {
+  let changed: readonly HeadRow[];
+  let covered: CoveredSummary;
+  if (options.fullScan) {
+    const scanned = await fullScanHeads(tx, horizon, previousHorizon);
+    changed = scanned.filter((h) => h.changed)
+      .map((h): HeadRow => [h.stream_id, Number(h.version), h.hash, Number(h.events)])
+      .sort((a, b) => compareCodePoints(a[0], b[0]));
+    covered = summarise(scanned);
+  } else if (!last) {
+    // The first seal: every head changed since "0"; one aggregate fills the cache.
+    ({ heads: changed, summary: covered } = await rebuildSealedHeads(tx, horizon));
+  } else {
+    changed = await windowHeads(tx, previousHorizon, horizon);
+  }
+  if (last && changed.every(([streamId]) => streamId === SEAL_STREAM)) {
     return { seal: toSeal(last.data, last, false) };
   }
+  covered ??= await advanceSealedHeads(tx, { last: last!, horizon, changed });
 
   const chunks: [string, number, string][][] = [[]];
   let size = 0;
-  for (const head of changed) {
-    const entry: [string, number, string] = [head.stream_id, head.version, head.hash];
-    const entrySize = head.stream_id.length + 90;
+  for (const [streamId, version, hash] of changed) {
+    const entry: [string, number, string] = [streamId, version, hash];
+    const entrySize = streamId.length + 90;
     if (size + entrySize > HEADS_PER_EVENT_CHARS && chunks.at(-1)!.length > 0) {
       chunks.push([]);
       size = 0;
@@ -105,11 +129,9 @@ export async function sealInTx(
   const data: SealData = {
     horizon,
     previous_horizon: previousHorizon,
-    streams: heads.length,
-    events: heads.reduce((sum, head) => sum + head.events, 0),
-    heads_hash: headsHash(
-      heads.map((h) => ({ streamId: h.stream_id, version: h.version, hash: h.hash })),
-    ),
+    streams: covered.streams,
+    events: covered.events,
+    heads_hash: covered.headsHash,
     changed_heads: changed.length,
     heads: chunks.at(-1)!,
   };

@@ -63,7 +63,8 @@ export interface ArchiveStreamsResult {
  * (transaction-scoped, in key order, like appends: nothing can be appended to a stream while
  * it moves), copies the rows, deletes them, and appends an `audit.archived` event recording
  * each moved stream's head. The heads the seals recorded for those streams leave the fold
- * of later seals; `verifyLog` checks the archive against the recorded heads.
+ * of later seals (and the seal's cache of heads, table `sealed_heads`, in the same
+ * transaction); `verifyLog` checks the archive against the recorded heads.
  *
  * Seal first (`store.seal()`): only sealed events are ever archived. PostgreSQL and PGlite
  * run the same SQL; the command line (`deno task archive`) offers it on PostgreSQL only.
@@ -217,6 +218,14 @@ async function moveBatch(
      select count(*)::int8 as n from gone`,
     [ids],
   );
+  // The moved streams leave the heads the next seal covers (events/_sealed_heads.ts).
+  // (A missing table is created and filled by the next seal.)
+  const [{ cached }] = await tx.query<{ cached: boolean }>(
+    "select to_regclass('sealed_heads') is not null as cached",
+  );
+  if (cached) {
+    await tx.query("delete from sealed_heads where stream_id = any($1::text[])", [ids]);
+  }
   const events = heads.reduce((sum, h) => sum + h.version, 0); // versions have no holes
   if (copied.n !== events || deleted.n !== events) {
     throw new Error(

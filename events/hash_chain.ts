@@ -144,16 +144,86 @@ export function compareCodePoints(a: string, b: string): number {
  */
 export function headsHash(heads: Iterable<StreamHead>): string {
   const sorted = [...heads].sort((a, b) => compareCodePoints(a.streamId, b.streamId));
-  const hash = createHash("sha256");
-  hash.update("[");
-  sorted.forEach((head, i) => {
-    hash.update(
-      `${i > 0 ? "," : ""}[${JSON.stringify(head.streamId)},${head.version},` +
-        `${JSON.stringify(head.hash)}]`,
-      "utf8",
-    );
-  });
-  return hash.update("]").digest("hex");
+  const hasher = new HeadsHasher();
+  for (const head of sorted) hasher.add(head.streamId, head.version, head.hash);
+  return hasher.digest();
+}
+
+/**
+ * One head as the heads hash covers it: the canonical JSON of `[stream_id, version, hash]`.
+ *
+ * @param streamId The stream.
+ * @param version Version of its last event.
+ * @param hash That event's chain hash, lower case hex.
+ * @returns The text, e.g. `["job-1",3,"ab…"]`.
+ */
+export function headEntry(streamId: string, version: number, hash: string): string {
+  return `[${JSON.stringify(streamId)},${version},${JSON.stringify(hash)}]`;
+}
+
+/**
+ * {@linkcode headsHash} over heads given one at a time, already sorted: the same bytes,
+ * without holding every head (the seal feeds it while merging sorted lists).
+ *
+ * @example Usage
+ * ```ts
+ * import { headsHash, HeadsHasher } from "./hash_chain.ts";
+ * const hasher = new HeadsHasher();
+ * hasher.add("job-1", 3, "ab".repeat(32));
+ * hasher.add("job-2", 1, "cd".repeat(32));
+ * hasher.digest(); // === headsHash([...the same heads])
+ * ```
+ */
+export class HeadsHasher {
+  #hash = createHash("sha256").update("[", "utf8");
+  /** Text not yet hashed: one `update` per 64 KiB instead of one per head. */
+  #pending = "";
+  #last: string | undefined;
+  /** Number of heads added. */
+  count = 0;
+
+  /**
+   * Adds the next head.
+   *
+   * @param streamId Its stream; not before the previous head's in code point order.
+   * @param version Version of its last event.
+   * @param hash That event's chain hash, lower case hex.
+   * @throws {RangeError} When `streamId` sorts before the previous head's.
+   */
+  add(streamId: string, version: number, hash: string): void {
+    if (this.#last !== undefined && compareCodePoints(this.#last, streamId) > 0) {
+      throw new RangeError(
+        `heads must come in code point order of stream id, got ${JSON.stringify(streamId)} after ${
+          JSON.stringify(this.#last)
+        }`,
+      );
+    }
+    this.#last = streamId;
+    this.addEntry(headEntry(streamId, version, hash));
+  }
+
+  /**
+   * Adds the next head as {@linkcode headEntry} wrote it (a seal keeps them so written),
+   * trusting the caller for the order.
+   *
+   * @param entry `[stream_id, version, hash]` as canonical JSON.
+   */
+  addEntry(entry: string): void {
+    this.#pending += this.count++ > 0 ? "," + entry : entry;
+    if (this.#pending.length >= 65536) {
+      this.#hash.update(this.#pending, "utf8");
+      this.#pending = "";
+    }
+  }
+
+  /**
+   * Ends the list.
+   *
+   * @returns SHA-256 as 64 lower case hex digits; the hasher cannot be used after.
+   */
+  digest(): string {
+    return this.#hash.update(this.#pending + "]", "utf8").digest("hex");
+  }
 }
 
 /** An event with what the audit reads besides its fields. */

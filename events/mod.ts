@@ -70,6 +70,7 @@ export {
   type ArchiveStreamsOptions,
   type ArchiveStreamsResult,
 } from "./archive_streams.ts";
+export { type CoveredHead, fullScanHeads, type ScannedHead } from "./_sealed_heads.ts";
 export { DEFAULT_MAX_EVENT_BYTES, EVENT_TYPE_PATTERN } from "./_validate_append.ts";
 export { canonicalJson } from "./canonical_json.ts";
 export { isStoreUnavailable } from "./store_unavailable.ts";
@@ -81,6 +82,7 @@ export {
   GENESIS_HASH,
   type HashedContent,
   headsHash,
+  HeadsHasher,
   type ReadChainOptions,
   type Seal,
   SEAL_EVENT_TYPE,

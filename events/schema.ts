@@ -8,6 +8,7 @@ import type { EventRecordRow } from "./_event_rows.ts";
 import type { SqlClient, SqlTx } from "./sql_client.ts";
 import { eventHash, GENESIS_HASH } from "./hash_chain.ts";
 import { SNAPSHOT_SCHEMA_STATEMENTS } from "./snapshot_store.ts";
+import { SEALED_HEADS_SCHEMA_STATEMENTS } from "./_sealed_heads.ts";
 
 /**
  * Advisory lock key that serialises concurrent migrations (two processes opening the same
@@ -105,6 +106,7 @@ export async function migrateEventsSchema(client: SqlClient): Promise<void> {
     await tx.query("select pg_advisory_xact_lock($1::int8)", [MIGRATION_LOCK_KEY]);
     for (const statement of EVENTS_SCHEMA_STATEMENTS) await tx.query(statement);
     for (const statement of SNAPSHOT_SCHEMA_STATEMENTS) await tx.query(statement);
+    for (const statement of SEALED_HEADS_SCHEMA_STATEMENTS) await tx.query(statement);
     const [column] = await tx.query<{ not_null: boolean }>(
       `select attnotnull as not_null from pg_attribute
        where attrelid = 'events'::regclass and attname = 'hash'`,

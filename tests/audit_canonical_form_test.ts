@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import {
   canonicalEventContent,
   canonicalJson,
@@ -13,6 +14,7 @@ import {
   eventHash,
   GENESIS_HASH,
   headsHash,
+  HeadsHasher,
   openEventStore,
 } from "../events/mod.ts";
 
@@ -103,6 +105,26 @@ Deno.test("headsHash() sorts stream ids by code point, whatever the input order"
   assert.ok("\uffff" > "\u{1f600}", "whereas UTF-16 order puts it after");
   assert.equal(headsHash(heads), headsHash([...heads].reverse()));
   assert.equal(headsHash([]), "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945");
+});
+
+Deno.test("headsHash() and HeadsHasher hash the README's bytes, past their 64 KiB chunks", () => {
+  const heads = Array.from({ length: 3000 }, (_, i) => ({
+    streamId: i % 3 === 0 ? `job-${i}-"\\\n\u0001é` : `job-${i}-\u{1f600}`,
+    version: i + 1,
+    hash: String(i % 10).repeat(64),
+  }));
+  const sorted = [...heads].sort((a, b) => compareCodePoints(a.streamId, b.streamId));
+  const expected = createHash("sha256")
+    .update(JSON.stringify(sorted.map((h) => [h.streamId, h.version, h.hash])), "utf8")
+    .digest("hex");
+  assert.equal(headsHash(heads), expected);
+  const hasher = new HeadsHasher();
+  for (const h of sorted) hasher.add(h.streamId, h.version, h.hash);
+  assert.equal(hasher.count, 3000);
+  assert.equal(hasher.digest(), expected);
+  const unordered = new HeadsHasher();
+  unordered.add("job-b", 1, GENESIS_HASH);
+  assert.throws(() => unordered.add("job-a", 1, GENESIS_HASH), RangeError);
 });
 
 Deno.test({
