@@ -588,15 +588,21 @@ export class Orchestrator {
     }
     // The tail, until no committed event is held back behind an open transaction (this
     // node's last appends may be; their effects are in the actors already).
-    for (let pause = 10;; pause = Math.min(2 * pause, 200)) {
+    for (let pause = 10, heldBack = false;; pause = Math.min(2 * pause, 200)) {
       for await (const page of this.core.store.scanAll({ after: this.core.position })) {
         this.core.applyFromLog(page);
         if (clock.now() > deadline) break;
       }
       if (clock.now() > deadline) {
-        return skip("timeout", `folding the log's tail took over ${timeoutMs} ms`);
+        return skip(
+          "timeout",
+          heldBack
+            ? `the log's tail was held back by an open transaction for over ${timeoutMs} ms`
+            : `folding the log's tail took over ${timeoutMs} ms`,
+        );
       }
-      if (!await this.core.store.hasHeldBackEvents()) break;
+      heldBack = await this.core.store.hasHeldBackEvents();
+      if (!heldBack) break;
       await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), pause));
     }
     const every = this.core.config.checkpointEvery;
