@@ -605,6 +605,7 @@ export class Orchestrator {
       if (!heldBack) break;
       await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), pause));
     }
+    const tailMs = clock.now() - startedAt;
     const every = this.core.config.checkpointEvery;
     if (this.#sinceCheckpoint < every || this.#positionEventId === null) {
       return skip("few events");
@@ -632,7 +633,8 @@ export class Orchestrator {
     const ms = clock.now() - startedAt;
     log(
       `shutdown checkpoint written at position ${position} (${events} events since the last ` +
-        `one; ${(data.length / 2 ** 20).toFixed(1)} MiB gzipped; ${ms} ms)`,
+        `one; ${(data.length / 2 ** 20).toFixed(1)} MiB gzipped; ${ms} ms, of which ` +
+        `${tailMs} ms folding the log's tail)`,
     );
     return { written: true, reason: "written", position, bytes: data.length, ms };
   }
