@@ -52,6 +52,8 @@ async function main(): Promise<void> {
       sealInterval: config.sealInterval,
       retryableErrors: config.retryableErrors,
       drainTimeout: config.drainTimeout,
+      checkpointEvery: config.checkpointEvery,
+      shutdownCheckpointTimeout: config.shutdownCheckpointTimeout,
       pingTimeout: config.pingTimeout,
       robotMessageRate: config.robotMessageRate,
     },
@@ -119,6 +121,9 @@ async function main(): Promise<void> {
     await store.seal().catch(() => {});
     abort.abort();
     await server.finished;
+    // Nothing appends any more: keep the state for the next start (SHUTDOWN_CHECKPOINT_TIMEOUT).
+    await orchestrator.writeShutdownCheckpoint()
+      .catch((error) => console.error("shutdown checkpoint not written:", error));
     await store.close();
     await clusterClient?.close();
     Deno.exit(0);

@@ -5,6 +5,7 @@
  *   deno task bench:scale idle-robots [--robots 10000] [--processes 4]
  *   deno task bench:scale queue [--lengths 1000,100000,1000000] [--batch 100] [--rounds 5]
  *   deno task bench:scale cold-start [--events 1000000] [--runs 1] [--schema S] [--main PATH]
+ *     [--grow]
  *
  * - idle-robots: N `RobotClient`s in P load processes (`bench/fleet_load.ts`) connect in
  *   waves and stay idle (default heartbeat every 5 s); the orchestrator's RSS before and
@@ -18,7 +19,10 @@
  *   the time from spawning `main.ts` until `/healthz` answers 200, `runs` times in a row
  *   (stopping it with SIGTERM in between). `--schema S` keeps the log in schema S (filled
  *   when empty, never dropped) for later runs; `--main PATH` starts another `main.ts`
- *   (e.g. an older commit's copy, for before/after figures on the same log).
+ *   (e.g. an older commit's copy, for before/after figures on the same log). `--grow`:
+ *   the log is written while a first orchestrator runs on the empty schema, which is then
+ *   stopped with SIGTERM (its shutdown checkpoint; `SHUTDOWN_CHECKPOINT_TIMEOUT=0` in the
+ *   environment, which the children inherit, leaves it out: the start-up checkpoint only).
  *
  * Prints the figures and writes them to `bench/results/scale-<run>-<date>.json`.
  *
@@ -139,7 +143,9 @@ async function spawnOrchestrator(schema: string): Promise<OrchestratorProcess> {
       if (line.endsWith("; ready")) break;
     }
     (async () => {
-      while (await nextLine() !== null) { /* drained */ }
+      for (let line = await nextLine(); line !== null; line = await nextLine()) {
+        if (line.startsWith("shutdown checkpoint")) console.error(line);
+      }
     })();
   })();
   let exited: Deno.CommandStatus | null = null;
@@ -310,16 +316,38 @@ async function eventsIn(schema: string): Promise<number> {
  * each start until `/healthz` is 200. The first start of a fresh log finds no start-up
  * snapshot; each start writes one when it stops, so later starts measure a restart.
  */
-async function coldStart(events: number, runs: number, keepSchema: string | undefined) {
+async function coldStart(
+  events: number,
+  runs: number,
+  keepSchema: string | undefined,
+  grow: boolean,
+) {
   const schema = keepSchema ?? newSchema("cold");
   const t0 = performance.now();
   let written = await eventsIn(schema);
   let jobs: number | null = null;
+  let previousStop: string | null = null;
   if (written === 0) {
+    // --grow: the log is appended while a previous orchestrator runs (started on the empty
+    // log, it folds every event live), which then stops with SIGTERM, as a node that ran
+    // for days would.
+    const previous = grow ? await spawnOrchestrator(schema) : null;
     const log = await BulkLog.open(TEST_DATABASE_URL, schema);
     jobs = await addCompletedHistory(log, events);
     await log.close();
     written = log.written;
+    if (previous) {
+      // Polls /healthz until the previous run applied the whole log (a benchmark measures
+      // wall time; tests never poll like this).
+      for (;;) {
+        const res = await fetch(`${previous.url}/healthz`);
+        if ((await res.json()).position >= written) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const t = performance.now();
+      await previous.stop();
+      previousStop = `${Math.round(performance.now() - t)} ms`;
+    }
   }
   const fillSeconds = (performance.now() - t0) / 1000;
   const starts = [];
@@ -349,6 +377,9 @@ async function coldStart(events: number, runs: number, keepSchema: string | unde
     schema: keepSchema ?? null,
     main: mainPath,
     fill_seconds: Number(fillSeconds.toFixed(1)),
+    grown_while_running: grow,
+    previous_run_stop: previousStop,
+    shutdown_checkpoint_timeout: Deno.env.get("SHUTDOWN_CHECKPOINT_TIMEOUT") ?? null,
     ...starts[0],
     healthz_200_seconds_median: sorted.length ? percentile(sorted, 50) : null,
     starts,
@@ -370,6 +401,7 @@ async function main(): Promise<void> {
       runs: { type: "string", default: "1" },
       schema: { type: "string" },
       main: { type: "string" },
+      grow: { type: "boolean", default: false },
     },
   });
   if (values.main) mainPath = await Deno.realPath(values.main);
@@ -388,7 +420,12 @@ async function main(): Promise<void> {
     }
     result = rows;
   } else if (run === "cold-start") {
-    result = await coldStart(Number(values.events), Number(values.runs), values.schema);
+    result = await coldStart(
+      Number(values.events),
+      Number(values.runs),
+      values.schema,
+      values.grow,
+    );
   } else {
     console.error("usage: deno task bench:scale idle-robots|queue|cold-start [options]");
     Deno.exit(2);

@@ -53,6 +53,16 @@ export interface Config {
   retryableErrors: string[];
   /** Seconds a graceful shutdown waits for running jobs (`DRAIN_TIMEOUT`). @default 30 */
   drainTimeout: number;
+  /**
+   * Events a start (or a graceful shutdown) must have applied since the last start-up
+   * checkpoint to write one (`CHECKPOINT_EVERY`); 0: never write or read one. @default 100000
+   */
+  checkpointEvery: number;
+  /**
+   * Seconds a graceful shutdown may spend writing a start-up checkpoint
+   * (`SHUTDOWN_CHECKPOINT_TIMEOUT`); 0: none at shutdown. @default 10
+   */
+  shutdownCheckpointTimeout: number;
   /** Seconds without any answer, even to a ping, after which a robot's socket is closed. @default 20 */
   pingTimeout: number;
   /** Messages per second per robot connection, bursts of twice that. @default 500 */
@@ -135,6 +145,8 @@ export function loadConfig(env: (name: string) => string | undefined): Config {
       ? env("RETRYABLE_ERRORS")!.split(",").map((s) => s.trim()).filter(Boolean)
       : [...DEFAULT_RETRYABLE_ERRORS],
     drainTimeout: num("DRAIN_TIMEOUT", 30, 0),
+    checkpointEvery: num("CHECKPOINT_EVERY", 100_000, 0),
+    shutdownCheckpointTimeout: num("SHUTDOWN_CHECKPOINT_TIMEOUT", 10, 0),
     pingTimeout: num("PING_TIMEOUT", 20, 0),
     robotMessageRate: num("ROBOT_MESSAGE_RATE", 500, 1),
     logFormat: logFormat as LogFormat,

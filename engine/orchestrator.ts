@@ -63,6 +63,24 @@ export interface OrchestratorOptions {
   cluster?: ClusterOptions;
 }
 
+/** What {@linkcode Orchestrator.writeShutdownCheckpoint} did. */
+export interface ShutdownCheckpointReport {
+  /** True when the checkpoint was stored. */
+  written: boolean;
+  /**
+   * `written`, or why not: `checkpoints off` (cluster mode, `checkpointEvery` or the
+   * timeout 0, unreadable source, failed read models), `few events` (fewer than
+   * `checkpointEvery` since the last checkpoint), `busy` (a command was pending), `timeout`.
+   */
+  reason: "written" | "checkpoints off" | "few events" | "busy" | "timeout";
+  /** The log position it holds the fold up to (the state's position when not written). */
+  position: number;
+  /** Gzipped size in bytes (0 when not written). */
+  bytes: number;
+  /** Time from the call to the stored checkpoint, in ms (0 when not written). */
+  ms: number;
+}
+
 /** The orchestrator engine. */
 export class Orchestrator {
   readonly core: EngineCore;
@@ -115,6 +133,11 @@ export class Orchestrator {
       orgOf: (streamId) => this.core.orgs.orgOf(streamId),
       settled: (position) => this.settled(position),
       usedBy: (workflowId) => this.scheduler.usedBy(workflowId),
+    });
+    this.core.onEvents((events) => {
+      if (events.length === 0) return;
+      this.#sinceCheckpoint += events.length;
+      this.#positionEventId = events[events.length - 1].eventId;
     });
     this.core.onEvents((events) => this.workflows.apply(events));
     this.core.onEvents((events) => this.metrics.apply(events));
@@ -281,6 +304,12 @@ export class Orchestrator {
   }
 
   #checkpointWrite: Promise<void> = Promise.resolve();
+  /** The code version checkpoints are keyed by (null: checkpoints off, or not started). */
+  #checkpointVersion: string | null = null;
+  /** Events applied since the last checkpoint was restored or captured. */
+  #sinceCheckpoint = 0;
+  /** Id of the event at `core.position` (null before the first). */
+  #positionEventId: string | null = null;
 
   /**
    * How the last start used start-up checkpoints: the position it started folding after
@@ -326,6 +355,8 @@ export class Orchestrator {
       );
     }
     this.startReport.restoredPosition = checkpoint.position;
+    this.#positionEventId = checkpoint.eventId;
+    this.#sinceCheckpoint = 0;
     return version;
   }
 
@@ -333,6 +364,7 @@ export class Orchestrator {
   async start(): Promise<void> {
     const store = this.core.store;
     const checkpointVersion = await this.#restoreCheckpoint();
+    this.#checkpointVersion = checkpointVersion;
     let yielded = performance.now();
     let folded = 0;
     let lastEventId: string | null = null;
@@ -357,6 +389,7 @@ export class Orchestrator {
       const raw = captureCheckpoint(this.checkpointParts());
       const position = this.core.position;
       const eventId = lastEventId;
+      this.#sinceCheckpoint = 0;
       this.#checkpointWrite = compressCheckpoint(raw)
         .then((data) =>
           store.snapshots.saveCheckpoint({
@@ -500,6 +533,110 @@ export class Orchestrator {
     this.#subscription = null;
     this.#offAppends();
     await this.#checkpointWrite;
+  }
+
+  /**
+   * Writes a start-up checkpoint of the state this node stops with, so that the next start
+   * folds only what comes after it (otherwise it refolds every event applied since this
+   * start). Called by `main.ts` at a graceful shutdown, after {@linkcode Orchestrator.drain}
+   * and once the HTTP server has closed, i.e. when nothing in this process decides or appends
+   * any more (the caller's promise: appends of workflows, tokens or schedules are not
+   * tracked here).
+   *
+   * It first folds the log's tail that the closed subscription had not applied yet
+   * (`scanAll` from `core.position`, as a start does; again while `hasHeldBackEvents`, as
+   * the subscription's `caughtUp` waits for an open transaction), so the state is exactly
+   * the fold of the log up to its last event, the checkpoint's position; it writes when at least
+   * `checkpointEvery` events were applied since the last checkpoint was restored or
+   * captured, and no command of the engine is pending or in flight at the capture (checked
+   * in the same synchronous step as the capture). Single node only: nothing in cluster mode,
+   * with checkpoints off, or after the read models failed.
+   *
+   * Bounded by `timeoutMs`: the tail fold and the compression are checked against the
+   * deadline and the write is raced with what is left; past it one line says the checkpoint
+   * was skipped (a write already sent finishes or fails on its own; a checkpoint is only a
+   * cache, and the previous one stays until one is stored whole).
+   *
+   * @param options.timeoutMs Longest time in ms. @default `shutdownCheckpointTimeout` × 1000
+   * @param options.log Where the one line about it goes. @default console.log
+   * @returns Whether a checkpoint was written, why not, and its position, gzipped size
+   *   (bytes) and the time taken (ms).
+   * @throws {TypeError} When the orchestrator still follows the log (not stopped).
+   * @throws The store's error when the tail cannot be read or the write fails.
+   */
+  async writeShutdownCheckpoint(
+    options: { timeoutMs?: number; log?: (line: string) => void } = {},
+  ): Promise<ShutdownCheckpointReport> {
+    if (this.#subscription !== null || this.#ready) {
+      throw new TypeError("writeShutdownCheckpoint() needs a stopped orchestrator: stop() first");
+    }
+    const log = options.log ?? console.log;
+    const clock = this.core.clock;
+    const timeoutMs = options.timeoutMs ?? this.core.config.shutdownCheckpointTimeout * 1000;
+    const startedAt = clock.now();
+    const deadline = startedAt + timeoutMs;
+    const skip = (
+      reason: ShutdownCheckpointReport["reason"],
+      line?: string,
+    ): ShutdownCheckpointReport => {
+      if (line) log(`shutdown checkpoint skipped: ${line}`);
+      return { written: false, reason, position: this.core.position, bytes: 0, ms: 0 };
+    };
+    const version = this.#checkpointVersion;
+    if (version === null || this.cluster || this.#failure || !(timeoutMs > 0)) {
+      return skip("checkpoints off");
+    }
+    // The tail, until no committed event is held back behind an open transaction (this
+    // node's last appends may be; their effects are in the actors already).
+    for (let pause = 10, heldBack = false;; pause = Math.min(2 * pause, 200)) {
+      for await (const page of this.core.store.scanAll({ after: this.core.position })) {
+        this.core.applyFromLog(page);
+        if (clock.now() > deadline) break;
+      }
+      if (clock.now() > deadline) {
+        return skip(
+          "timeout",
+          heldBack
+            ? `the log's tail was held back by an open transaction for over ${timeoutMs} ms`
+            : `folding the log's tail took over ${timeoutMs} ms`,
+        );
+      }
+      heldBack = await this.core.store.hasHeldBackEvents();
+      if (!heldBack) break;
+      await new Promise<void>((resolve) => clock.setTimeout(() => resolve(), pause));
+    }
+    const tailMs = clock.now() - startedAt;
+    const every = this.core.config.checkpointEvery;
+    if (this.#sinceCheckpoint < every || this.#positionEventId === null) {
+      return skip("few events");
+    }
+    if (!this.core.idle) return skip("busy", "commands were still being decided or appended");
+    // Synchronous from the check above: exactly the fold up to `position`.
+    const raw = captureCheckpoint(this.checkpointParts());
+    const position = this.core.position;
+    const eventId = this.#positionEventId;
+    const events = this.#sinceCheckpoint;
+    const data = await compressCheckpoint(raw);
+    if (clock.now() > deadline) {
+      return skip("timeout", `capturing the state took over ${timeoutMs} ms`);
+    }
+    let timer: unknown = null;
+    const stored = await Promise.race([
+      this.core.store.snapshots.saveCheckpoint({ codeVersion: version, position, eventId, data })
+        .then(() => true),
+      new Promise<false>((resolve) => {
+        timer = clock.setTimeout(() => resolve(false), Math.max(0, deadline - clock.now()));
+      }),
+    ]).finally(() => clock.clearTimeout(timer));
+    if (!stored) return skip("timeout", `writing it took over ${timeoutMs} ms`);
+    this.#sinceCheckpoint = 0;
+    const ms = clock.now() - startedAt;
+    log(
+      `shutdown checkpoint written at position ${position} (${events} events since the last ` +
+        `one; ${(data.length / 2 ** 20).toFixed(1)} MiB gzipped; ${ms} ms, of which ` +
+        `${tailMs} ms folding the log's tail)`,
+    );
+    return { written: true, reason: "written", position, bytes: data.length, ms };
   }
 
   /**

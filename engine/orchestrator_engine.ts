@@ -80,6 +80,11 @@ export interface EngineConfig {
    */
   checkpointEvery: number;
   /**
+   * Seconds a graceful shutdown may spend writing a start-up checkpoint of the state it
+   * stops with (`Orchestrator.writeShutdownCheckpoint`); past it none is written. 0 = never.
+   */
+  shutdownCheckpointTimeout: number;
+  /**
    * Messages per second one robot connection may send on average (bursts of twice that);
    * frames beyond it are refused with `error {code: "rate_limited"}`.
    */
@@ -107,6 +112,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   retry: DEFAULT_RETRY_POLICY,
   snapshotEvery: 1000,
   checkpointEvery: 100_000,
+  shutdownCheckpointTimeout: 10,
   robotMessageRate: 500,
   pingTimeout: 20,
   drainTimeout: 30,
@@ -230,6 +236,11 @@ export class EngineCore {
   /** Current time as RFC 3339 UTC. */
   nowIso(): string {
     return new Date(this.clock.now()).toISOString();
+  }
+
+  /** True when no command waits to be decided and no append of this engine is in flight. */
+  get idle(): boolean {
+    return this.#pending.length === 0 && this.#inFlight === 0;
   }
 
   /** Status of a job (`pending` when unknown). */

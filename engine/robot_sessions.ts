@@ -93,7 +93,6 @@ export class RobotSessions {
    * the read models apply an event that ends the lease.
    */
   #assignedSince = new Map<string, { leaseId: string; at: number }>();
-  #offEvents: () => void;
 
   /**
    * The provisioned credential each connection registered with: the token stream
@@ -136,7 +135,8 @@ export class RobotSessions {
   constructor(core: EngineCore, robotToken: string) {
     this.#core = core;
     this.#robotToken = robotToken;
-    this.#offEvents = core.onEvents((events) => {
+    // Kept after close(): a shutdown checkpoint folds the log's tail after the stop.
+    core.onEvents((events) => {
       for (const e of events) {
         if (!e.streamId.startsWith("job-")) continue;
         const jobId = e.streamId.slice(4);
@@ -893,7 +893,6 @@ export class RobotSessions {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#offEvents();
     if (this.#sweep !== null) this.#core.clock.clearTimeout(this.#sweep);
     this.#sweep = null;
     for (const robotId of [...this.#graces.keys()]) this.#clearGrace(robotId);
