@@ -273,35 +273,49 @@ export class JobCommands {
    * @throws {JobAlreadyFinishedError} when it already ended (the API answers 409).
    */
   async cancel(jobId: string, reason = "cancelled by user"): Promise<JobView> {
-    const job = this.view(jobId);
-    if (!job) throw new JobNotFoundError(jobId);
-    if (TERMINAL_STATUSES.has(job.status)) throw new JobAlreadyFinishedError(job);
-    const ctx = this.#core.jobs.get(jobId)!.snapshot.context;
-    if (job.status === "pending" || job.status === "queued") {
-      await this.#core.commit([{
-        streamId: `job-${jobId}`,
-        events: [{ type: "job.cancelled", data: { cancelled_at: this.#core.nowIso(), reason } }],
-      }]);
-    } else if (!ctx.cancel_requested && ctx.robot_id && ctx.lease_id) {
-      // The grace deadline is in the log as an absolute instant, like a job's deadline:
-      // whichever process keeps deadlines enforces it, after a restart or a failover too.
-      const now = this.#core.clock.now();
-      const graceDeadline = new Date(now + this.#core.config.cancelGrace * 1000).toISOString();
-      await this.#core.commit([{
-        streamId: `job-${jobId}`,
-        events: [{
-          type: "job.cancel_requested",
-          data: {
-            requested_at: new Date(now).toISOString(),
-            reason,
-            grace_deadline: graceDeadline,
-          },
-        }],
-      }]);
-      this.#hooks.sendCancel(ctx.robot_id, jobId, ctx.lease_id, reason);
-      this.#hooks.armCancelGrace(jobId, ctx.lease_id, graceDeadline);
+    for (let attempt = 0;; attempt++) {
+      const job = this.view(jobId);
+      if (!job) throw new JobNotFoundError(jobId);
+      if (TERMINAL_STATUSES.has(job.status)) throw new JobAlreadyFinishedError(job);
+      const ctx = this.#core.jobs.get(jobId)!.snapshot.context;
+      if (job.status === "pending" || job.status === "queued") {
+        try {
+          // Checked again when decided: a dispatch of this job may be in flight, and a bare
+          // `job.cancelled` after it would end the job without telling or freeing its robot.
+          await this.#core.commit([{
+            streamId: `job-${jobId}`,
+            inStates: ["pending", "queued"],
+            events: [{
+              type: "job.cancelled",
+              data: { cancelled_at: this.#core.nowIso(), reason },
+            }],
+          }]);
+        } catch (error) {
+          // It left the queue meanwhile (dispatched, or ended): decide again on what it is now.
+          if (error instanceof InvalidTransitionError && attempt < 3) continue;
+          throw error;
+        }
+      } else if (!ctx.cancel_requested && ctx.robot_id && ctx.lease_id) {
+        // The grace deadline is in the log as an absolute instant, like a job's deadline:
+        // whichever process keeps deadlines enforces it, after a restart or a failover too.
+        const now = this.#core.clock.now();
+        const graceDeadline = new Date(now + this.#core.config.cancelGrace * 1000).toISOString();
+        await this.#core.commit([{
+          streamId: `job-${jobId}`,
+          events: [{
+            type: "job.cancel_requested",
+            data: {
+              requested_at: new Date(now).toISOString(),
+              reason,
+              grace_deadline: graceDeadline,
+            },
+          }],
+        }]);
+        this.#hooks.sendCancel(ctx.robot_id, jobId, ctx.lease_id, reason);
+        this.#hooks.armCancelGrace(jobId, ctx.lease_id, graceDeadline);
+      }
+      return this.view(jobId)!;
     }
-    return this.view(jobId)!;
   }
 
   /** The job's view, or undefined when unknown. */

@@ -122,6 +122,14 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
 export interface Change {
   streamId: string;
   events: { type: string; data: Record<string, unknown> }[];
+  /**
+   * Precondition checked when the command is decided (after every earlier write to the
+   * stream): the actor must be in one of these states, else the command is refused with
+   * `InvalidTransitionError` and nothing is written. For a decision the caller took on a
+   * state that an append in flight may change (e.g. cancelling a job as "queued" while its
+   * dispatch is being written).
+   */
+  inStates?: readonly string[];
 }
 
 type JobState = ActorState<typeof jobMachine>;
@@ -373,6 +381,13 @@ export class EngineCore {
           if (!state) {
             state = await this.#load(change.streamId);
             base.set(change.streamId, state.version);
+          }
+          if (change.inStates && !change.inStates.includes(String(state.snapshot.value))) {
+            throw new InvalidTransitionError(
+              change.streamId,
+              String(state.snapshot.value),
+              change.events[0]?.type ?? "(none)",
+            );
           }
           for (const e of change.events) {
             const snapshot = decide(machine, change.streamId, state as never, {

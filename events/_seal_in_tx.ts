@@ -31,6 +31,9 @@ import {
  */
 const HEADS_PER_EVENT_CHARS = 256 * 1024;
 
+/** Seal events per append statement (64 × 256 KiB of heads = 16 MiB of parameters). */
+const EVENTS_PER_APPEND = 64;
+
 /** Data of an `audit.sealed` event. */
 interface SealData {
   horizon: string;
@@ -135,18 +138,31 @@ export async function sealInTx(
     changed_heads: changed.length,
     heads: chunks.at(-1)!,
   };
-  const writes: StreamAppend[] = [{
-    streamId: SEAL_STREAM,
-    expectedVersion: "any",
-    events: [
-      ...chunks.slice(0, -1).map((chunk) => ({
-        type: SEAL_HEADS_EVENT_TYPE,
-        data: { horizon, heads: chunk },
-      })),
-      { type: SEAL_EVENT_TYPE, data: { ...data } },
-    ],
-  }];
-  const { result } = await appendInTx(tx, writes, validateAppend(writes, options), options);
+  const events = [
+    ...chunks.slice(0, -1).map((chunk) => ({
+      type: SEAL_HEADS_EVENT_TYPE,
+      data: { horizon, heads: chunk },
+    })),
+    { type: SEAL_EVENT_TYPE, data: { ...data } },
+  ];
+  // Appended in parts of at most EVENTS_PER_APPEND events (each up to 256 KiB of heads), in
+  // this transaction and under the seal's lock: a first seal of a log with millions of
+  // streams records every head, more than one statement's parameters can carry (a string
+  // of over 512 MiB is more than V8 can build).
+  const result: AppendResult = { versions: {}, events: [] };
+  for (let i = 0; i < events.length; i += EVENTS_PER_APPEND) {
+    const writes: StreamAppend[] = [{
+      streamId: SEAL_STREAM,
+      expectedVersion: "any",
+      events: events.slice(i, i + EVENTS_PER_APPEND),
+    }];
+    const part = await appendInTx(tx, writes, validateAppend(writes, options), {
+      ...options,
+      notify: options.notify && i + EVENTS_PER_APPEND >= events.length,
+    });
+    result.events.push(...part.result.events);
+    Object.assign(result.versions, part.result.versions);
+  }
   const sealed = result.events.at(-1)!;
   const [{ hash }] = await tx.query<{ hash: string }>(
     "select encode(hash, 'hex') as hash from events where global_position = $1::int8",

@@ -175,3 +175,51 @@ Deno.test("[postgres] a job dispatched from its commit goes to a robot of its ow
     await drop();
   }
 });
+
+Deno.test("[postgres] a cancel decided while the job's dispatch is being written asks the robot to stop instead of ending the job behind its back", async () => {
+  const { store, drop } = await postgresBackend.open();
+  const o = await startOrchestrator(store, { heartbeatInterval: 30, heartbeatTimeout: 120 });
+  const robot = new RawRobot(o.wsUrl, o.robotToken, "robot-race");
+  // Holds the append that writes a dispatch until `release()`.
+  const append = store.append;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held!: () => void;
+  const dispatchHeld = new Promise<void>((resolve) => (held = resolve));
+  store.append = async (writes, options) => {
+    if (writes.some((w) => w.events.some((e) => e.type === "job.dispatched"))) {
+      held();
+      await released;
+    }
+    return await append.call(store, writes, options);
+  };
+  try {
+    await robot.register({ max_concurrent_jobs: 1 });
+    const { body } = await o.api("POST", "/api/v1/jobs", { workflow: WORKFLOW });
+    const jobId = String(body.job_id);
+    await dispatchHeld;
+    // The dispatch is decided and being written: the job still reads as queued.
+    assert.equal(o.orchestrator.jobs.view(jobId)?.status, "queued");
+    const cancel = o.api("POST", `/api/v1/jobs/${jobId}/cancel`);
+    release();
+    const assignment = await robot.next("job_assignment");
+    const stop = await robot.next("cancel_job");
+    assert.equal(stop.payload.job_id, jobId);
+    assert.equal(stop.payload.lease_id, assignment.payload.lease_id);
+    const answer = await cancel;
+    assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    const types = (await store.readStream(`job-${jobId}`)).map((e) => e.type);
+    assert.deepEqual(types, [
+      "job.submitted",
+      "job.queued",
+      "job.dispatched",
+      "job.cancel_requested",
+    ]);
+  } finally {
+    store.append = append;
+    release();
+    robot.kill();
+    await o.stop();
+    await drop();
+  }
+});
