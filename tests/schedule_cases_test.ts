@@ -128,6 +128,7 @@ async function runCase(c: Case, clock: Clock & { advance(ms: number): void }) {
     const routes = withPrincipal(scheduleRoutes(scheduler), ADMIN);
     const res = await routes.request("/api/v1/schedules", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({
         schedule_id: id,
         workflow: WORKFLOW,
