@@ -36,6 +36,28 @@ const HEAD_CACHE_STREAMS = 100_000;
 const UNIQUE_RETRIES = 3;
 
 /** Rows whose transaction ended: no running transaction can add rows before them. */
+/**
+ * The gap-safe condition of a page of `readAll` order after `after` (exclusive) and its
+ * parameters (`$1` is `limit`, `$2` is `after` when > 0).
+ * @throws {RangeError} When `after` or `limit` is out of range.
+ */
+function gapSafeWhere(after: number, limit: number): { params: unknown[]; where: string } {
+  if (!Number.isSafeInteger(after) || after < 0) {
+    throw new RangeError(`after must be an integer >= 0, got ${after}`);
+  }
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new RangeError(`limit must be an integer >= 1, got ${limit}`);
+  }
+  const params: unknown[] = [limit];
+  let where = GAP_SAFE;
+  if (after > 0) {
+    params.push(after);
+    where += ` and (transaction_id, global_position) >
+      ((select transaction_id from events where global_position = $2::int8), $2::int8)`;
+  }
+  return { params, where };
+}
+
 const GAP_SAFE = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())";
 
 /** The SQL event store: {@linkcode EventStore} plus what subscriptions need. */
@@ -387,19 +409,8 @@ export function createSqlEventStore(
     async readAll(opts: ReadAllOptions = {}) {
       const { after = 0, limit = 1000, streamId, signal } = opts;
       signal?.throwIfAborted();
-      if (!Number.isSafeInteger(after) || after < 0) {
-        throw new RangeError(`after must be an integer >= 0, got ${after}`);
-      }
-      if (!Number.isSafeInteger(limit) || limit < 1) {
-        throw new RangeError(`limit must be an integer >= 1, got ${limit}`);
-      }
-      const params: unknown[] = [limit];
-      let where = GAP_SAFE;
-      if (after > 0) {
-        params.push(after);
-        where += ` and (transaction_id, global_position) >
-          ((select transaction_id from events where global_position = $2::int8), $2::int8)`;
-      }
+      const { params, where: gapSafe } = gapSafeWhere(after, limit);
+      let where = gapSafe;
       if (streamId !== undefined) {
         params.push(streamId);
         where += ` and stream_id = $${params.length}`;
@@ -428,19 +439,7 @@ export function createSqlEventStore(
 
     async readAllPage(opts = {}) {
       const { after = 0, limit = 1000 } = opts;
-      if (!Number.isSafeInteger(after) || after < 0) {
-        throw new RangeError(`after must be an integer >= 0, got ${after}`);
-      }
-      if (!Number.isSafeInteger(limit) || limit < 1) {
-        throw new RangeError(`limit must be an integer >= 1, got ${limit}`);
-      }
-      const params: unknown[] = [limit];
-      let where = GAP_SAFE;
-      if (after > 0) {
-        params.push(after);
-        where += ` and (transaction_id, global_position) >
-          ((select transaction_id from events where global_position = $2::int8), $2::int8)`;
-      }
+      const { params, where } = gapSafeWhere(after, limit);
       // One snapshot for both: the page, and whether rows of ended transactions wait
       // behind an open one. Empty page: one row of nulls carrying held_back.
       const rows = await client.query<EventRecordRow & { held_back: boolean; tx: string }>(
